@@ -1,0 +1,220 @@
+//! REST request and response bodies (`/api/...`), shared so the client and the
+//! server cannot drift apart. Every error answer is a [`Problem`].
+
+use crate::envelope::Envelope;
+use crate::records::{
+    Appointment, Display, Message, Notification, Patient, Presence, Provider, QueueEntry,
+    ReadMarker, Room, Tenant, Thread, User, UserSummary,
+};
+use crate::status::{AppointmentStatus, QueueStatus};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Header carrying a client-chosen key that makes a mutation safe to repeat.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
+/// `POST /api/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub tenant: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// `POST /api/auth/refresh`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Answer to login and refresh.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: UserSummary,
+}
+
+/// `GET /api/snapshot`: everything a staff client caches, as of `seq`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The last event already reflected here; replay starts after it.
+    pub seq: u64,
+    pub tenant: Tenant,
+    pub me: UserSummary,
+    pub users: Vec<User>,
+    pub providers: Vec<Provider>,
+    pub rooms: Vec<Room>,
+    pub patients: Vec<Patient>,
+    pub appointments: Vec<Appointment>,
+    pub queue: Vec<QueueEntry>,
+    /// Only threads the caller is a member of.
+    pub threads: Vec<Thread>,
+    /// Messages of those threads (the most recent per thread).
+    pub messages: Vec<Message>,
+    pub read_markers: Vec<ReadMarker>,
+    /// The caller's own recent notifications.
+    pub notifications: Vec<Notification>,
+    pub presence: Vec<Presence>,
+}
+
+/// `GET /api/events?after=SEQ&limit=N`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventsPage {
+    /// In `seq` order, gap-free, starting at `after + 1`.
+    pub events: Vec<Envelope>,
+    /// The tenant's newest `seq`; more pages follow while the last event's seq is below it.
+    pub latest_seq: u64,
+}
+
+/// A new patient, given inline when booking or registering a walk-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewPatient {
+    pub name: String,
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// `POST /api/appointments`: either an existing `patient_id` or a `patient` to create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateAppointment {
+    #[serde(default)]
+    pub patient_id: Option<String>,
+    #[serde(default)]
+    pub patient: Option<NewPatient>,
+    pub provider_id: String,
+    #[serde(default)]
+    pub room_id: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `PATCH /api/appointments/{id}`: reschedule (`start`/`end`), change status
+/// (cancel, no-show, confirm…) or room. `version` must be the current one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateAppointment {
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<AppointmentStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/queue`: check in a booked appointment, or register a walk-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CreateQueueEntry {
+    CheckIn {
+        appointment_id: String,
+        #[serde(default)]
+        priority: i32,
+    },
+    WalkIn {
+        provider_id: String,
+        #[serde(default)]
+        patient_id: Option<String>,
+        #[serde(default)]
+        patient: Option<NewPatient>,
+        #[serde(default)]
+        priority: i32,
+    },
+}
+
+/// `POST /api/queue/call-next`: the best waiting ticket of this provider is
+/// called to `room_id` (or the provider's default room).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallNext {
+    pub provider_id: String,
+    #[serde(default)]
+    pub room_id: Option<String>,
+}
+
+/// `PATCH /api/queue/{id}`: status change (`called` again is a recall),
+/// priority or room.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateQueueEntry {
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<QueueStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+}
+
+/// `POST /api/threads/{id}/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PostMessage {
+    pub client_id: String,
+    pub body: String,
+    #[serde(default)]
+    pub urgent: bool,
+}
+
+/// `POST /api/threads/{id}/read`: everything up to and including `message_id` is read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MarkRead {
+    pub message_id: String,
+}
+
+/// `POST /api/displays` (admin).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateDisplay {
+    pub name: String,
+    pub provider_ids: Vec<String>,
+}
+
+/// Answer to `POST /api/displays`: the board and the token to configure it with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DisplayToken {
+    pub display: Display,
+    pub token: String,
+}
+
+/// `GET /api/board`: what a waiting-room display shows (redacted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Board {
+    pub seq: u64,
+    pub display: Display,
+    pub rooms: Vec<Room>,
+    pub queue: Vec<QueueEntry>,
+}
+
+/// Answer to `POST /api/queue`: the ticket, and the appointment it checked in (if any).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckedIn {
+    pub entry: QueueEntry,
+    pub appointment: Option<Appointment>,
+}
+
+/// RFC 9457 problem details, the body of every error answer
+/// (`Content-Type: application/problem+json`). `type` is stable and
+/// machine-matched; `title` and `detail` are for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// On `409 conflict`: the record as it is now, so a client can show both versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Value>,
+    /// On `429`: seconds to wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}

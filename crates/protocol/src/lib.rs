@@ -1,0 +1,22 @@
+//! Everything Frontdesk's client and the clinic server must agree on, with no I/O.
+//!
+//! - [`envelope`]: the durable event envelope (`seq`, `id`, `type`, …) and the
+//!   ephemeral `typing` / `presence` payloads.
+//! - [`records`]: the domain records carried in events and REST bodies
+//!   (users, patients, appointments, queue entries, threads, messages, …).
+//! - [`status`]: appointment and queue statuses and the transitions allowed
+//!   between them; both server and client check these.
+//! - [`api`]: REST request and answer bodies, and the problem+json error.
+//! - [`engineio`]: Engine.IO v4 packet codec (the transport layer).
+//! - [`socketio`]: Socket.IO v5 packet codec (namespaces, events, acks, binary
+//!   attachments), carried inside Engine.IO `message` packets.
+//!
+//! The codecs are sans-IO: bytes in, packets out, and back. Sockets, timers and
+//! reconnection live in the engine and server crates that drive them.
+
+pub mod api;
+pub mod engineio;
+pub mod envelope;
+pub mod records;
+pub mod socketio;
+pub mod status;
