@@ -41,7 +41,7 @@ impl AppointmentStatus {
             (self, next),
             (Booked, Confirmed | Arrived | Cancelled | NoShow)
                 | (Confirmed, Arrived | Cancelled | NoShow)
-                | (Arrived, InRoom | Completed | Cancelled)
+                | (Arrived, InRoom | Completed | Cancelled | NoShow)
                 | (InRoom, Completed)
         )
     }
@@ -183,6 +183,7 @@ mod tests {
                 (Arrived, InRoom),
                 (Arrived, Completed),
                 (Arrived, Cancelled),
+                (Arrived, NoShow),
                 (InRoom, Completed),
             ]
         );

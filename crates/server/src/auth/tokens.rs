@@ -1,0 +1,199 @@
+//! Access tokens: HS256 JWTs, short-lived for staff, long-lived for display boards.
+//!
+//! Verification pins the algorithm (a token claiming `none` or RS256 is refused),
+//! requires `exp`, `iss`, `sub` and `tenant`, and allows no clock leeway: this
+//! server both issues and checks them, so there is no skew to forgive.
+
+use crate::error::ApiError;
+use chrono::Utc;
+use frontdesk_protocol::records::Role;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+/// The `iss` of every token this server issues.
+pub const ISSUER: &str = "frontdesk-clinic-server";
+
+/// What an access token says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// User id, or display id for a board token.
+    pub sub: String,
+    pub tenant: String,
+    pub role: Role,
+    pub name: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// The authenticated caller of a request or socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// User id (or display id when `role` is `Display`).
+    pub id: String,
+    pub tenant: String,
+    pub role: Role,
+    pub name: String,
+}
+
+impl Caller {
+    /// Refuses unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "a {} may not {action}",
+                self.role.as_str()
+            )))
+        }
+    }
+
+    /// Refuses display boards, which may only read their board.
+    pub fn require_staff(&self, action: &str) -> Result<(), ApiError> {
+        self.require(&[Role::Admin, Role::Receptionist, Role::Doctor], action)
+    }
+}
+
+/// Signing and verification keys derived from the server secret.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    /// Keys for an HS256 secret (at least 32 bytes is enforced by the config).
+    pub fn new(secret: &[u8]) -> TokenKeys {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        TokenKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Issues a token for `caller`, valid for `ttl_secs`.
+    pub fn issue(&self, caller: &Caller, ttl_secs: u64) -> Result<String, ApiError> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            iss: ISSUER.to_owned(),
+            sub: caller.id.clone(),
+            tenant: caller.tenant.clone(),
+            role: caller.role,
+            name: caller.name.clone(),
+            iat: now,
+            exp: now.saturating_add(ttl_secs as i64),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary claims. Tests use it to make expired or odd tokens.
+    pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(|e| ApiError::internal(format!("signing token: {e}")))
+    }
+
+    /// Checks signature, algorithm, issuer and expiry, and returns the caller.
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+                ApiError::Unauthorized(match e.kind() {
+                    ErrorKind::ExpiredSignature => "access token expired".to_owned(),
+                    ErrorKind::InvalidIssuer => "access token from another issuer".to_owned(),
+                    ErrorKind::InvalidAlgorithm => "access token algorithm not accepted".to_owned(),
+                    ErrorKind::InvalidSignature => "access token signature invalid".to_owned(),
+                    _ => format!("access token invalid ({e})"),
+                })
+            })?;
+        let c = data.claims;
+        if c.tenant.is_empty() || c.sub.is_empty() {
+            return Err(ApiError::Unauthorized(
+                "access token lacks tenant or subject".into(),
+            ));
+        }
+        Ok(Caller {
+            id: c.sub,
+            tenant: c.tenant,
+            role: c.role,
+            name: c.name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller {
+            id: "u_1".into(),
+            tenant: "demo".into(),
+            role: Role::Receptionist,
+            name: "R".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let keys = TokenKeys::new(&[7u8; 32]);
+        let t = keys.issue(&caller(), 60).unwrap();
+        assert_eq!(keys.verify(&t).unwrap(), caller());
+
+        // Another secret: forged.
+        let other = TokenKeys::new(&[8u8; 32]);
+        assert!(
+            other
+                .verify(&t)
+                .unwrap_err()
+                .to_string()
+                .contains("signature")
+        );
+
+        // Expired by one second.
+        let now = Utc::now().timestamp();
+        let mut c = Claims {
+            iss: ISSUER.into(),
+            sub: "u_1".into(),
+            tenant: "demo".into(),
+            role: Role::Admin,
+            name: "A".into(),
+            iat: now - 100,
+            exp: now - 1,
+            jti: "j".into(),
+        };
+        assert!(
+            keys.verify(&keys.sign(&c).unwrap())
+                .unwrap_err()
+                .to_string()
+                .contains("expired")
+        );
+
+        // Wrong issuer.
+        c.exp = now + 100;
+        c.iss = "someone-else".into();
+        assert!(
+            keys.verify(&keys.sign(&c).unwrap())
+                .unwrap_err()
+                .to_string()
+                .contains("issuer")
+        );
+
+        // alg=none with the same claims.
+        c.iss = ISSUER.into();
+        let signed = keys.sign(&c).unwrap();
+        let mut parts = signed.split('.');
+        let _header = parts.next();
+        let payload = parts.next().unwrap();
+        let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
+        assert!(keys.verify(&format!("{none_header}.{payload}.")).is_err());
+        assert!(keys.verify("garbage").is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! Server settings, with defaults fit for a clinic and a constructor for tests.
+
+use crate::db::DbLocation;
+use crate::error::ApiError;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Environment variable that supplies the token-signing secret.
+pub const SECRET_ENV: &str = "FRONTDESK_JWT_SECRET";
+
+/// Everything the server needs to start. Build with [`ServerConfig::new`] and
+/// adjust fields; every field has a sensible default.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind; port 0 picks a free one (see `RunningServer::addr`).
+    pub listen: SocketAddr,
+    pub db: DbLocation,
+    /// HS256 signing secret, at least 32 bytes.
+    pub secret: Vec<u8>,
+    /// Lifetime of a staff access token.
+    pub access_ttl: Duration,
+    /// Lifetime of a refresh token (each refresh issues a new one).
+    pub refresh_ttl: Duration,
+    /// Lifetime of a display-board token.
+    pub display_ttl: Duration,
+    /// Events kept per tenant for replay; older replays get `410`.
+    pub event_retention: u64,
+    /// Largest `limit` accepted by `/api/events`.
+    pub max_page: u32,
+    /// How long a user stays "online" after their last socket closes.
+    pub presence_grace: Duration,
+    /// Engine.IO ping interval and timeout.
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// Largest Socket.IO packet and largest REST body, in bytes.
+    pub max_payload: u64,
+    /// Packets buffered per socket before emits to it fail.
+    pub socket_buffer: usize,
+    /// Failed logins allowed per user and per client address within `login_window`.
+    pub login_failures_per_user: u32,
+    pub login_failures_per_address: u32,
+    pub login_window: Duration,
+    /// Mutations per second per user (sustained) and burst.
+    pub mutations_per_second: u32,
+    pub mutation_burst: u32,
+    /// Client socket emits per second per socket (sustained) and burst.
+    pub socket_events_per_second: u32,
+    pub socket_event_burst: u32,
+}
+
+impl ServerConfig {
+    /// Defaults for a real clinic.
+    pub fn new(listen: SocketAddr, db: DbLocation, secret: Vec<u8>) -> ServerConfig {
+        ServerConfig {
+            listen,
+            db,
+            secret,
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            display_ttl: Duration::from_secs(365 * 24 * 3600),
+            event_retention: 100_000,
+            max_page: 1000,
+            presence_grace: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            max_payload: 64 * 1024,
+            socket_buffer: 1024,
+            login_failures_per_user: 5,
+            login_failures_per_address: 30,
+            login_window: Duration::from_secs(15 * 60),
+            mutations_per_second: 50,
+            mutation_burst: 200,
+            socket_events_per_second: 20,
+            socket_event_burst: 40,
+        }
+    }
+
+    /// A loopback server on a free port with an in-memory database and a random secret.
+    pub fn for_tests() -> ServerConfig {
+        let secret: [u8; 32] = rand::random();
+        ServerConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            DbLocation::Memory,
+            secret.to_vec(),
+        )
+    }
+
+    /// Refuses settings the server cannot run safely with.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.secret.len() < 32 {
+            return Err(ApiError::internal(
+                "the token secret must be at least 32 bytes",
+            ));
+        }
+        if self.event_retention == 0 || self.max_page == 0 {
+            return Err(ApiError::internal(
+                "event_retention and max_page must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The signing secret: from [`SECRET_ENV`] if set, else read from `path`, else
+/// generated and written to `path` (owner-only) so tokens survive restarts.
+pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ApiError> {
+    if let Ok(s) = std::env::var(SECRET_ENV) {
+        if s.len() < 32 {
+            return Err(ApiError::internal(format!(
+                "{SECRET_ENV} must be at least 32 characters"
+            )));
+        }
+        return Ok(s.into_bytes());
+    }
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(_) => {
+            return Err(ApiError::internal(format!(
+                "{} holds a secret shorter than 32 bytes",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "reading {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let secret: [u8; 48] = rand::random();
+    write_private(path, &secret)
+        .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
+    Ok(secret.to_vec())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}

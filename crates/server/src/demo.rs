@@ -1,0 +1,288 @@
+//! The demo clinic: tenant `demo` with users `reception`, `doctor`, `admin`
+//! (and `doctor2`), all with password `demo`, and a realistic day in progress:
+//! two providers, three rooms, 24 appointments in mixed statuses, a queue, and
+//! two message threads.
+//!
+//! Seeded records carry no events: a client's first snapshot (at `seq` 0)
+//! contains them, and every change from then on is an event.
+
+use crate::auth::password;
+use crate::error::ApiError;
+use crate::store::{appointments, directory, messages, new_id};
+use chrono::{DateTime, Duration, Local, NaiveTime, TimeZone, Utc};
+use frontdesk_protocol::api::NewPatient;
+use frontdesk_protocol::records::{Appointment, PatientRef, Role};
+use frontdesk_protocol::status::{AppointmentStatus, QueueStatus};
+use rusqlite::{Connection, params};
+
+/// Password of every demo user.
+pub const DEMO_PASSWORD: &str = "demo";
+
+const PATIENTS: [&str; 24] = [
+    "Maria Kowalski",
+    "James O'Connor",
+    "Aisha Rahman",
+    "Tomás Silva",
+    "Mei Lin Chen",
+    "Peter Novak",
+    "Fatima Haddad",
+    "Lars Eriksson",
+    "Grace Mensah",
+    "Hiroshi Tanaka",
+    "Elena Petrova",
+    "David Cohen",
+    "Sofia Rossi",
+    "Kwame Boateng",
+    "Anna Schmidt",
+    "Luis Fernández",
+    "Priya Sharma",
+    "Olivia Brown",
+    "Mateo García",
+    "Ingrid Larsen",
+    "Yusuf Demir",
+    "Chloé Martin",
+    "Noah Williams",
+    "Zara Ahmed",
+];
+
+const REASONS: [&str; 6] = [
+    "Annual check-up",
+    "Blood pressure review",
+    "Lab results",
+    "Vaccination",
+    "Follow-up",
+    "Back pain",
+];
+
+/// Ids of the seeded records tests and the simulator refer to.
+#[derive(Debug, Clone)]
+pub struct DemoClinic {
+    pub tenant: String,
+    pub reception: String,
+    pub doctor: String,
+    pub doctor2: String,
+    pub admin: String,
+    pub providers: [String; 2],
+    pub rooms: Vec<String>,
+    pub threads: Vec<String>,
+}
+
+/// Seeds tenant `tenant` unless it exists. Returns `None` if it already did.
+pub fn seed(
+    conn: &mut Connection,
+    tenant: &str,
+    name: &str,
+) -> Result<Option<DemoClinic>, ApiError> {
+    if directory::tenant(conn, tenant)?.is_some() {
+        return Ok(None);
+    }
+    let hash = password::hash(DEMO_PASSWORD)?;
+    let tx = conn.transaction()?;
+    let clinic = seed_in(&tx, tenant, name, &hash, today_start())?;
+    tx.commit()?;
+    Ok(Some(clinic))
+}
+
+/// Today at 00:00 local time, in UTC.
+fn today_start() -> DateTime<Utc> {
+    let midnight = Local::now().date_naive().and_time(NaiveTime::MIN);
+    Local
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
+}
+
+fn seed_in(
+    tx: &Connection,
+    tenant: &str,
+    name: &str,
+    hash: &str,
+    day: DateTime<Utc>,
+) -> Result<DemoClinic, ApiError> {
+    directory::create_tenant(tx, tenant, name)?;
+    let reception = directory::create_user(
+        tx,
+        tenant,
+        "reception",
+        "Rosa Delgado",
+        Role::Receptionist,
+        hash,
+    )?;
+    let doctor = directory::create_user(
+        tx,
+        tenant,
+        "doctor",
+        "Dr. Elena Morales",
+        Role::Doctor,
+        hash,
+    )?;
+    let doctor2 =
+        directory::create_user(tx, tenant, "doctor2", "Dr. Omar Haddad", Role::Doctor, hash)?;
+    let admin = directory::create_user(tx, tenant, "admin", "Sam Okafor", Role::Admin, hash)?;
+    let rooms: Vec<String> = ["Room 1", "Room 2", "Room 3"]
+        .iter()
+        .map(|r| directory::create_room(tx, tenant, r).map(|r| r.id))
+        .collect::<Result<_, _>>()?;
+    let p1 = directory::create_provider(
+        tx,
+        tenant,
+        "Dr. Elena Morales",
+        Some(&doctor.id),
+        "A",
+        Some(&rooms[0]),
+    )?;
+    let p2 = directory::create_provider(
+        tx,
+        tenant,
+        "Dr. Omar Haddad",
+        Some(&doctor2.id),
+        "B",
+        Some(&rooms[1]),
+    )?;
+
+    let now = Utc::now();
+    let mut tickets = [0u32; 2];
+    for (i, patient_name) in PATIENTS.iter().enumerate() {
+        let patient = directory::create_patient(
+            tx,
+            tenant,
+            &NewPatient {
+                name: (*patient_name).into(),
+                birth_date: None,
+                phone: Some(format!("+1 555 01{i:02}")),
+            },
+        )?;
+        let which = i % 2;
+        let provider = if which == 0 { &p1 } else { &p2 };
+        // Appointments every 20 minutes per provider, from 08:00 to 16:00.
+        let start = day + Duration::hours(8) + Duration::minutes(20 * (i / 2) as i64 * 2);
+        let status = demo_status(i, start, now);
+        let a = Appointment {
+            id: new_id("apt"),
+            patient: PatientRef {
+                id: patient.id.clone(),
+                name: patient.name.clone(),
+                initials: patient.initials.clone(),
+            },
+            provider_id: provider.id.clone(),
+            room_id: (status == AppointmentStatus::InRoom)
+                .then(|| provider.default_room_id.clone())
+                .flatten(),
+            start,
+            end: start + Duration::minutes(20),
+            status,
+            reason: REASONS[i % REASONS.len()].into(),
+            version: 1,
+            updated_at: now,
+        };
+        appointments::insert(tx, tenant, &a)?;
+        let queue_status = match status {
+            AppointmentStatus::Arrived => Some(QueueStatus::Waiting),
+            AppointmentStatus::InRoom => Some(QueueStatus::InService),
+            AppointmentStatus::Completed => Some(QueueStatus::Done),
+            _ => None,
+        };
+        if let Some(qs) = queue_status {
+            tickets[which] += 1;
+            let ticket = format!("{}-{:03}", provider.ticket_prefix, tickets[which]);
+            let arrived = (start - Duration::minutes(10)).min(now);
+            let room = matches!(qs, QueueStatus::InService | QueueStatus::Done)
+                .then(|| provider.default_room_id.clone())
+                .flatten();
+            let called = room.as_ref().map(|_| crate::store::fmt_ts(&arrived));
+            tx.execute(
+                "INSERT INTO queue_entries (id, tenant, day, ticket, provider_id, room_id, patient_id, appointment_id, status, priority, arrived_at, called_at, version, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, 1, ?12)",
+                params![
+                    new_id("q"),
+                    tenant,
+                    now.date_naive().to_string(),
+                    ticket,
+                    provider.id,
+                    room,
+                    patient.id,
+                    a.id,
+                    qs.as_str(),
+                    crate::store::fmt_ts(&arrived),
+                    called,
+                    crate::store::fmt_ts(&now)
+                ],
+            )?;
+        }
+    }
+
+    let t1 = messages::create_thread(
+        tx,
+        tenant,
+        "Front desk ↔ Dr. Morales",
+        &[reception.id.clone(), doctor.id.clone()],
+    )?;
+    let t2 = messages::create_thread(
+        tx,
+        tenant,
+        "Clinic team",
+        &[
+            reception.id.clone(),
+            doctor.id.clone(),
+            doctor2.id.clone(),
+            admin.id.clone(),
+        ],
+    )?;
+    let chat = [
+        (
+            &t1.id,
+            &reception.id,
+            "Mrs K. is asking about her lab result, can you call her after 11?",
+        ),
+        (
+            &t1.id,
+            &doctor.id,
+            "Yes, put it on my list. Running 10 minutes late.",
+        ),
+        (
+            &t2.id,
+            &admin.id,
+            "Reminder: fire drill at 15:00. Displays will show a notice.",
+        ),
+        (&t2.id, &doctor2.id, "Room 2 printer is out of toner again."),
+        (&t2.id, &reception.id, "Ordered, arrives tomorrow."),
+    ];
+    for (n, (thread, author, body)) in chat.iter().enumerate() {
+        messages::post(
+            tx,
+            tenant,
+            thread,
+            author,
+            &format!("seed-{n}"),
+            body,
+            false,
+        )?;
+    }
+    Ok(DemoClinic {
+        tenant: tenant.into(),
+        reception: reception.id,
+        doctor: doctor.id,
+        doctor2: doctor2.id,
+        admin: admin.id,
+        providers: [p1.id, p2.id],
+        rooms,
+        threads: vec![t1.id, t2.id],
+    })
+}
+
+/// A plausible status for the i-th appointment: earlier ones done, a few
+/// cancelled or missed, some arrived and waiting, later ones booked.
+fn demo_status(i: usize, start: DateTime<Utc>, now: DateTime<Utc>) -> AppointmentStatus {
+    use AppointmentStatus::*;
+    match i {
+        0..=3 => Completed,
+        4 => NoShow,
+        5 => InRoom,
+        6 | 7 | 9 => Arrived,
+        8 => Cancelled,
+        10..=13 => Confirmed,
+        _ if start < now - Duration::hours(2) => Confirmed,
+        _ => Booked,
+    }
+}

@@ -1,0 +1,174 @@
+//! `/api/auth/*`: login, refresh (rotating), logout.
+
+use super::extract::JsonBody;
+use crate::auth::{Caller, password};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{directory, sessions};
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use frontdesk_protocol::api::{LoginRequest, RefreshRequest, TokenResponse};
+use frontdesk_protocol::records::{Role, UserSummary};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+fn limited<T>(r: Result<T, u64>) -> Result<T, ApiError> {
+    r.map_err(|retry_after| ApiError::RateLimited { retry_after })
+}
+
+/// `POST /api/auth/login`.
+pub async fn login(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    if req.tenant.len() > 100 || req.username.len() > 100 || req.password.len() > 1000 {
+        return Err(ApiError::invalid("tenant, username or password too long"));
+    }
+    let user_key = format!("{}/{}", req.tenant, req.username.to_lowercase());
+    let addr_key = peer.ip().to_string();
+    let now = Instant::now();
+    {
+        let lock_err = || ApiError::internal("login limiter lock poisoned");
+        limited(
+            st.login_failures_by_address
+                .lock()
+                .map_err(|_| lock_err())?
+                .check(&addr_key, now),
+        )?;
+        limited(
+            st.login_failures_by_user
+                .lock()
+                .map_err(|_| lock_err())?
+                .check(&user_key, now),
+        )?;
+    }
+
+    let (tenant, username) = (req.tenant.clone(), req.username.clone());
+    let creds = st
+        .db
+        .read(move |c| directory::credentials(c, &tenant, &username))
+        .await?;
+    let password = req.password;
+    let (creds, ok) = tokio::task::spawn_blocking(move || {
+        let hash = creds
+            .as_ref()
+            .map(|c| c.password_hash.as_str())
+            .unwrap_or(password::decoy_hash());
+        let ok = password::verify(&password, hash);
+        (creds, ok)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("password check failed: {e}")))?;
+
+    let user = match creds {
+        Some(c) if ok && c.user.role != Role::Display => c.user,
+        _ => {
+            if let Ok(mut l) = st.login_failures_by_user.lock() {
+                l.record_failure(&user_key, now);
+            }
+            if let Ok(mut l) = st.login_failures_by_address.lock() {
+                l.record_failure(&addr_key, now);
+            }
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    if let Ok(mut l) = st.login_failures_by_user.lock() {
+        l.reset(&user_key);
+    }
+    let caller = Caller {
+        id: user.id.clone(),
+        tenant: req.tenant.clone(),
+        role: user.role,
+        name: user.name.clone(),
+    };
+    let ttl = st.config.refresh_ttl.as_secs();
+    let (tenant, user_id) = (caller.tenant.clone(), caller.id.clone());
+    let refresh_token = st
+        .db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            let t = sessions::start(&tx, &tenant, &user_id, ttl)?;
+            tx.commit()?;
+            Ok(t)
+        })
+        .await?;
+    tokens(&st, &caller, refresh_token).map(Json)
+}
+
+fn tokens(
+    st: &AppState,
+    caller: &Caller,
+    refresh_token: String,
+) -> Result<TokenResponse, ApiError> {
+    let ttl = st.config.access_ttl.as_secs();
+    Ok(TokenResponse {
+        access_token: st.keys.issue(caller, ttl)?,
+        refresh_token,
+        expires_in: ttl,
+        user: UserSummary {
+            id: caller.id.clone(),
+            name: caller.name.clone(),
+            role: caller.role,
+        },
+    })
+}
+
+/// `POST /api/auth/refresh`: spends the refresh token and issues a new pair.
+pub async fn refresh(
+    State(st): State<AppState>,
+    JsonBody(req): JsonBody<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    if req.refresh_token.is_empty() || req.refresh_token.len() > 200 {
+        return Err(ApiError::Unauthorized("refresh token malformed".into()));
+    }
+    let ttl = st.config.refresh_ttl.as_secs();
+    let rotation = st
+        .db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            let r = sessions::rotate(&tx, &req.refresh_token, ttl)?;
+            // Commit even for `Reused`: the revocation must stick.
+            tx.commit()?;
+            Ok(r)
+        })
+        .await?;
+    let (tenant, user_id, refresh_token) = match rotation {
+        sessions::Rotation::Rotated {
+            tenant,
+            user_id,
+            refresh_token,
+        } => (tenant, user_id, refresh_token),
+        sessions::Rotation::Reused => return Err(ApiError::RefreshReused),
+    };
+    let (t, u) = (tenant.clone(), user_id.clone());
+    let user = st
+        .db
+        .read(move |c| directory::user(c, &t, &u))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("user no longer exists".into()))?;
+    let caller = Caller {
+        id: user.id,
+        tenant,
+        role: user.role,
+        name: user.name,
+    };
+    tokens(&st, &caller, refresh_token).map(Json)
+}
+
+/// `POST /api/auth/logout`: revokes the login the refresh token belongs to.
+pub async fn logout(
+    State(st): State<AppState>,
+    JsonBody(req): JsonBody<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    st.db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            sessions::revoke_by_token(&tx, &req.refresh_token)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

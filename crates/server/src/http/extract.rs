@@ -1,0 +1,96 @@
+//! Request extractors: the bearer-token caller, and the body of a mutation
+//! together with its idempotency key.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::idempotency;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use frontdesk_protocol::api::IDEMPOTENCY_KEY_HEADER;
+use serde::de::DeserializeOwned;
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::Unauthorized("Authorization must be `Bearer <token>`".into())
+            })?;
+        state.keys.verify(token.trim())
+    }
+}
+
+/// A parsed JSON body, refusing malformed or oversized input with problem+json.
+pub struct JsonBody<T>(pub T);
+
+async fn read_body(req: Request, limit: u64) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), limit as usize)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(format!("request body exceeds {limit} bytes")))
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = if bytes.is_empty() {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("request body: {e}")))
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state.config.max_payload).await?;
+        Ok(JsonBody(parse(&bytes)?))
+    }
+}
+
+/// A mutation: who asks, what they ask, and the idempotency key that makes
+/// asking twice safe.
+pub struct Mutation<T> {
+    pub caller: Caller,
+    pub body: T,
+    /// The `Idempotency-Key` header and the request's fingerprint.
+    pub idempotency: Option<(String, String)>,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Mutation<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, state).await?;
+        let key = match parts.headers.get(IDEMPOTENCY_KEY_HEADER) {
+            Some(v) => {
+                let k = v
+                    .to_str()
+                    .map_err(|_| ApiError::invalid("Idempotency-Key must be ASCII"))?
+                    .to_owned();
+                idempotency::validate_key(&k)?;
+                Some(k)
+            }
+            None => None,
+        };
+        let method = parts.method.to_string();
+        let path = parts.uri.path().to_owned();
+        let bytes = read_body(Request::from_parts(parts, body), state.config.max_payload).await?;
+        let idempotency = key.map(|k| (k, idempotency::fingerprint(&method, &path, &bytes)));
+        Ok(Mutation {
+            caller,
+            body: parse(&bytes)?,
+            idempotency,
+        })
+    }
+}

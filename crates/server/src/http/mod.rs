@@ -1,0 +1,44 @@
+//! The REST API: routes, extractors, and the shared mutation path.
+
+mod auth_routes;
+mod desk_routes;
+pub mod extract;
+pub mod mutate;
+mod sync_routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post};
+
+/// All `/api` routes, with the body limit applied.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_payload as usize;
+    Router::new()
+        .route("/api/health", get(|| async { "ok" }))
+        .route("/api/auth/login", post(auth_routes::login))
+        .route("/api/auth/refresh", post(auth_routes::refresh))
+        .route("/api/auth/logout", post(auth_routes::logout))
+        .route("/api/snapshot", get(sync_routes::get_snapshot))
+        .route("/api/events", get(sync_routes::get_events))
+        .route("/api/board", get(sync_routes::get_board))
+        .route("/api/appointments", post(desk_routes::create_appointment))
+        .route(
+            "/api/appointments/{id}",
+            patch(desk_routes::update_appointment),
+        )
+        .route("/api/queue", post(desk_routes::create_queue_entry))
+        .route("/api/queue/call-next", post(desk_routes::call_next))
+        .route("/api/queue/{id}", patch(desk_routes::update_queue_entry))
+        .route("/api/threads", post(desk_routes::create_thread))
+        .route(
+            "/api/threads/{id}/messages",
+            post(desk_routes::post_message),
+        )
+        .route("/api/threads/{id}/read", post(desk_routes::mark_read))
+        .route("/api/displays", post(desk_routes::create_display))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

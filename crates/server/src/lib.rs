@@ -1,0 +1,128 @@
+//! The Frontdesk reference clinic server.
+//!
+//! REST (`/api/...`, axum) and Socket.IO v5 (`/socket.io/`, socketioxide) over
+//! one listener, with SQLite (rusqlite, WAL) for storage. The wire contract is
+//! in `docs/protocol.md`; the types are in `frontdesk-protocol`.
+//!
+//! Module map:
+//! - [`config`]: settings and the signing secret.
+//! - [`db`]: connections, pragmas, versioned migrations.
+//! - [`store`]: one module per record kind; the event log in [`store::events`].
+//! - [`auth`]: passwords, JWTs, rate limits.
+//! - [`http`]: REST routes; every mutation goes through [`http::mutate::commit`].
+//! - [`realtime`]: sockets: auth at CONNECT, rooms, presence, typing, broadcast.
+//! - [`demo`]: the demo clinic.
+//!
+//! [`start`] runs the whole server in-process on a given (or free) port, which
+//! is how the binary, the desktop app's `--demo` and every test use it.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod realtime;
+pub mod state;
+pub mod store;
+
+pub use config::ServerConfig;
+pub use db::{Db, DbLocation};
+pub use error::ApiError;
+pub use state::AppState;
+
+use socketioxide::{SocketIo, TransportType};
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running in this process. Dropping it without [`RunningServer::shutdown`]
+/// leaves it running until the runtime ends.
+pub struct RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    /// Shared state, for tests that inspect or seed the database.
+    pub state: AppState,
+    io: SocketIo,
+    stop: Option<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// `http://addr`, the base URL for REST and Socket.IO.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Closes every socket, stops accepting, and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        self.io.close().await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+/// Opens the database and starts serving REST and Socket.IO on `config.listen`.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ApiError> {
+    config.validate()?;
+    let db = Db::open(&config.db)?;
+    start_with_db(config, db).await
+}
+
+/// Like [`start`], with a database the caller has already opened (and seeded).
+pub async fn start_with_db(config: ServerConfig, db: Db) -> Result<RunningServer, ApiError> {
+    config.validate()?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = AppState::new(config.clone(), db, tx);
+
+    let (layer, io) = SocketIo::builder()
+        .req_path("/socket.io")
+        .transports([TransportType::Websocket])
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
+        .max_payload(config.max_payload)
+        .ws_max_message_size(config.max_payload as usize)
+        .ws_max_frame_size(config.max_payload as usize)
+        .max_buffer_size(config.socket_buffer)
+        .with_state(state.clone())
+        .build_layer();
+    realtime::attach(&io);
+
+    let app = http::router(state.clone()).layer(layer);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ApiError::internal(format!("binding {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ApiError::internal(format!("reading bound address: {e}")))?;
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serve = tokio::spawn(async move {
+        let result = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .await;
+        if let Err(e) = result {
+            tracing::error!("server stopped: {e}");
+        }
+    });
+    let broadcaster = tokio::spawn(realtime::broadcast::run(io.clone(), rx));
+    let presence = tokio::spawn(realtime::expire_presence(io.clone(), state.clone()));
+    tracing::info!("clinic server listening on http://{addr}");
+    Ok(RunningServer {
+        addr,
+        state,
+        io,
+        stop: Some(stop),
+        tasks: vec![serve, broadcaster, presence],
+    })
+}

@@ -1,0 +1,57 @@
+//! `clinic-server`: runs the reference clinic server.
+
+use anyhow::Context;
+use clap::Parser;
+use clinic_server::{Db, DbLocation, ServerConfig, config, demo};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The Frontdesk reference clinic server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7420", env = "FRONTDESK_LISTEN")]
+    listen: SocketAddr,
+    /// SQLite database file (created if missing). The signing secret is kept
+    /// beside it as `<db>.secret` unless FRONTDESK_JWT_SECRET is set.
+    #[arg(long, default_value = "clinic.db", env = "FRONTDESK_DB")]
+    db: PathBuf,
+    /// Seed the demo clinic (tenant `demo`, users reception/doctor/admin, password `demo`).
+    #[arg(long)]
+    demo: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "clinic_server=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let secret_path = PathBuf::from(format!("{}.secret", args.db.display()));
+    let secret = config::load_or_create_secret(&secret_path).context("loading the token secret")?;
+    let cfg = ServerConfig::new(args.listen, DbLocation::File(args.db.clone()), secret);
+    let db = Db::open(&cfg.db).with_context(|| format!("opening {}", args.db.display()))?;
+    if args.demo {
+        db.write_now(|c| demo::seed(c, "demo", "Demo Family Clinic"))
+            .context("seeding the demo clinic")?;
+    }
+    let server = clinic_server::start_with_db(cfg, db)
+        .await
+        .context("starting the server")?;
+    // First line of output: where we listen (scripts and the app read it).
+    println!("clinic-server listening on {}", server.url());
+    if args.demo {
+        println!("demo clinic: tenant `demo`, users reception / doctor / admin, password `demo`");
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    eprintln!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}

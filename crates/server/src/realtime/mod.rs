@@ -1,0 +1,275 @@
+//! The Socket.IO side: authentication at CONNECT, rooms, presence, typing and
+//! viewing. Durable events are pushed by [`broadcast`]; sockets never write
+//! records, they only carry the ephemeral signals.
+
+pub mod broadcast;
+pub mod presence;
+pub mod rooms;
+
+use crate::auth::Caller;
+use crate::auth::rate_limit::TokenBucket;
+use crate::state::AppState;
+use crate::store::{directory, messages};
+use frontdesk_protocol::envelope::{
+    EmitAck, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
+};
+use frontdesk_protocol::records::{Presence, Role};
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Why a CONNECT was refused; its text is the `message` of the CONNECT_ERROR.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Per-socket emit limiter, kept in the socket's extensions.
+#[derive(Clone)]
+struct EmitBudget(Arc<Mutex<TokenBucket>>);
+
+/// Registers the `/` namespace.
+pub fn attach(io: &SocketIo) {
+    io.ns("/", on_connect.with(authenticate));
+}
+
+/// Checks the `token` of the CONNECT auth payload. Refusals become
+/// `44{"message": …}` and the socket never joins anything.
+async fn authenticate(
+    s: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(st): State<AppState>,
+) -> Result<(), Refused> {
+    let auth = auth.unwrap_or(Value::Null);
+    let token = auth.get("token").and_then(Value::as_str).ok_or_else(|| {
+        Refused("missing auth token: send {\"token\": \"<access token>\"}".into())
+    })?;
+    let caller = st.keys.verify(token).map_err(|e| Refused(e.to_string()))?;
+    if let Some(t) = auth.get("tenant").and_then(Value::as_str) {
+        if t != caller.tenant {
+            return Err(Refused("token is for another tenant".into()));
+        }
+    }
+    let c = caller.clone();
+    let found = st
+        .db
+        .read(move |conn| {
+            if c.role == Role::Display {
+                Ok(directory::display(conn, &c.tenant, &c.id)?.map(|d| d.provider_ids))
+            } else {
+                Ok(directory::user(conn, &c.tenant, &c.id)?.map(|_| Vec::new()))
+            }
+        })
+        .await
+        .map_err(|e| Refused(e.to_string()))?;
+    let Some(board_providers) = found else {
+        return Err(Refused(
+            "unauthorized: no such user or display in this tenant".into(),
+        ));
+    };
+    s.extensions.insert(caller);
+    s.extensions.insert(BoardProviders(board_providers));
+    let budget = TokenBucket::new(
+        st.config.socket_event_burst,
+        st.config.socket_events_per_second,
+        Instant::now(),
+    );
+    s.extensions
+        .insert(EmitBudget(Arc::new(Mutex::new(budget))));
+    Ok(())
+}
+
+#[derive(Clone)]
+struct BoardProviders(Vec<String>);
+
+async fn on_connect(s: SocketRef, State(st): State<AppState>) {
+    let Some(caller) = s.extensions.get::<Caller>() else {
+        let _ = s.disconnect();
+        return;
+    };
+    if caller.role == Role::Display {
+        let providers = s
+            .extensions
+            .get::<BoardProviders>()
+            .map(|b| b.0)
+            .unwrap_or_default();
+        let board_rooms: Vec<String> = providers
+            .iter()
+            .map(|p| rooms::board(&caller.tenant, p))
+            .collect();
+        s.join(board_rooms);
+        return;
+    }
+    s.join([
+        rooms::tenant(&caller.tenant),
+        rooms::user(&caller.tenant, &caller.id),
+    ]);
+    let change = st
+        .presence
+        .lock()
+        .ok()
+        .and_then(|mut p| p.connect(&caller.tenant, &caller.id));
+    announce(&s, &caller.tenant, change).await;
+
+    s.on(ephemeral::TYPING, on_typing);
+    s.on(ephemeral::PRESENCE, on_presence);
+    s.on(ephemeral::VIEWING, on_viewing);
+    s.on_disconnect(async |s: SocketRef, State(st): State<AppState>| {
+        if let Some(c) = s.extensions.get::<Caller>() {
+            if let Ok(mut p) = st.presence.lock() {
+                p.disconnect(&c.tenant, &c.id, Instant::now());
+            }
+        }
+    });
+}
+
+/// Sends a presence change to the whole tenant (including the user's other sockets).
+async fn announce(s: &SocketRef, tenant: &str, change: Option<Presence>) {
+    if let Some(p) = change {
+        let _ = s
+            .within(rooms::tenant(tenant))
+            .emit(ephemeral::PRESENCE, &p)
+            .await;
+    }
+}
+
+fn reply(ack: AckSender, result: Result<(), String>) {
+    let body = match result {
+        Ok(()) => EmitAck {
+            ok: true,
+            error: None,
+        },
+        Err(e) => EmitAck {
+            ok: false,
+            error: Some(e),
+        },
+    };
+    let _ = ack.send(&body);
+}
+
+/// The caller, if the socket is within its emit budget.
+fn admit(s: &SocketRef) -> Result<Caller, String> {
+    let caller = s.extensions.get::<Caller>().ok_or("not authenticated")?;
+    let budget = s
+        .extensions
+        .get::<EmitBudget>()
+        .ok_or("not authenticated")?;
+    let ok = budget
+        .0
+        .lock()
+        .map(|mut b| b.try_take(Instant::now()))
+        .unwrap_or(false);
+    if ok {
+        Ok(caller)
+    } else {
+        Err("rate-limited: too many events; slow down".into())
+    }
+}
+
+async fn on_typing(
+    s: SocketRef,
+    TryData(data): TryData<TypingEmit>,
+    ack: AckSender,
+    State(st): State<AppState>,
+) {
+    let result = async {
+        let caller = admit(&s)?;
+        let t = data.map_err(|e| format!("invalid typing payload: {e}"))?;
+        if t.thread.len() > 100 {
+            return Err("invalid thread id".to_owned());
+        }
+        let (tenant, user, thread) = (caller.tenant.clone(), caller.id.clone(), t.thread.clone());
+        let members = st
+            .db
+            .read(move |c| messages::members_for(c, &tenant, &thread, &user))
+            .await
+            .map_err(|e| e.to_string())?;
+        let others: Vec<String> = members
+            .iter()
+            .filter(|m| **m != caller.id)
+            .map(|m| rooms::user(&caller.tenant, m))
+            .collect();
+        if !others.is_empty() {
+            let ev = TypingEvent {
+                thread: t.thread,
+                user: caller.id.clone(),
+                typing: t.typing,
+            };
+            let _ = s.within(others).emit(ephemeral::TYPING, &ev).await;
+        }
+        Ok(())
+    }
+    .await;
+    reply(ack, result);
+}
+
+async fn on_presence(
+    s: SocketRef,
+    TryData(data): TryData<PresenceEmit>,
+    ack: AckSender,
+    State(st): State<AppState>,
+) {
+    let result = async {
+        let caller = admit(&s)?;
+        let p = data.map_err(|e| format!("invalid presence payload: {e}"))?;
+        let change = st
+            .presence
+            .lock()
+            .map_err(|_| "presence unavailable".to_owned())?
+            .set_state(&caller.tenant, &caller.id, p.state);
+        announce(&s, &caller.tenant, change).await;
+        Ok(())
+    }
+    .await;
+    reply(ack, result);
+}
+
+async fn on_viewing(
+    s: SocketRef,
+    TryData(data): TryData<ViewingEmit>,
+    ack: AckSender,
+    State(st): State<AppState>,
+) {
+    let result = async {
+        let caller = admit(&s)?;
+        let v = data.map_err(|e| format!("invalid viewing payload: {e}"))?;
+        if v.patient.as_ref().is_some_and(|p| p.len() > 100) {
+            return Err("invalid patient id".to_owned());
+        }
+        let change = st
+            .presence
+            .lock()
+            .map_err(|_| "presence unavailable".to_owned())?
+            .set_viewing(&caller.tenant, &caller.id, v.patient);
+        announce(&s, &caller.tenant, change).await;
+        Ok(())
+    }
+    .await;
+    reply(ack, result);
+}
+
+/// Announces users whose grace ran out; runs until the server stops.
+pub async fn expire_presence(io: SocketIo, st: AppState) {
+    let tick = (st.config.presence_grace / 4).max(std::time::Duration::from_millis(50));
+    let mut interval = tokio::time::interval(tick);
+    loop {
+        interval.tick().await;
+        let gone = match st.presence.lock() {
+            Ok(mut p) => p.expire(Instant::now()),
+            Err(_) => continue,
+        };
+        for (tenant, p) in gone {
+            let _ = io
+                .to(rooms::tenant(&tenant))
+                .emit(ephemeral::PRESENCE, &p)
+                .await;
+        }
+    }
+}

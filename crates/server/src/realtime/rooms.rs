@@ -1,0 +1,17 @@
+//! Socket.IO room names. Every staff socket joins its tenant's room and its
+//! user's room; a display socket joins one room per provider on its board.
+
+/// All staff sockets of a tenant.
+pub fn tenant(tenant: &str) -> String {
+    format!("t:{tenant}")
+}
+
+/// All sockets of one user.
+pub fn user(tenant: &str, user: &str) -> String {
+    format!("u:{tenant}:{user}")
+}
+
+/// Display boards showing a provider's queue.
+pub fn board(tenant: &str, provider: &str) -> String {
+    format!("b:{tenant}:{provider}")
+}

@@ -1,0 +1,89 @@
+//! Shared server state handed to every request and socket handler.
+
+use crate::auth::TokenKeys;
+use crate::auth::rate_limit::{FailureLimiter, TokenBucket};
+use crate::config::ServerConfig;
+use crate::db::Db;
+use crate::realtime::presence::PresenceTracker;
+use crate::store::events::Outgoing;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Cheap to clone; everything inside is shared.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The parts of [`AppState`].
+pub struct Inner {
+    pub config: ServerConfig,
+    pub db: Db,
+    pub keys: TokenKeys,
+    /// Failed logins per `<tenant>/<username>`.
+    pub login_failures_by_user: Mutex<FailureLimiter>,
+    /// Failed logins per client IP address.
+    pub login_failures_by_address: Mutex<FailureLimiter>,
+    /// Mutation rate per user id.
+    pub mutation_buckets: Mutex<HashMap<String, TokenBucket>>,
+    pub presence: Mutex<PresenceTracker>,
+    /// Committed events, in commit order, to the broadcaster task. Sent while
+    /// the writer lock is held, so the channel order is the `seq` order.
+    pub committed: UnboundedSender<Vec<Outgoing>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        config: ServerConfig,
+        db: Db,
+        committed: UnboundedSender<Vec<Outgoing>>,
+    ) -> AppState {
+        let keys = TokenKeys::new(&config.secret);
+        let presence = PresenceTracker::new(config.presence_grace);
+        AppState(Arc::new(Inner {
+            keys,
+            db,
+            login_failures_by_user: Mutex::new(FailureLimiter::new(
+                config.login_failures_per_user,
+                config.login_window,
+            )),
+            login_failures_by_address: Mutex::new(FailureLimiter::new(
+                config.login_failures_per_address,
+                config.login_window,
+            )),
+            mutation_buckets: Mutex::new(HashMap::new()),
+            presence: Mutex::new(presence),
+            committed,
+            config,
+        }))
+    }
+
+    /// Takes one mutation token for `user`, or says how long to wait.
+    pub fn take_mutation_token(&self, user: &str) -> Result<(), crate::error::ApiError> {
+        let now = Instant::now();
+        let mut buckets = self
+            .mutation_buckets
+            .lock()
+            .map_err(|_| crate::error::ApiError::internal("rate limiter lock poisoned"))?;
+        let bucket = buckets.entry(user.to_owned()).or_insert_with(|| {
+            TokenBucket::new(
+                self.config.mutation_burst,
+                self.config.mutations_per_second,
+                now,
+            )
+        });
+        if bucket.try_take(now) {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::RateLimited { retry_after: 1 })
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Appointments: booking, rescheduling, status changes, all version-checked.
+
+use super::{directory, fmt_ts, new_id, parse_enum, parse_ts};
+use crate::error::ApiError;
+use chrono::{DateTime, Duration, Utc};
+use frontdesk_protocol::api::{CreateAppointment, UpdateAppointment};
+use frontdesk_protocol::records::{Appointment, PatientRef};
+use frontdesk_protocol::status::AppointmentStatus;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+const SELECT: &str =
+    "SELECT a.id, a.patient_id, p.name, p.initials, a.provider_id, a.room_id, a.start, a.\"end\",
+    a.status, a.reason, a.version, a.updated_at
+    FROM appointments a JOIN patients p ON p.id = a.patient_id";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Appointment> {
+    Ok(Appointment {
+        id: r.get(0)?,
+        patient: PatientRef {
+            id: r.get(1)?,
+            name: r.get(2)?,
+            initials: r.get(3)?,
+        },
+        provider_id: r.get(4)?,
+        room_id: r.get(5)?,
+        start: parse_ts(&r.get::<_, String>(6)?)?,
+        end: parse_ts(&r.get::<_, String>(7)?)?,
+        status: parse_enum(&r.get::<_, String>(8)?)?,
+        reason: r.get(9)?,
+        version: r.get(10)?,
+        updated_at: parse_ts(&r.get::<_, String>(11)?)?,
+    })
+}
+
+fn check_times(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), ApiError> {
+    if end <= start {
+        return Err(ApiError::invalid("end must be after start"));
+    }
+    if end - start > Duration::hours(12) {
+        return Err(ApiError::invalid("an appointment lasts at most 12 hours"));
+    }
+    Ok(())
+}
+
+fn check_reason(reason: &str) -> Result<(), ApiError> {
+    if reason.chars().count() > 500 {
+        return Err(ApiError::invalid("reason must be at most 500 characters"));
+    }
+    Ok(())
+}
+
+/// Books a new appointment (status `booked`).
+pub fn create(
+    conn: &Connection,
+    tenant: &str,
+    req: &CreateAppointment,
+) -> Result<Appointment, ApiError> {
+    check_times(req.start, req.end)?;
+    check_reason(&req.reason)?;
+    directory::provider(conn, tenant, &req.provider_id)?;
+    if let Some(room) = &req.room_id {
+        directory::check_room(conn, tenant, room)?;
+    }
+    let patient = directory::existing_or_new_patient(
+        conn,
+        tenant,
+        req.patient_id.as_deref(),
+        req.patient.as_ref(),
+    )?;
+    let a = Appointment {
+        id: new_id("apt"),
+        patient,
+        provider_id: req.provider_id.clone(),
+        room_id: req.room_id.clone(),
+        start: req.start,
+        end: req.end,
+        status: AppointmentStatus::Booked,
+        reason: req.reason.trim().to_owned(),
+        version: 1,
+        updated_at: super::now(),
+    };
+    insert(conn, tenant, &a)?;
+    Ok(a)
+}
+
+/// Stores an appointment record as given (seeding and `create`).
+pub fn insert(conn: &Connection, tenant: &str, a: &Appointment) -> Result<(), ApiError> {
+    conn.execute(
+        "INSERT INTO appointments (id, tenant, patient_id, provider_id, room_id, start, \"end\", status, reason, version, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            a.id,
+            tenant,
+            a.patient.id,
+            a.provider_id,
+            a.room_id,
+            fmt_ts(&a.start),
+            fmt_ts(&a.end),
+            a.status.as_str(),
+            a.reason,
+            a.version,
+            fmt_ts(&a.updated_at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// One appointment of a tenant, or `NotFound`.
+pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<Appointment, ApiError> {
+    conn.query_row(
+        &format!("{SELECT} WHERE a.tenant = ?1 AND a.id = ?2"),
+        params![tenant, id],
+        row,
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::NotFound(format!("appointment {id}")))
+}
+
+/// Every appointment the tenant holds, by start time.
+pub fn list(conn: &Connection, tenant: &str) -> Result<Vec<Appointment>, ApiError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE a.tenant = ?1 ORDER BY a.start, a.id"
+    ))?;
+    let rows = stmt.query_map([tenant], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Refuses with `409` and the current record unless `version` is current.
+pub fn check_version(current: &Appointment, version: u64) -> Result<(), ApiError> {
+    if current.version != version {
+        return Err(ApiError::Conflict {
+            current: serde_json::to_value(current)?,
+        });
+    }
+    Ok(())
+}
+
+/// Applies a client's update after checking version and transition.
+pub fn update(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    req: &UpdateAppointment,
+) -> Result<Appointment, ApiError> {
+    let mut a = get(conn, tenant, id)?;
+    check_version(&a, req.version)?;
+    if req.start.is_some() || req.end.is_some() {
+        if !a.status.can_reschedule() {
+            return Err(ApiError::InvalidTransition(format!(
+                "a {} appointment cannot be rescheduled",
+                a.status
+            )));
+        }
+        a.start = req.start.unwrap_or(a.start);
+        a.end = req.end.unwrap_or(a.end);
+        check_times(a.start, a.end)?;
+    }
+    if let Some(room) = &req.room_id {
+        directory::check_room(conn, tenant, room)?;
+        a.room_id = Some(room.clone());
+    }
+    if let Some(reason) = &req.reason {
+        check_reason(reason)?;
+        a.reason = reason.trim().to_owned();
+    }
+    if let Some(status) = req.status {
+        if status != a.status {
+            set_status_checked(&mut a, status)?;
+        }
+    }
+    save(conn, tenant, &mut a)?;
+    Ok(a)
+}
+
+/// Changes status if the transition table allows it.
+pub fn set_status_checked(a: &mut Appointment, status: AppointmentStatus) -> Result<(), ApiError> {
+    if !a.status.can_transition_to(status) {
+        return Err(ApiError::InvalidTransition(format!(
+            "appointment cannot go from {} to {}",
+            a.status, status
+        )));
+    }
+    a.status = status;
+    Ok(())
+}
+
+/// Writes back a changed appointment, bumping its version.
+pub fn save(conn: &Connection, tenant: &str, a: &mut Appointment) -> Result<(), ApiError> {
+    a.version += 1;
+    a.updated_at = super::now();
+    conn.execute(
+        "UPDATE appointments SET room_id = ?3, start = ?4, \"end\" = ?5, status = ?6, reason = ?7, version = ?8, updated_at = ?9
+         WHERE tenant = ?1 AND id = ?2",
+        params![
+            tenant,
+            a.id,
+            a.room_id,
+            fmt_ts(&a.start),
+            fmt_ts(&a.end),
+            a.status.as_str(),
+            a.reason,
+            a.version,
+            fmt_ts(&a.updated_at)
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! The slow-changing records: tenants, users, rooms, providers, patients and
+//! display boards.
+
+use super::{fmt_ts, new_id, parse_enum, parse_ts};
+use crate::error::ApiError;
+use frontdesk_protocol::api::NewPatient;
+use frontdesk_protocol::records::{
+    Display, Patient, PatientRef, Provider, Role, Room, Tenant, User,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// A user with the fields login needs.
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// Creates a tenant (used by seeding and tests).
+pub fn create_tenant(conn: &Connection, id: &str, name: &str) -> Result<Tenant, ApiError> {
+    conn.execute(
+        "INSERT INTO tenants (id, name) VALUES (?1, ?2)",
+        params![id, name],
+    )?;
+    Ok(Tenant {
+        id: id.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+/// Looks up a tenant.
+pub fn tenant(conn: &Connection, id: &str) -> Result<Option<Tenant>, ApiError> {
+    Ok(conn
+        .query_row("SELECT id, name FROM tenants WHERE id = ?1", [id], |r| {
+            Ok(Tenant {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Creates a staff user with an already-hashed password.
+pub fn create_user(
+    conn: &Connection,
+    tenant: &str,
+    username: &str,
+    name: &str,
+    role: Role,
+    password_hash: &str,
+) -> Result<User, ApiError> {
+    let id = new_id("u");
+    conn.execute(
+        "INSERT INTO users (id, tenant, username, name, role, password_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, tenant, username, name, role.as_str(), password_hash],
+    )?;
+    Ok(User {
+        id,
+        username: username.to_owned(),
+        name: name.to_owned(),
+        role,
+    })
+}
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        name: r.get(2)?,
+        role: parse_enum(&r.get::<_, String>(3)?)?,
+    })
+}
+
+/// The user and password hash for a login attempt.
+pub fn credentials(
+    conn: &Connection,
+    tenant: &str,
+    username: &str,
+) -> Result<Option<Credentials>, ApiError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, username, name, role, password_hash FROM users WHERE tenant = ?1 AND username = ?2",
+            params![tenant, username],
+            |r| Ok(Credentials { user: user_row(r)?, password_hash: r.get(4)? }),
+        )
+        .optional()?)
+}
+
+/// A user of a tenant by id; `None` if absent or in another tenant.
+pub fn user(conn: &Connection, tenant: &str, id: &str) -> Result<Option<User>, ApiError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, username, name, role FROM users WHERE tenant = ?1 AND id = ?2",
+            params![tenant, id],
+            user_row,
+        )
+        .optional()?)
+}
+
+/// All staff of a tenant.
+pub fn users(conn: &Connection, tenant: &str) -> Result<Vec<User>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, username, name, role FROM users WHERE tenant = ?1 ORDER BY name",
+    )?;
+    let rows = stmt.query_map([tenant], user_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Creates a room.
+pub fn create_room(conn: &Connection, tenant: &str, name: &str) -> Result<Room, ApiError> {
+    let id = new_id("room");
+    conn.execute(
+        "INSERT INTO rooms (id, tenant, name) VALUES (?1, ?2, ?3)",
+        params![id, tenant, name],
+    )?;
+    Ok(Room {
+        id,
+        name: name.to_owned(),
+    })
+}
+
+/// All rooms of a tenant.
+pub fn rooms(conn: &Connection, tenant: &str) -> Result<Vec<Room>, ApiError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name FROM rooms WHERE tenant = ?1 ORDER BY name")?;
+    let rows = stmt.query_map([tenant], |r| {
+        Ok(Room {
+            id: r.get(0)?,
+            name: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Refuses a room id that is not this tenant's.
+pub fn check_room(conn: &Connection, tenant: &str, id: &str) -> Result<(), ApiError> {
+    let found: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM rooms WHERE tenant = ?1 AND id = ?2",
+            params![tenant, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::NotFound(format!("room {id}")))
+}
+
+/// Creates a provider.
+pub fn create_provider(
+    conn: &Connection,
+    tenant: &str,
+    name: &str,
+    user_id: Option<&str>,
+    ticket_prefix: &str,
+    default_room_id: Option<&str>,
+) -> Result<Provider, ApiError> {
+    let id = new_id("prov");
+    conn.execute(
+        "INSERT INTO providers (id, tenant, name, user_id, ticket_prefix, default_room_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, tenant, name, user_id, ticket_prefix, default_room_id],
+    )?;
+    Ok(Provider {
+        id,
+        name: name.to_owned(),
+        user_id: user_id.map(str::to_owned),
+        ticket_prefix: ticket_prefix.to_owned(),
+        default_room_id: default_room_id.map(str::to_owned),
+    })
+}
+
+fn provider_row(r: &Row<'_>) -> rusqlite::Result<Provider> {
+    Ok(Provider {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        user_id: r.get(2)?,
+        ticket_prefix: r.get(3)?,
+        default_room_id: r.get(4)?,
+    })
+}
+
+/// All providers of a tenant.
+pub fn providers(conn: &Connection, tenant: &str) -> Result<Vec<Provider>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, user_id, ticket_prefix, default_room_id FROM providers WHERE tenant = ?1 ORDER BY name",
+    )?;
+    let rows = stmt.query_map([tenant], provider_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One provider of a tenant, or `NotFound`.
+pub fn provider(conn: &Connection, tenant: &str, id: &str) -> Result<Provider, ApiError> {
+    conn.query_row(
+        "SELECT id, name, user_id, ticket_prefix, default_room_id FROM providers WHERE tenant = ?1 AND id = ?2",
+        params![tenant, id],
+        provider_row,
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::NotFound(format!("provider {id}")))
+}
+
+/// Validates and stores a new patient.
+pub fn create_patient(
+    conn: &Connection,
+    tenant: &str,
+    p: &NewPatient,
+) -> Result<Patient, ApiError> {
+    let name = p.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid(
+            "patient name must be 1 to 200 characters",
+        ));
+    }
+    if let Some(phone) = &p.phone {
+        if phone.chars().count() > 40 {
+            return Err(ApiError::invalid("phone must be at most 40 characters"));
+        }
+    }
+    let patient = Patient {
+        id: new_id("pat"),
+        name: name.to_owned(),
+        initials: super::initials(name),
+        birth_date: p.birth_date,
+        phone: p.phone.clone(),
+    };
+    conn.execute(
+        "INSERT INTO patients (id, tenant, name, initials, birth_date, phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            patient.id,
+            tenant,
+            patient.name,
+            patient.initials,
+            patient.birth_date.map(|d| d.to_string()),
+            patient.phone
+        ],
+    )?;
+    Ok(patient)
+}
+
+fn patient_row(r: &Row<'_>) -> rusqlite::Result<Patient> {
+    let birth: Option<String> = r.get(3)?;
+    Ok(Patient {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        initials: r.get(2)?,
+        birth_date: birth.and_then(|b| b.parse().ok()),
+        phone: r.get(4)?,
+    })
+}
+
+/// One patient of a tenant, or `NotFound`.
+pub fn patient(conn: &Connection, tenant: &str, id: &str) -> Result<Patient, ApiError> {
+    conn.query_row(
+        "SELECT id, name, initials, birth_date, phone FROM patients WHERE tenant = ?1 AND id = ?2",
+        params![tenant, id],
+        patient_row,
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::NotFound(format!("patient {id}")))
+}
+
+/// All patients of a tenant.
+pub fn patients(conn: &Connection, tenant: &str) -> Result<Vec<Patient>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, initials, birth_date, phone FROM patients WHERE tenant = ?1 ORDER BY name",
+    )?;
+    let rows = stmt.query_map([tenant], patient_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An existing patient by id, or a new one from `new`; exactly one must be given.
+pub fn existing_or_new_patient(
+    conn: &Connection,
+    tenant: &str,
+    id: Option<&str>,
+    new: Option<&NewPatient>,
+) -> Result<PatientRef, ApiError> {
+    let p = match (id, new) {
+        (Some(id), None) => patient(conn, tenant, id)?,
+        (None, Some(new)) => create_patient(conn, tenant, new)?,
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of patient_id and patient",
+            ));
+        }
+    };
+    Ok(PatientRef {
+        id: p.id,
+        name: p.name,
+        initials: p.initials,
+    })
+}
+
+/// Creates a display board.
+pub fn create_display(
+    conn: &Connection,
+    tenant: &str,
+    name: &str,
+    provider_ids: &[String],
+) -> Result<Display, ApiError> {
+    let display = Display {
+        id: new_id("disp"),
+        name: name.to_owned(),
+        provider_ids: provider_ids.to_vec(),
+        created_at: super::now(),
+    };
+    conn.execute(
+        "INSERT INTO displays (id, tenant, name, provider_ids, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![display.id, tenant, display.name, serde_json::to_string(&display.provider_ids)?, fmt_ts(&display.created_at)],
+    )?;
+    Ok(display)
+}
+
+/// A display board that has not been revoked.
+pub fn display(conn: &Connection, tenant: &str, id: &str) -> Result<Option<Display>, ApiError> {
+    let row = conn
+        .query_row(
+            "SELECT id, name, provider_ids, created_at FROM displays WHERE tenant = ?1 AND id = ?2 AND revoked_at IS NULL",
+            params![tenant, id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    parse_ts(&r.get::<_, String>(3)?)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(id, name, providers, created_at)| {
+        Ok(Display {
+            id,
+            name,
+            provider_ids: serde_json::from_str(&providers)?,
+            created_at,
+        })
+    })
+    .transpose()
+}

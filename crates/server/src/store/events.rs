@@ -1,0 +1,155 @@
+//! The per-tenant event log: every durable change appends one envelope with the
+//! tenant's next `seq`, inside the transaction that made the change.
+
+use super::{fmt_ts, parse_ts};
+use crate::error::ApiError;
+use frontdesk_protocol::envelope::{Envelope, EventData};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A committed event and who may see its content.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub envelope: Envelope,
+    /// `None`: the whole tenant. `Some(users)`: only these users see `data`;
+    /// everyone else gets the envelope redacted, so their `seq` stays gap-free.
+    pub audience: Option<Vec<String>>,
+}
+
+impl Outgoing {
+    /// The envelope as `user` may see it.
+    pub fn visible_to(&self, user: &str) -> Envelope {
+        match &self.audience {
+            Some(users) if !users.iter().any(|u| u == user) => self.envelope.redact(),
+            _ => self.envelope.clone(),
+        }
+    }
+}
+
+/// Appends `data` as the tenant's next event. Must run inside the mutation's transaction.
+pub fn append(
+    conn: &Connection,
+    tenant: &str,
+    actor: &str,
+    data: &EventData,
+    audience: Option<Vec<String>>,
+) -> Result<Outgoing, ApiError> {
+    let seq: u64 = conn
+        .query_row(
+            "UPDATE tenants SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
+            [tenant],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))?;
+    let envelope = Envelope {
+        seq,
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: data.kind().to_owned(),
+        tenant: tenant.to_owned(),
+        at: super::now(),
+        actor: actor.to_owned(),
+        data: data.to_value(),
+        redacted: false,
+    };
+    let audience_json = audience.as_ref().map(serde_json::to_string).transpose()?;
+    conn.execute(
+        "INSERT INTO events (tenant, seq, id, kind, at, actor, data, audience) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            tenant,
+            seq,
+            envelope.id,
+            envelope.kind,
+            fmt_ts(&envelope.at),
+            actor,
+            serde_json::to_string(&envelope.data)?,
+            audience_json
+        ],
+    )?;
+    Ok(Outgoing { envelope, audience })
+}
+
+/// The newest `seq` of a tenant (0 before any event).
+pub fn latest_seq(conn: &Connection, tenant: &str) -> Result<u64, ApiError> {
+    conn.query_row(
+        "SELECT next_seq - 1 FROM tenants WHERE id = ?1",
+        [tenant],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))
+}
+
+/// Up to `limit` events after `after`, as `viewer` may see them.
+///
+/// Refuses with `ReplayGone` when events after `after` have been pruned, or when
+/// `after` is beyond anything this server has issued (the client's cache is
+/// from another database): in both cases only a snapshot can help.
+pub fn page(
+    conn: &Connection,
+    tenant: &str,
+    viewer: &str,
+    after: u64,
+    limit: u32,
+) -> Result<(Vec<Envelope>, u64), ApiError> {
+    let (latest, oldest): (u64, u64) = conn
+        .query_row(
+            "SELECT next_seq - 1, oldest_seq FROM tenants WHERE id = ?1",
+            [tenant],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))?;
+    if after + 1 < oldest || after > latest {
+        return Err(ApiError::ReplayGone { after });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, kind, at, actor, data, audience FROM events
+         WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![tenant, after, limit], |r| {
+        let data: String = r.get(5)?;
+        let audience: Option<String> = r.get(6)?;
+        Ok((
+            Envelope {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                kind: r.get(2)?,
+                tenant: tenant.to_owned(),
+                at: parse_ts(&r.get::<_, String>(3)?)?,
+                actor: r.get(4)?,
+                data: serde_json::Value::Null,
+                redacted: false,
+            },
+            data,
+            audience,
+        ))
+    })?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (mut envelope, data, audience) = row?;
+        envelope.data = serde_json::from_str(&data)?;
+        let audience: Option<Vec<String>> =
+            audience.map(|a| serde_json::from_str(&a)).transpose()?;
+        events.push(Outgoing { envelope, audience }.visible_to(viewer));
+    }
+    Ok((events, latest))
+}
+
+/// Drops events so that at most `keep` remain per tenant; replay from before
+/// the cut then answers `410`.
+pub fn prune(conn: &Connection, tenant: &str, keep: u64) -> Result<(), ApiError> {
+    let latest = latest_seq(conn, tenant)?;
+    if latest <= keep {
+        return Ok(());
+    }
+    let cut = latest - keep + 1;
+    conn.execute(
+        "DELETE FROM events WHERE tenant = ?1 AND seq < ?2",
+        params![tenant, cut],
+    )?;
+    conn.execute(
+        "UPDATE tenants SET oldest_seq = MAX(oldest_seq, ?2) WHERE id = ?1",
+        params![tenant, cut],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Threads, messages, read markers and notifications.
+
+use super::{fmt_ts, new_id, parse_enum, parse_ts};
+use crate::error::ApiError;
+use frontdesk_protocol::records::{Message, Notification, ReadMarker, Subject, Thread, Urgency};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Longest message body accepted, in characters.
+pub const MAX_BODY_CHARS: usize = 4000;
+
+/// Creates a thread with its members.
+pub fn create_thread(
+    conn: &Connection,
+    tenant: &str,
+    title: &str,
+    members: &[String],
+) -> Result<Thread, ApiError> {
+    let t = Thread {
+        id: new_id("th"),
+        title: title.to_owned(),
+        members: members.to_vec(),
+        created_at: super::now(),
+    };
+    conn.execute(
+        "INSERT INTO threads (id, tenant, title, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![t.id, tenant, t.title, fmt_ts(&t.created_at)],
+    )?;
+    for m in members {
+        conn.execute(
+            "INSERT INTO thread_members (thread_id, user_id) VALUES (?1, ?2)",
+            params![t.id, m],
+        )?;
+    }
+    Ok(t)
+}
+
+/// The members of a tenant's thread, or `NotFound`.
+pub fn members(conn: &Connection, tenant: &str, thread_id: &str) -> Result<Vec<String>, ApiError> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM threads WHERE tenant = ?1 AND id = ?2",
+            params![tenant, thread_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Err(ApiError::NotFound(format!("thread {thread_id}")));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id FROM thread_members WHERE thread_id = ?1 ORDER BY user_id",
+    )?;
+    let rows = stmt.query_map([thread_id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The members, refusing (as not found, to reveal nothing) a caller who is not one.
+pub fn members_for(
+    conn: &Connection,
+    tenant: &str,
+    thread_id: &str,
+    user: &str,
+) -> Result<Vec<String>, ApiError> {
+    let m = members(conn, tenant, thread_id)?;
+    if m.iter().any(|u| u == user) {
+        Ok(m)
+    } else {
+        Err(ApiError::NotFound(format!("thread {thread_id}")))
+    }
+}
+
+/// Threads `user` belongs to.
+pub fn threads_of(conn: &Connection, tenant: &str, user: &str) -> Result<Vec<Thread>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.id, t.title, t.created_at FROM threads t JOIN thread_members m ON m.thread_id = t.id
+         WHERE t.tenant = ?1 AND m.user_id = ?2 ORDER BY t.created_at, t.id",
+    )?;
+    let rows = stmt.query_map(params![tenant, user], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            parse_ts(&r.get::<_, String>(2)?)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (id, title, created_at) = r?;
+        let members = members(conn, tenant, &id)?;
+        out.push(Thread {
+            id,
+            title,
+            members,
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
+fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: r.get(0)?,
+        thread_id: r.get(1)?,
+        client_id: r.get(2)?,
+        author_id: r.get(3)?,
+        body: r.get(4)?,
+        urgent: r.get(5)?,
+        created_at: parse_ts(&r.get::<_, String>(6)?)?,
+    })
+}
+
+const SELECT_MESSAGE: &str =
+    "SELECT id, thread_id, client_id, author_id, body, urgent, created_at FROM messages";
+
+/// Stores a message. Returns `(message, true)` if new, or the message stored
+/// earlier under the same `client_id` and `false`, so a resend is applied once.
+pub fn post(
+    conn: &Connection,
+    tenant: &str,
+    thread_id: &str,
+    author: &str,
+    client_id: &str,
+    body: &str,
+    urgent: bool,
+) -> Result<(Message, bool), ApiError> {
+    if client_id.is_empty() || client_id.len() > 100 {
+        return Err(ApiError::invalid("client_id must be 1 to 100 bytes"));
+    }
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(ApiError::invalid("message body is empty"));
+    }
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "message body exceeds {MAX_BODY_CHARS} characters"
+        )));
+    }
+    if let Some(existing) = conn
+        .query_row(
+            &format!("{SELECT_MESSAGE} WHERE thread_id = ?1 AND author_id = ?2 AND client_id = ?3"),
+            params![thread_id, author, client_id],
+            message_row,
+        )
+        .optional()?
+    {
+        return Ok((existing, false));
+    }
+    let m = Message {
+        id: new_id("msg"),
+        thread_id: thread_id.to_owned(),
+        client_id: client_id.to_owned(),
+        author_id: author.to_owned(),
+        body: body.to_owned(),
+        urgent,
+        created_at: super::now(),
+    };
+    conn.execute(
+        "INSERT INTO messages (id, tenant, thread_id, client_id, author_id, body, urgent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![m.id, tenant, m.thread_id, m.client_id, m.author_id, m.body, m.urgent, fmt_ts(&m.created_at)],
+    )?;
+    Ok((m, true))
+}
+
+/// The most recent `per_thread` messages of each of `user`'s threads, oldest first.
+pub fn recent_for(
+    conn: &Connection,
+    tenant: &str,
+    user: &str,
+    per_thread: u32,
+) -> Result<Vec<Message>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, thread_id, client_id, author_id, body, urgent, created_at FROM (
+             SELECT m.*, ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY m.created_at DESC, m.id DESC) AS n
+             FROM messages m JOIN thread_members tm ON tm.thread_id = m.thread_id AND tm.user_id = ?2
+             WHERE m.tenant = ?1)
+         WHERE n <= ?3 ORDER BY thread_id, created_at, id",
+    )?;
+    let rows = stmt.query_map(params![tenant, user, per_thread], message_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Moves `user`'s read marker in a thread to `message_id`.
+pub fn mark_read(
+    conn: &Connection,
+    tenant: &str,
+    thread_id: &str,
+    user: &str,
+    message_id: &str,
+) -> Result<ReadMarker, ApiError> {
+    let found: Option<String> = conn
+        .query_row(
+            "SELECT id FROM messages WHERE tenant = ?1 AND thread_id = ?2 AND id = ?3",
+            params![tenant, thread_id, message_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if found.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "message {message_id} in thread {thread_id}"
+        )));
+    }
+    let marker = ReadMarker {
+        thread_id: thread_id.to_owned(),
+        user_id: user.to_owned(),
+        message_id: message_id.to_owned(),
+        at: super::now(),
+    };
+    conn.execute(
+        "INSERT INTO read_markers (thread_id, user_id, message_id, at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (thread_id, user_id) DO UPDATE SET message_id = excluded.message_id, at = excluded.at",
+        params![thread_id, user, message_id, fmt_ts(&marker.at)],
+    )?;
+    Ok(marker)
+}
+
+/// Read markers of every member of `user`'s threads.
+pub fn read_markers_for(
+    conn: &Connection,
+    tenant: &str,
+    user: &str,
+) -> Result<Vec<ReadMarker>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.thread_id, r.user_id, r.message_id, r.at FROM read_markers r
+         JOIN threads t ON t.id = r.thread_id AND t.tenant = ?1
+         JOIN thread_members m ON m.thread_id = r.thread_id AND m.user_id = ?2
+         ORDER BY r.thread_id, r.user_id",
+    )?;
+    let rows = stmt.query_map(params![tenant, user], |r| {
+        Ok(ReadMarker {
+            thread_id: r.get(0)?,
+            user_id: r.get(1)?,
+            message_id: r.get(2)?,
+            at: parse_ts(&r.get::<_, String>(3)?)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Stores a notification for one user.
+pub fn notify(
+    conn: &Connection,
+    tenant: &str,
+    user: &str,
+    kind: &str,
+    title: &str,
+    body: &str,
+    urgency: Urgency,
+    subject: Subject,
+) -> Result<Notification, ApiError> {
+    let n = Notification {
+        id: new_id("ntf"),
+        user_id: user.to_owned(),
+        kind: kind.to_owned(),
+        title: title.to_owned(),
+        body: body.to_owned(),
+        urgency,
+        subject,
+        created_at: super::now(),
+    };
+    let urgency_name = serde_json::to_value(urgency)?;
+    conn.execute(
+        "INSERT INTO notifications (id, tenant, user_id, kind, title, body, urgency, subject_kind, subject_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            n.id,
+            tenant,
+            n.user_id,
+            n.kind,
+            n.title,
+            n.body,
+            urgency_name.as_str().unwrap_or("normal"),
+            n.subject.kind,
+            n.subject.id,
+            fmt_ts(&n.created_at)
+        ],
+    )?;
+    Ok(n)
+}
+
+/// `user`'s most recent notifications, oldest first.
+pub fn notifications_for(
+    conn: &Connection,
+    tenant: &str,
+    user: &str,
+    limit: u32,
+) -> Result<Vec<Notification>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, kind, title, body, urgency, subject_kind, subject_id, created_at FROM (
+             SELECT * FROM notifications WHERE tenant = ?1 AND user_id = ?2 ORDER BY created_at DESC, id DESC LIMIT ?3)
+         ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map(params![tenant, user, limit], |r| {
+        Ok(Notification {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            kind: r.get(2)?,
+            title: r.get(3)?,
+            body: r.get(4)?,
+            urgency: parse_enum(&r.get::<_, String>(5)?)?,
+            subject: Subject {
+                kind: r.get(6)?,
+                id: r.get(7)?,
+            },
+            created_at: parse_ts(&r.get::<_, String>(8)?)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

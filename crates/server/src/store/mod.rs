@@ -1,0 +1,75 @@
+//! Storage: each module reads and writes one kind of record with plain SQL.
+//!
+//! Functions here take a `&Connection` (a transaction derefs to one) and do no
+//! locking of their own: the caller decides the transaction, so a mutation and
+//! the event that announces it always commit together.
+
+pub mod appointments;
+pub mod directory;
+pub mod events;
+pub mod idempotency;
+pub mod messages;
+pub mod queue;
+pub mod sessions;
+pub mod snapshot;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// A new opaque id with a short prefix saying what it names (`apt_…`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The current time at the millisecond precision the database keeps, so a
+/// record read back equals the one returned when it was written.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// Database and wire form of a timestamp.
+pub fn fmt_ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Reads a stored timestamp inside a row mapper.
+pub fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+}
+
+/// Reads a stored enum (status, role) by its serde name inside a row mapper.
+pub fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Initials of a name, for places a full name must not appear (`Maria Kowalski` → `M.K.`).
+pub fn initials(name: &str) -> String {
+    let letters: Vec<String> = name
+        .split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .filter(|c| c.is_alphabetic())
+        .map(|c| format!("{}.", c.to_uppercase()))
+        .collect();
+    match letters.len() {
+        0 => "?".to_owned(),
+        1 => letters[0].clone(),
+        n => format!("{}{}", letters[0], letters[n - 1]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn initials_use_first_and_last_name() {
+        assert_eq!(super::initials("Maria Anna Kowalski"), "M.K.");
+        assert_eq!(super::initials("cher"), "C.");
+        assert_eq!(super::initials("  "), "?");
+        assert_eq!(super::initials("Łucja Żak"), "Ł.Ż.");
+    }
+}

@@ -1,0 +1,138 @@
+//! Logins and their rotating refresh tokens.
+//!
+//! A login is one sign-in on one device. Each refresh spends its token and
+//! issues the next; the token is stored only as a SHA-256 hash. Presenting a
+//! token that was already spent means it leaked (or a client replayed it), so
+//! the whole login is revoked and every token of it stops working.
+
+use super::{fmt_ts, new_id, parse_ts};
+use crate::error::ApiError;
+use base64::Engine;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+/// What presenting a refresh token led to.
+#[derive(Debug)]
+pub enum Rotation {
+    /// A new token; the old one is spent.
+    Rotated {
+        tenant: String,
+        user_id: String,
+        refresh_token: String,
+    },
+    /// The token was already spent; the login is now revoked.
+    Reused,
+}
+
+fn hash(token: &str) -> String {
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+fn mint(conn: &Connection, login_id: &str, ttl_secs: u64) -> Result<String, ApiError> {
+    let raw: [u8; 32] = rand::random();
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let expires = super::now() + chrono::Duration::seconds(ttl_secs as i64);
+    conn.execute(
+        "INSERT INTO refresh_tokens (hash, login_id, expires_at) VALUES (?1, ?2, ?3)",
+        params![hash(&token), login_id, fmt_ts(&expires)],
+    )?;
+    Ok(token)
+}
+
+/// Starts a login and returns its first refresh token.
+pub fn start(
+    conn: &Connection,
+    tenant: &str,
+    user_id: &str,
+    ttl_secs: u64,
+) -> Result<String, ApiError> {
+    let login = new_id("login");
+    conn.execute(
+        "INSERT INTO logins (id, tenant, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![login, tenant, user_id, fmt_ts(&super::now())],
+    )?;
+    mint(conn, &login, ttl_secs)
+}
+
+/// Spends a refresh token. Commit the transaction whatever the outcome: a
+/// `Reused` revocation must stick.
+pub fn rotate(conn: &Connection, token: &str, ttl_secs: u64) -> Result<Rotation, ApiError> {
+    let row: Option<(
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+    )> = conn
+        .query_row(
+            "SELECT t.login_id, t.expires_at, t.spent_at, l.tenant, l.user_id, l.revoked_at
+             FROM refresh_tokens t JOIN logins l ON l.id = t.login_id WHERE t.hash = ?1",
+            [hash(token)],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((login, expires, spent, tenant, user_id, revoked)) = row else {
+        return Err(ApiError::Unauthorized("refresh token unknown".into()));
+    };
+    if revoked.is_some() {
+        return Err(ApiError::Unauthorized(
+            "this login has been revoked; sign in again".into(),
+        ));
+    }
+    if spent.is_some() {
+        revoke(conn, &login, "refresh token reused")?;
+        return Ok(Rotation::Reused);
+    }
+    if parse_ts(&expires)? <= super::now() {
+        return Err(ApiError::Unauthorized(
+            "refresh token expired; sign in again".into(),
+        ));
+    }
+    conn.execute(
+        "UPDATE refresh_tokens SET spent_at = ?2 WHERE hash = ?1",
+        params![hash(token), fmt_ts(&super::now())],
+    )?;
+    let refresh_token = mint(conn, &login, ttl_secs)?;
+    Ok(Rotation::Rotated {
+        tenant,
+        user_id,
+        refresh_token,
+    })
+}
+
+/// Revokes a login: none of its refresh tokens work any more.
+pub fn revoke(conn: &Connection, login_id: &str, why: &str) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE logins SET revoked_at = ?2, revoked_why = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+        params![login_id, fmt_ts(&super::now()), why],
+    )?;
+    Ok(())
+}
+
+/// Revokes the login a (current) refresh token belongs to: sign-out.
+pub fn revoke_by_token(conn: &Connection, token: &str) -> Result<bool, ApiError> {
+    let login: Option<String> = conn
+        .query_row(
+            "SELECT login_id FROM refresh_tokens WHERE hash = ?1",
+            [hash(token)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match login {
+        Some(l) => {
+            revoke(conn, &l, "signed out")?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}

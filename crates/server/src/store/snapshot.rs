@@ -1,0 +1,63 @@
+//! Consistent snapshots: everything a client caches, read in one transaction so
+//! that it reflects exactly the events up to the `seq` it reports.
+
+use super::{appointments, directory, events, messages, queue};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use frontdesk_protocol::api::{Board, Snapshot};
+use frontdesk_protocol::records::{Display, UserSummary};
+use rusqlite::Connection;
+
+/// Messages per thread included in a snapshot; older ones are fetched on demand.
+pub const MESSAGES_PER_THREAD: u32 = 200;
+/// Notifications included in a snapshot.
+pub const NOTIFICATIONS: u32 = 100;
+
+/// A staff member's snapshot (presence is filled in by the caller, from memory).
+pub fn staff(conn: &mut Connection, caller: &Caller) -> Result<Snapshot, ApiError> {
+    let tx = conn.transaction()?;
+    let t = &caller.tenant;
+    let tenant =
+        directory::tenant(&tx, t)?.ok_or_else(|| ApiError::NotFound(format!("tenant {t}")))?;
+    let snap = Snapshot {
+        seq: events::latest_seq(&tx, t)?,
+        tenant,
+        me: UserSummary {
+            id: caller.id.clone(),
+            name: caller.name.clone(),
+            role: caller.role,
+        },
+        users: directory::users(&tx, t)?,
+        providers: directory::providers(&tx, t)?,
+        rooms: directory::rooms(&tx, t)?,
+        patients: directory::patients(&tx, t)?,
+        appointments: appointments::list(&tx, t)?,
+        queue: queue::list(&tx, t)?,
+        threads: messages::threads_of(&tx, t, &caller.id)?,
+        messages: messages::recent_for(&tx, t, &caller.id, MESSAGES_PER_THREAD)?,
+        read_markers: messages::read_markers_for(&tx, t, &caller.id)?,
+        notifications: messages::notifications_for(&tx, t, &caller.id, NOTIFICATIONS)?,
+        presence: Vec::new(),
+    };
+    tx.commit()?;
+    Ok(snap)
+}
+
+/// A display board's view: its providers' active tickets, redacted.
+pub fn board(conn: &mut Connection, tenant: &str, display: Display) -> Result<Board, ApiError> {
+    let tx = conn.transaction()?;
+    let seq = events::latest_seq(&tx, tenant)?;
+    let queue = queue::list(&tx, tenant)?
+        .into_iter()
+        .filter(|e| display.provider_ids.contains(&e.provider_id) && e.status.is_active())
+        .map(|e| queue::redact(&e))
+        .collect();
+    let rooms = directory::rooms(&tx, tenant)?;
+    tx.commit()?;
+    Ok(Board {
+        seq,
+        display,
+        rooms,
+        queue,
+    })
+}
