@@ -16,7 +16,7 @@ use frontdesk_protocol::envelope::{
 use frontdesk_protocol::records::{Presence, Role};
 use serde_json::Value;
 use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -105,6 +105,9 @@ async fn on_connect(s: SocketRef, State(st): State<AppState>) {
             .map(|p| rooms::board(&caller.tenant, p))
             .collect();
         s.join(board_rooms);
+        s.on_fallback(async |ack: AckSender| {
+            reply(ack, Err("a display board may not emit events".into()))
+        });
         return;
     }
     s.join([
@@ -121,6 +124,9 @@ async fn on_connect(s: SocketRef, State(st): State<AppState>) {
     s.on(ephemeral::TYPING, on_typing);
     s.on(ephemeral::PRESENCE, on_presence);
     s.on(ephemeral::VIEWING, on_viewing);
+    s.on_fallback(async |ack: AckSender, Event(name): Event| {
+        reply(ack, Err(format!("unknown event `{name}`")))
+    });
     s.on_disconnect(async |s: SocketRef, State(st): State<AppState>| {
         if let Some(c) = s.extensions.get::<Caller>() {
             if let Ok(mut p) = st.presence.lock() {

@@ -1,0 +1,235 @@
+//! Login, refresh rotation, rate limits, and tokens refused at CONNECT.
+
+use crate::support::*;
+use clinic_server::auth::tokens::{Claims, ISSUER, TokenKeys};
+use frontdesk_protocol::records::Role;
+use serde_json::json;
+
+#[tokio::test]
+async fn login_gives_tokens_and_refuses_bad_credentials_alike() {
+    let d = demo_server(|_| {}).await;
+    let t = d.login("reception").await;
+    assert_eq!(t.user.role, Role::Receptionist);
+    assert_eq!(t.expires_in, 900);
+    for (tenant, user, pw) in [
+        ("demo", "reception", "wrong"),
+        ("demo", "nobody", "demo"),
+        ("nowhere", "reception", "demo"),
+    ] {
+        let (s, p) = d
+            .post(
+                "",
+                "/api/auth/login",
+                json!({"tenant": tenant, "username": user, "password": pw}),
+            )
+            .await;
+        assert_eq!(
+            (s, p["type"].as_str()),
+            (401, Some("invalid-credentials")),
+            "{tenant}/{user}"
+        );
+    }
+    let (s, p) = d
+        .post("", "/api/auth/login", json!({"tenant": "demo"}))
+        .await;
+    assert_eq!((s, p["type"].as_str()), (400, Some("invalid-input")));
+    assert!(p["detail"].as_str().unwrap().contains("username"), "{p}");
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_user_then_per_address() {
+    let d = demo_server(|c| {
+        c.login_failures_per_user = 3;
+        c.login_failures_per_address = 5;
+    })
+    .await;
+    let attempt = |user: &'static str, pw: &'static str| {
+        let d = &d;
+        async move {
+            d.post(
+                "",
+                "/api/auth/login",
+                json!({"tenant": "demo", "username": user, "password": pw}),
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("doctor", "bad").await.0, 401);
+    }
+    // Locked, even with the right password.
+    let (s, p) = attempt("doctor", "demo").await;
+    assert_eq!(s, 429, "{p}");
+    assert_eq!(p["type"], "rate-limited");
+    assert!(p["retry_after"].as_u64().unwrap() > 0);
+    // Other users still work from this address until it runs out too.
+    assert_eq!(attempt("reception", "demo").await.0, 200);
+    assert_eq!(attempt("admin", "bad").await.0, 401);
+    assert_eq!(attempt("admin", "bad").await.0, 401);
+    // Five failures from this address in all: every login from it is refused now.
+    assert_eq!(attempt("reception", "demo").await.0, 429);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_login() {
+    let d = demo_server(|_| {}).await;
+    let first = d.login("reception").await;
+    let (s, second) = d
+        .post(
+            "",
+            "/api/auth/refresh",
+            json!({"refresh_token": first.refresh_token}),
+        )
+        .await;
+    assert_eq!(s, 200, "{second}");
+    let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_refresh, first.refresh_token);
+    assert_eq!(
+        d.get(second["access_token"].as_str().unwrap(), "/api/snapshot")
+            .await
+            .0,
+        200
+    );
+
+    // Replaying the spent token revokes the whole login...
+    let (s, p) = d
+        .post(
+            "",
+            "/api/auth/refresh",
+            json!({"refresh_token": first.refresh_token}),
+        )
+        .await;
+    assert_eq!((s, p["type"].as_str()), (401, Some("refresh-token-reused")));
+    // ...so the token issued after it no longer works either.
+    let (s, p) = d
+        .post(
+            "",
+            "/api/auth/refresh",
+            json!({"refresh_token": second_refresh}),
+        )
+        .await;
+    assert_eq!(s, 401, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("revoked"));
+
+    // Another login of the same user is unaffected.
+    let other = d.login("reception").await;
+    assert_eq!(
+        d.post(
+            "",
+            "/api/auth/refresh",
+            json!({"refresh_token": other.refresh_token})
+        )
+        .await
+        .0,
+        200
+    );
+    let (s, _) = d
+        .post("", "/api/auth/refresh", json!({"refresh_token": "made-up"}))
+        .await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_refresh_token() {
+    let d = demo_server(|_| {}).await;
+    let t = d.login("doctor").await;
+    assert_eq!(
+        d.post(
+            "",
+            "/api/auth/logout",
+            json!({"refresh_token": t.refresh_token})
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        d.post(
+            "",
+            "/api/auth/refresh",
+            json!({"refresh_token": t.refresh_token})
+        )
+        .await
+        .0,
+        401
+    );
+}
+
+fn claims(tenant: &str, sub: &str, exp_offset: i64) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        iss: ISSUER.into(),
+        sub: sub.into(),
+        tenant: tenant.into(),
+        role: Role::Receptionist,
+        name: "X".into(),
+        iat: now - 10,
+        exp: now + exp_offset,
+        jti: "t".into(),
+    }
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_at_connect_with_a_reason() {
+    let d = demo_server(|_| {}).await;
+    let keys = TokenKeys::new(&d.server.state.config.secret);
+    let forger = TokenKeys::new(&[9u8; 32]);
+    let me = d.clinic.reception.clone();
+    let url = d.server.url();
+
+    let expired = keys.sign(&claims("demo", &me, -5)).unwrap();
+    let forged = forger.sign(&claims("demo", &me, 600)).unwrap();
+    // Validly signed, but claims a tenant the user is not in.
+    let other_tenant = keys.sign(&claims("other", &me, 600)).unwrap();
+    let good = d.login("reception").await.access_token;
+
+    let cases = [
+        (json!({"token": expired}), "expired"),
+        (json!({"token": forged}), "signature"),
+        (json!({"token": other_tenant}), "no such user"),
+        (json!({"token": good, "tenant": "other"}), "another tenant"),
+        (json!({"token": "not.a.jwt"}), "invalid"),
+        (json!({}), "missing auth token"),
+    ];
+    for (auth, reason) in cases {
+        let err = SioClient::connect(&url, auth.clone())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{auth} accepted"));
+        assert!(err.contains(reason), "{auth}: {err}");
+    }
+    // REST refuses them the same way.
+    let (s, p) = d.get(&expired, "/api/snapshot").await;
+    assert_eq!((s, p["type"].as_str()), (401, Some("unauthorized")));
+    assert!(p["detail"].as_str().unwrap().contains("expired"));
+    assert_eq!(d.get(&forged, "/api/snapshot").await.0, 401);
+    assert_eq!(d.get("", "/api/snapshot").await.0, 401);
+    // And the good token connects.
+    SioClient::connect(&url, json!({"token": good, "tenant": "demo"}))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn short_lived_access_token_expires_and_refresh_restores_access() {
+    let d = demo_server(|c| c.access_ttl = std::time::Duration::from_secs(1)).await;
+    let t = d.login("reception").await;
+    assert_eq!(d.get(&t.access_token, "/api/snapshot").await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, p) = d.get(&t.access_token, "/api/snapshot").await;
+    assert_eq!(s, 401, "{p}");
+    let (s, fresh) = d
+        .post(
+            "",
+            "/api/auth/refresh",
+            json!({"refresh_token": t.refresh_token}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        d.get(fresh["access_token"].as_str().unwrap(), "/api/snapshot")
+            .await
+            .0,
+        200
+    );
+}

@@ -1,0 +1,189 @@
+//! Bad input on the socket and over REST: clear refusals, nothing crashes,
+//! nothing else is disturbed.
+
+use crate::support::*;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn malformed_and_oversized_frames_close_only_that_socket() {
+    let d = demo_server(|c| c.max_payload = 16 * 1024).await;
+    let token = d.login("reception").await.access_token;
+    let mut healthy = d.socket(&token).await;
+    for garbage in [
+        "2[\"typing\"",
+        "9nonsense",
+        "2/admin",
+        "42[]",
+        "2[1,2]",
+        "451-[\"x\",{\"_placeholder\":true,\"num\":7}]",
+    ] {
+        let bad = d.socket(&token).await;
+        bad.send_raw(garbage);
+    }
+    let big = d.socket(&token).await;
+    big.send_raw(&format!("2[\"typing\",\"{}\"]", "x".repeat(40 * 1024)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The healthy socket and the server are unaffected.
+    let thread = &d.clinic.threads[0];
+    assert_eq!(
+        healthy
+            .emit_ack("typing", json!({"thread": thread, "typing": false}))
+            .await["ok"],
+        true
+    );
+    let (s, _) = d
+        .post(
+            &token,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "after", "body": "still here"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    healthy.expect("message.created").await;
+}
+
+#[tokio::test]
+async fn socket_emits_are_rate_limited_with_a_clear_ack() {
+    let d = demo_server(|c| {
+        c.socket_event_burst = 5;
+        c.socket_events_per_second = 1;
+    })
+    .await;
+    let mut s = d.socket(&d.login("reception").await.access_token).await;
+    let mut refused = 0;
+    for _ in 0..8 {
+        let ack = s.emit_ack("presence", json!({"state": "online"})).await;
+        if ack["ok"] == false {
+            assert!(ack["error"].as_str().unwrap().contains("rate-limited"));
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 3);
+}
+
+#[tokio::test]
+async fn rest_mutations_are_rate_limited_per_user() {
+    let d = demo_server(|c| {
+        c.mutation_burst = 3;
+        c.mutations_per_second = 1;
+    })
+    .await;
+    let r = d.login("reception").await.access_token;
+    let thread = &d.clinic.threads[0];
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let (s, p) = d
+            .post(
+                &r,
+                &format!("/api/threads/{thread}/messages"),
+                json!({"client_id": format!("r{i}"), "body": "hi"}),
+            )
+            .await;
+        if s == 429 {
+            assert_eq!(p["type"], "rate-limited");
+        }
+        statuses.push(s);
+    }
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
+    // Another user is not affected.
+    let doc = d.login("doctor").await.access_token;
+    assert_eq!(
+        d.post(
+            &doc,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "d", "body": "hi"})
+        )
+        .await
+        .0,
+        201
+    );
+}
+
+#[tokio::test]
+async fn server_survives_restart_on_the_same_database_file() {
+    let dir = std::env::temp_dir().join(format!("clinic-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("clinic.db");
+    let d = demo_server(|c| c.db = clinic_server::DbLocation::File(path.clone())).await;
+    let r = d.login("reception").await.access_token;
+    let thread = d.clinic.threads[0].clone();
+    let (s, _) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "p", "body": "persisted"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let secret = d.server.state.config.secret.clone();
+    d.server.shutdown().await;
+
+    let mut cfg = clinic_server::ServerConfig::for_tests();
+    cfg.db = clinic_server::DbLocation::File(path.clone());
+    cfg.secret = secret;
+    let server = clinic_server::start(cfg).await.unwrap();
+    let http = reqwest::Client::new();
+    // The old access token still verifies (same secret), and the data is there.
+    let snap: serde_json::Value = http
+        .get(format!("{}/api/snapshot", server.url()))
+        .bearer_auth(&r)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(snap["seq"], 1);
+    assert!(
+        snap["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["body"] == "persisted")
+    );
+    server.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn server_pings_and_drops_a_client_that_stops_answering() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let d = demo_server(|c| {
+        c.ping_interval = Duration::from_millis(100);
+        c.ping_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let token = d.login("reception").await.access_token;
+    // A well-behaved client is pinged, answers, and stays connected.
+    let mut good = d.socket(&token).await;
+    assert!(!good.sid.is_empty());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(*good.pings_answered.lock().unwrap() >= 3);
+    assert_eq!(
+        good.emit_ack("presence", json!({"state": "online"})).await["ok"],
+        true
+    );
+
+    // A raw client that never answers pings is closed by the server.
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        d.server.url().replace("http", "ws")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let _open = ws.next().await;
+    ws.send(Ws::text(format!("40{}", json!({"token": token}))))
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(m) = ws.next().await {
+            if matches!(m, Ok(Ws::Close(_)) | Err(_)) {
+                return true;
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "silent client dropped after ping timeout");
+}

@@ -1,0 +1,259 @@
+//! Sockets: events reach the right people live, displays see redacted tickets,
+//! presence spans sockets, typing reaches thread members only.
+
+use crate::support::*;
+use serde_json::json;
+use std::time::Duration;
+
+const QUIET: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn mutations_reach_every_socket_of_the_tenant_in_seq_order() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let doc = d.login("doctor").await.access_token;
+    let other = d.login_to("other", "reception").await.access_token;
+    let mut desk2 = d.socket(&d.login("admin").await.access_token).await;
+    let mut doc_sock = d.socket(&doc).await;
+    let mut other_sock = d.socket(&other).await;
+
+    let snap = d.snapshot(&r).await;
+    let booked = find_by(&snap, "appointments", |a| {
+        a["status"] == "booked" && a["provider_id"] == d.clinic.providers[0]
+    });
+    let (s, _) = d
+        .post(&r, "/api/queue", json!({"appointment_id": booked["id"]}))
+        .await;
+    assert_eq!(s, 201);
+    // Two waiting for provider A now: the demo's and ours.
+    for _ in 0..2 {
+        let (s, _) = d
+            .post(
+                &doc,
+                "/api/queue/call-next",
+                json!({"provider_id": d.clinic.providers[0]}),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+
+    // The other desk sees all of it, in order, with whole records.
+    let mut seqs = Vec::new();
+    let mut kinds = Vec::new();
+    for (name, env) in desk2.drain(QUIET).await {
+        if name == "presence" {
+            continue;
+        }
+        assert_eq!(
+            name,
+            env["type"].as_str().unwrap(),
+            "event name equals envelope type"
+        );
+        seqs.push(env["seq"].as_u64().unwrap());
+        kinds.push(name);
+    }
+    assert_eq!(seqs, (1..=5).collect::<Vec<_>>());
+    assert_eq!(
+        kinds[..3],
+        [
+            "appointment.updated",
+            "queue.updated",
+            "notification.created"
+        ]
+    );
+    assert!(kinds[3..].iter().all(|k| k == "queue.called"));
+
+    // The doctor gets the arrival notification in full.
+    let n = doc_sock.expect("notification.created").await;
+    assert_eq!(n["data"]["kind"], "patient.arrived");
+    assert!(
+        n["data"]["body"]
+            .as_str()
+            .unwrap()
+            .contains(booked["patient"]["name"].as_str().unwrap())
+    );
+
+    // The other clinic hears nothing.
+    let leaked: Vec<_> = other_sock
+        .drain(QUIET)
+        .await
+        .into_iter()
+        .filter(|(n, _)| n != "presence")
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+}
+
+#[tokio::test]
+async fn messages_are_for_thread_members_and_redacted_for_others() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let mut doctor = d.socket(&d.login("doctor").await.access_token).await;
+    let mut doctor2 = d.socket(&d.login("doctor2").await.access_token).await;
+    // Thread 0 is reception + doctor; doctor2 is not a member.
+    let thread = &d.clinic.threads[0];
+    let (s, _) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "u1", "body": "Lab result for Mrs K.", "urgent": true}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let m = doctor.expect("message.created").await;
+    assert_eq!(m["data"]["body"], "Lab result for Mrs K.");
+    let n = doctor.expect("notification.created").await;
+    assert_eq!(
+        (n["data"]["kind"].as_str(), n["data"]["urgency"].as_str()),
+        (Some("message.urgent"), Some("critical"))
+    );
+
+    let m2 = doctor2.expect("message.created").await;
+    assert_eq!(m2["seq"], m["seq"], "same place in the stream");
+    assert_eq!(m2["redacted"], true);
+    assert!(m2["data"].is_null());
+    assert!(!m2.to_string().contains("Mrs K"));
+}
+
+#[tokio::test]
+async fn display_boards_get_only_their_queue_redacted() {
+    let d = demo_server(|_| {}).await;
+    let admin = d.login("admin").await.access_token;
+    let r = d.login("reception").await.access_token;
+    let (_, disp) = d
+        .post(
+            &admin,
+            "/api/displays",
+            json!({"name": "Lobby A", "provider_ids": [d.clinic.providers[0]]}),
+        )
+        .await;
+    let mut board = d.socket(disp["token"].as_str().unwrap()).await;
+
+    // Walk-ins for both providers, then a call for each.
+    for p in &d.clinic.providers {
+        let (s, _) = d
+            .post(
+                &r,
+                "/api/queue",
+                json!({"provider_id": p, "patient": {"name": "Zofia Wiśniewska"}, "priority": 9}),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let (s, _) = d
+            .post(&r, "/api/queue/call-next", json!({"provider_id": p}))
+            .await;
+        assert_eq!(s, 200);
+    }
+    let got = board.drain(QUIET).await;
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["queue.updated", "queue.called"],
+        "only provider A's queue events: {got:?}"
+    );
+    let called = &got[1].1;
+    assert_eq!(called["data"]["initials"], "Z.W.");
+    assert_eq!(called["data"]["room_id"], d.clinic.rooms[0]);
+    assert!(called["data"]["ticket"].as_str().unwrap().starts_with("A-"));
+    assert!(called["data"].get("patient").is_none());
+    let text = format!("{got:?}");
+    assert!(
+        !text.contains("Wiśniewska") && !text.contains("Zofia"),
+        "no names reach a board: {text}"
+    );
+    // A board's socket cannot emit staff signals.
+    let ack = board.emit_ack("viewing", json!({"patient": "p"})).await;
+    assert_eq!(ack["ok"], false);
+}
+
+#[tokio::test]
+async fn presence_spans_sockets_and_goes_offline_after_grace() {
+    let d = demo_server(|_| {}).await;
+    let mut watcher = d.socket(&d.login("admin").await.access_token).await;
+    let doc = d.login("doctor").await.access_token;
+    let mut a = d.socket(&doc).await;
+    let b = d.socket(&doc).await;
+    let on = watcher
+        .expect_where("presence", |p| p["user"] == d.clinic.doctor)
+        .await;
+    assert_eq!(on["state"], "online");
+    // Second socket: no second announcement. Snapshot lists the doctor online.
+    let snap = d.snapshot(&doc).await;
+    assert_eq!(
+        find(&snap, "presence", "user", &d.clinic.doctor)["state"],
+        "online"
+    );
+
+    // dnd and viewing are announced to the tenant.
+    assert_eq!(
+        a.emit_ack("presence", json!({"state": "dnd"})).await["ok"],
+        true
+    );
+    let p = watcher
+        .expect_where("presence", |p| p["user"] == d.clinic.doctor)
+        .await;
+    assert_eq!(p["state"], "dnd");
+    assert_eq!(
+        a.emit_ack("viewing", json!({"patient": "pat_1"})).await["ok"],
+        true
+    );
+    let p = watcher
+        .expect_where("presence", |p| p["user"] == d.clinic.doctor)
+        .await;
+    assert_eq!(p["viewing"], "pat_1");
+    let bad = a.emit_ack("presence", json!({"state": "sleeping"})).await;
+    assert_eq!(bad["ok"], false);
+    assert!(bad["error"].as_str().unwrap().contains("invalid presence"));
+
+    // Closing one of two sockets changes nothing.
+    b.close();
+    let quiet: Vec<_> = watcher.drain(Duration::from_millis(700)).await;
+    assert!(
+        quiet.iter().all(|(_, p)| p["state"] != "offline"),
+        "{quiet:?}"
+    );
+    // Closing the last one: offline after the grace (300 ms in tests).
+    a.close();
+    let off = watcher
+        .expect_where("presence", |p| p["user"] == d.clinic.doctor)
+        .await;
+    assert_eq!(off["state"], "offline");
+    assert!(off["viewing"].is_null());
+}
+
+#[tokio::test]
+async fn typing_reaches_thread_members_only() {
+    let d = demo_server(|_| {}).await;
+    let mut rec = d.socket(&d.login("reception").await.access_token).await;
+    let mut doc = d.socket(&d.login("doctor").await.access_token).await;
+    let mut doc2 = d.socket(&d.login("doctor2").await.access_token).await;
+    let thread = &d.clinic.threads[0]; // reception + doctor
+    assert_eq!(
+        rec.emit_ack("typing", json!({"thread": thread, "typing": true}))
+            .await["ok"],
+        true
+    );
+    let t = doc.expect("typing").await;
+    assert_eq!(
+        t,
+        json!({"thread": thread, "user": d.clinic.reception, "typing": true})
+    );
+    assert!(doc2.drain(QUIET).await.iter().all(|(n, _)| n != "typing"));
+    assert!(
+        rec.drain(QUIET).await.iter().all(|(n, _)| n != "typing"),
+        "no echo to the typist"
+    );
+    // Not a member: refused.
+    let ack = doc2
+        .emit_ack("typing", json!({"thread": thread, "typing": true}))
+        .await;
+    assert_eq!(ack["ok"], false);
+    let ack = doc2.emit_ack("typing", json!({"thread": 5})).await;
+    assert!(
+        ack["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid typing payload")
+    );
+    let ack = doc2.emit_ack("teleport", json!({})).await;
+    assert_eq!(ack["error"], "unknown event `teleport`");
+}

@@ -1,0 +1,636 @@
+//! Snapshot, mutations and the events they append, replay, idempotency,
+//! conflicts, transitions, roles and tenant isolation, over REST.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+fn apt_body(d: &Demo, hour: u32) -> Value {
+    let start = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(hour, 0, 0)
+        .unwrap()
+        .and_utc();
+    json!({
+        "patient": {"name": "Nora Quinn", "phone": "+1 555 0199"},
+        "provider_id": d.clinic.providers[0],
+        "start": start,
+        "end": start + chrono::Duration::minutes(20),
+        "reason": "Sore throat",
+    })
+}
+
+async fn events_after(d: &Demo, token: &str, after: u64) -> Vec<Value> {
+    let (s, page) = d
+        .get(token, &format!("/api/events?after={after}&limit=1000"))
+        .await;
+    assert_eq!(s, 200, "{page}");
+    page["events"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn snapshot_has_the_demo_day_and_only_my_threads() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await;
+    let snap = d.snapshot(&r.access_token).await;
+    assert_eq!(snap["seq"], 0);
+    assert_eq!(snap["tenant"]["id"], "demo");
+    assert_eq!(snap["appointments"].as_array().unwrap().len(), 24);
+    assert_eq!(snap["providers"].as_array().unwrap().len(), 2);
+    assert!(
+        snap["queue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["status"] == "waiting")
+    );
+    let statuses: std::collections::HashSet<&str> = snap["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    for s in [
+        "booked",
+        "confirmed",
+        "arrived",
+        "in_room",
+        "completed",
+        "cancelled",
+        "no_show",
+    ] {
+        assert!(statuses.contains(s), "demo day has a {s} appointment");
+    }
+    assert_eq!(snap["threads"].as_array().unwrap().len(), 2);
+    // doctor2 is only in the team thread.
+    let d2 = d.login("doctor2").await;
+    let snap2 = d.snapshot(&d2.access_token).await;
+    assert_eq!(snap2["threads"].as_array().unwrap().len(), 1);
+    assert!(
+        snap2["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["thread_id"] == d.clinic.threads[1])
+    );
+}
+
+#[tokio::test]
+async fn every_mutation_appends_one_gap_free_event_per_change() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let doc = d.login("doctor").await.access_token;
+
+    let (s, apt) = d.post(&r, "/api/appointments", apt_body(&d, 15)).await;
+    assert_eq!(s, 201, "{apt}");
+    assert_eq!(
+        (apt["status"].as_str(), apt["version"].as_u64()),
+        (Some("booked"), Some(1))
+    );
+    let id = apt["id"].as_str().unwrap().to_owned();
+
+    // Reschedule.
+    let new_start = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(16, 0, 0)
+        .unwrap()
+        .and_utc();
+    let (s, apt) = d
+        .patch(&r, &format!("/api/appointments/{id}"), json!({"version": 1, "start": new_start, "end": new_start + chrono::Duration::minutes(30)}))
+        .await;
+    assert_eq!((s, apt["version"].as_u64()), (200, Some(2)), "{apt}");
+
+    // Check in: appointment arrived + ticket + notification for the doctor.
+    let (s, checked) = d
+        .post(&r, "/api/queue", json!({"appointment_id": id}))
+        .await;
+    assert_eq!(s, 201, "{checked}");
+    assert_eq!(checked["appointment"]["status"], "arrived");
+    let entry = checked["entry"].clone();
+    assert!(entry["ticket"].as_str().unwrap().starts_with("A-"));
+
+    // Walk-in for the other provider.
+    let (s, walk) = d
+        .post(&r, "/api/queue", json!({"provider_id": d.clinic.providers[1], "patient": {"name": "Walk In"}, "priority": 2}))
+        .await;
+    assert_eq!(s, 201, "{walk}");
+    assert!(walk["appointment"].is_null());
+
+    // The doctor calls next: highest priority first, then earliest arrival; demo
+    // patients waiting since the morning come before our new one.
+    let (s, called) = d
+        .post(
+            &doc,
+            "/api/queue/call-next",
+            json!({"provider_id": d.clinic.providers[0]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{called}");
+    assert_eq!(called["status"], "called");
+    assert_eq!(called["room_id"], d.clinic.rooms[0]);
+
+    // In service, then done, moves the appointment along.
+    let qid = called["id"].as_str().unwrap();
+    let (s, q) = d
+        .patch(
+            &doc,
+            &format!("/api/queue/{qid}"),
+            json!({"version": called["version"], "status": "in_service"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{q}");
+    let (s, q) = d
+        .patch(
+            &doc,
+            &format!("/api/queue/{qid}"),
+            json!({"version": q["version"], "status": "done"}),
+        )
+        .await;
+    assert_eq!((s, q["status"].as_str()), (200, Some("done")));
+
+    // Message and read marker.
+    let thread = &d.clinic.threads[0];
+    let (s, msg) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "c-1", "body": "Mrs K. is here"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{msg}");
+    let (s, _) = d
+        .post(
+            &doc,
+            &format!("/api/threads/{thread}/read"),
+            json!({"message_id": msg["id"]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // Cancel the walk-in's... no: cancel a booked demo appointment.
+    let snap = d.snapshot(&r).await;
+    let booked = find_by(&snap, "appointments", |a| a["status"] == "booked");
+    let (s, c) = d
+        .patch(
+            &r,
+            &format!("/api/appointments/{}", booked["id"].as_str().unwrap()),
+            json!({"version": booked["version"], "status": "cancelled"}),
+        )
+        .await;
+    assert_eq!((s, c["status"].as_str()), (200, Some("cancelled")));
+
+    let events = events_after(&d, &r, 0).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "appointment.created",
+            "appointment.updated",
+            "appointment.updated", // check-in: arrived
+            "queue.updated",
+            "notification.created",
+            "queue.updated", // walk-in
+            "notification.created",
+            "queue.called",
+            "appointment.updated", // in_room
+            "queue.updated",
+            "appointment.updated", // completed
+            "queue.updated",
+            "message.created",
+            "thread.read",
+            "appointment.cancelled",
+        ]
+    );
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(
+            e["seq"].as_u64().unwrap(),
+            i as u64 + 1,
+            "gap-free, in order"
+        );
+        assert_eq!(e["tenant"], "demo");
+        assert!(e["id"].as_str().unwrap().len() >= 32);
+    }
+    // The receptionist sees her own message, but not the doctors' notifications.
+    assert!(events[4]["redacted"].as_bool().unwrap() && events[4]["data"].is_null());
+    assert_eq!(events[12]["data"]["body"], "Mrs K. is here");
+    // The doctor sees her own notification in full.
+    let doc_events = events_after(&d, &doc, 0).await;
+    assert_eq!(doc_events[4]["data"]["kind"], "patient.arrived");
+    assert_eq!(doc_events[4]["data"]["urgency"], "normal");
+    assert_eq!(doc_events[4]["actor"], "system");
+
+    // Snapshot reflects the same seq and the same records the events carry.
+    let snap = d.snapshot(&r).await;
+    assert_eq!(snap["seq"], 15);
+    assert_eq!(find(&snap, "appointments", "id", &id)["status"], "arrived");
+    let last = &events[14]["data"];
+    assert_eq!(
+        find(&snap, "appointments", "id", last["id"].as_str().unwrap()),
+        last
+    );
+}
+
+#[tokio::test]
+async fn replay_pages_and_gone() {
+    let d = demo_server(|c| c.event_retention = 100).await;
+    let r = d.login("reception").await.access_token;
+    let thread = &d.clinic.threads[0];
+    for i in 0..40 {
+        let (s, _) = d
+            .post(
+                &r,
+                &format!("/api/threads/{thread}/messages"),
+                json!({"client_id": format!("m{i}"), "body": format!("n{i}")}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    // Paging: limit 15 gives 15, 15, 10.
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let (s, page) = d
+            .get(&r, &format!("/api/events?after={after}&limit=15"))
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(page["latest_seq"], 40);
+        let evs = page["events"].as_array().unwrap();
+        if evs.is_empty() {
+            break;
+        }
+        assert!(evs.len() <= 15);
+        for e in evs {
+            seen.push(e["seq"].as_u64().unwrap());
+        }
+        after = *seen.last().unwrap();
+    }
+    assert_eq!(seen, (1..=40).collect::<Vec<_>>());
+
+    // Beyond the server's history: 410 (the client's cache is from another database).
+    let (s, p) = d.get(&r, "/api/events?after=41").await;
+    assert_eq!((s, p["type"].as_str()), (410, Some("replay-gone")));
+    // Malformed query.
+    assert_eq!(d.get(&r, "/api/events?after=-1").await.0, 400);
+    assert_eq!(d.get(&r, "/api/events").await.0, 400);
+
+    // Push past retention (pruning runs every 256 events): early seqs are gone.
+    for i in 40..300 {
+        let (s, _) = d
+            .post(
+                &r,
+                &format!("/api/threads/{thread}/messages"),
+                json!({"client_id": format!("m{i}"), "body": "x"}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let (s, p) = d.get(&r, "/api/events?after=0").await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (410, Some("replay-gone")),
+        "after=0 must be gone"
+    );
+    let (s, p) = d.get(&r, "/api/events?after=250&limit=1000").await;
+    assert_eq!(s, 200);
+    assert_eq!(p["events"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test]
+async fn idempotent_repeat_returns_the_first_answer_and_changes_nothing() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let body = apt_body(&d, 14);
+    let (s1, a1) = d
+        .send("POST", &r, "/api/appointments", body.clone(), Some("key-1"))
+        .await;
+    let (s2, a2) = d
+        .send("POST", &r, "/api/appointments", body.clone(), Some("key-1"))
+        .await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(a1, a2);
+    assert_eq!(events_after(&d, &r, 0).await.len(), 1);
+    let replayed = d
+        .http
+        .post(d.url("/api/appointments"))
+        .bearer_auth(&r)
+        .header("Idempotency-Key", "key-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+
+    // Same key, different request: refused.
+    let (s, p) = d
+        .send(
+            "POST",
+            &r,
+            "/api/appointments",
+            apt_body(&d, 9),
+            Some("key-1"),
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (422, Some("idempotency-key-reused"))
+    );
+    // Keys are per user: the admin may use the same key for their own request.
+    let admin = d.login("admin").await.access_token;
+    assert_eq!(
+        d.send("POST", &admin, "/api/appointments", body, Some("key-1"))
+            .await
+            .0,
+        201
+    );
+    // Bad keys.
+    assert_eq!(
+        d.send(
+            "POST",
+            &r,
+            "/api/appointments",
+            apt_body(&d, 9),
+            Some("has space")
+        )
+        .await
+        .0,
+        400
+    );
+
+    // A message resent with the same client_id (no key) is stored once.
+    let thread = &d.clinic.threads[0];
+    let m = json!({"client_id": "dup", "body": "once"});
+    let (_, m1) = d
+        .post(&r, &format!("/api/threads/{thread}/messages"), m.clone())
+        .await;
+    let (_, m2) = d
+        .post(&r, &format!("/api/threads/{thread}/messages"), m)
+        .await;
+    assert_eq!(m1["id"], m2["id"]);
+    assert_eq!(events_after(&d, &r, 0).await.len(), 3);
+}
+
+#[tokio::test]
+async fn stale_version_gets_409_with_the_current_record() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 13)).await;
+    let id = apt["id"].as_str().unwrap();
+    let (s, _) = d
+        .patch(
+            &r,
+            &format!("/api/appointments/{id}"),
+            json!({"version": 1, "status": "confirmed"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, p) = d
+        .patch(
+            &r,
+            &format!("/api/appointments/{id}"),
+            json!({"version": 1, "status": "cancelled"}),
+        )
+        .await;
+    assert_eq!((s, p["type"].as_str()), (409, Some("conflict")));
+    assert_eq!(p["current"]["status"], "confirmed");
+    assert_eq!(p["current"]["version"], 2);
+    // Queue entries too.
+    let snap = d.snapshot(&r).await;
+    let q = find_by(&snap, "queue", |q| q["status"] == "waiting");
+    let (s, p) = d
+        .patch(
+            &r,
+            &format!("/api/queue/{}", q["id"].as_str().unwrap()),
+            json!({"version": 99, "priority": 3}),
+        )
+        .await;
+    assert_eq!((s, p["current"]["id"].as_str()), (409, q["id"].as_str()));
+    // Nothing was appended for the refusals.
+    assert_eq!(events_after(&d, &r, 0).await.len(), 2);
+}
+
+#[tokio::test]
+async fn invalid_input_and_transitions_are_clear_errors() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let snap = d.snapshot(&r).await;
+    let done = find_by(&snap, "appointments", |a| a["status"] == "completed");
+    let (s, p) = d
+        .patch(
+            &r,
+            &format!("/api/appointments/{}", done["id"].as_str().unwrap()),
+            json!({"version": done["version"], "status": "booked"}),
+        )
+        .await;
+    assert_eq!((s, p["type"].as_str()), (422, Some("invalid-transition")));
+    assert!(p["detail"].as_str().unwrap().contains("completed"));
+
+    let mut bad = apt_body(&d, 10);
+    bad["end"] = bad["start"].clone();
+    let (s, p) = d.post(&r, "/api/appointments", bad).await;
+    assert_eq!((s, p["type"].as_str()), (400, Some("invalid-input")), "{p}");
+
+    let (s, _) = d
+        .post(&r, "/api/appointments", json!({"provider_id": "nope"}))
+        .await;
+    assert_eq!(s, 400);
+    let mut ghost = apt_body(&d, 10);
+    ghost["provider_id"] = json!("prov_missing");
+    assert_eq!(d.post(&r, "/api/appointments", ghost).await.0, 404);
+
+    // Malformed JSON.
+    let resp = d
+        .http
+        .post(d.url("/api/appointments"))
+        .bearer_auth(&r)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // Oversized body and message.
+    let huge = "x".repeat(70 * 1024);
+    let thread = &d.clinic.threads[0];
+    let (s, p) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "big", "body": huge}),
+        )
+        .await;
+    assert_eq!((s, p["type"].as_str()), (413, Some("payload-too-large")));
+    let (s, _) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "big", "body": "y".repeat(4001)}),
+        )
+        .await;
+    assert_eq!(s, 413);
+    let (s, _) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "e", "body": "   "}),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    // Calling next on an empty queue.
+    let doc = d.login("doctor").await.access_token;
+    loop {
+        let (s, _) = d
+            .post(
+                &doc,
+                "/api/queue/call-next",
+                json!({"provider_id": d.clinic.providers[0]}),
+            )
+            .await;
+        if s != 200 {
+            assert_eq!(s, 404);
+            break;
+        }
+    }
+    assert_eq!(d.get(&r, "/api/nowhere").await.0, 404);
+}
+
+#[tokio::test]
+async fn roles_allow_only_their_actions() {
+    let d = demo_server(|_| {}).await;
+    let doc = d.login("doctor").await.access_token;
+    let admin = d.login("admin").await.access_token;
+    let (s, p) = d.post(&doc, "/api/appointments", apt_body(&d, 11)).await;
+    assert_eq!((s, p["type"].as_str()), (403, Some("forbidden")));
+    // A doctor calls their own queue, not a colleague's.
+    assert_eq!(
+        d.post(
+            &doc,
+            "/api/queue/call-next",
+            json!({"provider_id": d.clinic.providers[1]})
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        d.post(
+            &doc,
+            "/api/queue/call-next",
+            json!({"provider_id": d.clinic.providers[0]})
+        )
+        .await
+        .0,
+        200
+    );
+    // A doctor may not reschedule or cancel.
+    let snap = d.snapshot(&doc).await;
+    let mine = find_by(&snap, "appointments", |a| {
+        a["provider_id"] == d.clinic.providers[0] && a["status"] == "booked"
+    });
+    let path = format!("/api/appointments/{}", mine["id"].as_str().unwrap());
+    assert_eq!(
+        d.patch(
+            &doc,
+            &path,
+            json!({"version": mine["version"], "status": "cancelled"})
+        )
+        .await
+        .0,
+        403
+    );
+    // Only admins create displays.
+    let body = json!({"name": "Lobby", "provider_ids": [d.clinic.providers[0]]});
+    assert_eq!(d.post(&doc, "/api/displays", body.clone()).await.0, 403);
+    let (s, disp) = d.post(&admin, "/api/displays", body).await;
+    assert_eq!(s, 200, "{disp}");
+    let display_token = disp["token"].as_str().unwrap();
+    // A display reads its board and nothing else.
+    assert_eq!(d.get(display_token, "/api/snapshot").await.0, 403);
+    assert_eq!(d.get(display_token, "/api/events?after=0").await.0, 403);
+    assert_eq!(
+        d.post(
+            display_token,
+            "/api/queue/call-next",
+            json!({"provider_id": d.clinic.providers[0]})
+        )
+        .await
+        .0,
+        403
+    );
+    let (s, board) = d.get(display_token, "/api/board").await;
+    assert_eq!(s, 200);
+    assert!(!board["queue"].as_array().unwrap().is_empty());
+    for q in board["queue"].as_array().unwrap() {
+        assert_eq!(q["provider_id"], d.clinic.providers[0]);
+        assert!(q.get("patient").is_none(), "board shows no patient: {q}");
+        assert!(q["initials"].as_str().unwrap().ends_with('.'));
+    }
+    assert!(!board.to_string().contains("Kowalski"));
+    // Staff may not read a board with their own token.
+    assert_eq!(d.get(&admin, "/api/board").await.0, 403);
+    // A display board with an unknown provider is refused.
+    let (s, _) = d
+        .post(
+            &admin,
+            "/api/displays",
+            json!({"name": "X", "provider_ids": ["prov_x"]}),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn tenants_are_isolated() {
+    let d = demo_server(|_| {}).await;
+    let demo_r = d.login("reception").await.access_token;
+    let other_r = d.login_to("other", "reception").await.access_token;
+    let (_, apt) = d.post(&demo_r, "/api/appointments", apt_body(&d, 12)).await;
+    let id = apt["id"].as_str().unwrap();
+    // The other clinic cannot see, change or check in the demo's records.
+    let other_snap = d.snapshot(&other_r).await;
+    assert!(!other_snap.to_string().contains(id));
+    assert_eq!(other_snap["seq"], 0);
+    assert_eq!(
+        d.patch(
+            &other_r,
+            &format!("/api/appointments/{id}"),
+            json!({"version": 1, "status": "confirmed"})
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        d.post(&other_r, "/api/queue", json!({"appointment_id": id}))
+            .await
+            .0,
+        404
+    );
+    let thread = &d.clinic.threads[0];
+    assert_eq!(
+        d.post(
+            &other_r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "x", "body": "hi"})
+        )
+        .await
+        .0,
+        404
+    );
+    let (s, page) = d.get(&other_r, "/api/events?after=0").await;
+    assert_eq!((s, page["latest_seq"].as_u64()), (200, Some(0)));
+    // Each tenant has its own seq.
+    let other_thread = find_by(&other_snap, "threads", |_| true)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _) = d
+        .post(
+            &other_r,
+            &format!("/api/threads/{other_thread}/messages"),
+            json!({"client_id": "x", "body": "hi"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(events_after(&d, &other_r, 0).await[0]["seq"], 1);
+}
