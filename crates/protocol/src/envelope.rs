@@ -226,7 +226,10 @@ mod tests {
         env.kind = kind::QUEUE_CALLED.into();
         assert!(matches!(env.decode(), Err(EnvelopeError::Malformed { .. })));
         let r = env.redact();
-        assert!(matches!(r.decode(), Err(EnvelopeError::Redacted { seq: 1 })));
+        assert!(matches!(
+            r.decode(),
+            Err(EnvelopeError::Redacted { seq: 1 })
+        ));
         assert_eq!(serde_json::to_value(&r).unwrap()["data"], Value::Null);
     }
 }

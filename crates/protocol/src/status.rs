@@ -155,7 +155,10 @@ mod tests {
 
     #[test]
     fn terminal_appointments_never_move() {
-        for from in AppointmentStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+        for from in AppointmentStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+        {
             for to in AppointmentStatus::ALL {
                 assert!(!from.can_transition_to(to), "{from} -> {to}");
             }

@@ -149,9 +149,7 @@ fn queue_events(
             } else {
                 Urgency::Normal
             };
-            let n = messages::notify(
-                conn,
-                &caller.tenant,
+            let n = messages::draft(
                 &doctor,
                 "patient.arrived",
                 "Patient arrived",
@@ -161,7 +159,8 @@ fn queue_events(
                     kind: "queue".into(),
                     id: e.id.clone(),
                 },
-            )?;
+            );
+            let n = messages::notify(conn, &caller.tenant, n)?;
             out.push(events::append(
                 conn,
                 &caller.tenant,
@@ -315,9 +314,7 @@ pub async fn post_message(
                 )?);
                 if msg.urgent {
                     for other in members.iter().filter(|u| **u != caller.id) {
-                        let n = messages::notify(
-                            conn,
-                            &caller.tenant,
+                        let n = messages::draft(
                             other,
                             "message.urgent",
                             &format!("Urgent from {}", caller.name),
@@ -327,7 +324,8 @@ pub async fn post_message(
                                 kind: "thread".into(),
                                 id: thread.clone(),
                             },
-                        )?;
+                        );
+                        let n = messages::notify(conn, &caller.tenant, n)?;
                         evs.push(events::append(
                             conn,
                             &caller.tenant,

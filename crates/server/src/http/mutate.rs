@@ -40,11 +40,10 @@ where
         .db
         .write(move |conn| {
             let tx = conn.transaction()?;
-            if let Some((key, fp)) = &idempotency {
-                if let Some(stored) = idempotency::lookup(&tx, &caller.tenant, &caller.id, key, fp)?
-                {
-                    return Ok((stored, true));
-                }
+            if let Some((key, fp)) = &idempotency
+                && let Some(stored) = idempotency::lookup(&tx, &caller.tenant, &caller.id, key, fp)?
+            {
+                return Ok((stored, true));
             }
             let (value, outgoing) = change(&tx, &caller)?;
             let answer = StoredAnswer {

@@ -44,12 +44,12 @@ async fn deliver(io: &SocketIo, out: &Outgoing) {
         // on the next one and replay, so nothing is lost.
         tracing::debug!(seq = env.seq, "broadcast incomplete: {e}");
     }
-    if env.kind.starts_with("queue.") {
-        if let Some(board_env) = for_board(env) {
-            let room = rooms::board(&env.tenant, &board_provider(&board_env));
-            if let Err(e) = io.to(room).emit(&env.kind, &board_env).await {
-                tracing::debug!(seq = env.seq, "board broadcast incomplete: {e}");
-            }
+    if env.kind.starts_with("queue.")
+        && let Some(board_env) = for_board(env)
+    {
+        let room = rooms::board(&env.tenant, &board_provider(&board_env));
+        if let Err(e) = io.to(room).emit(&env.kind, &board_env).await {
+            tracing::debug!(seq = env.seq, "board broadcast incomplete: {e}");
         }
     }
 }

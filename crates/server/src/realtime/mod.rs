@@ -52,10 +52,10 @@ async fn authenticate(
         Refused("missing auth token: send {\"token\": \"<access token>\"}".into())
     })?;
     let caller = st.keys.verify(token).map_err(|e| Refused(e.to_string()))?;
-    if let Some(t) = auth.get("tenant").and_then(Value::as_str) {
-        if t != caller.tenant {
-            return Err(Refused("token is for another tenant".into()));
-        }
+    if let Some(t) = auth.get("tenant").and_then(Value::as_str)
+        && t != caller.tenant
+    {
+        return Err(Refused("token is for another tenant".into()));
     }
     let c = caller.clone();
     let found = st
@@ -128,10 +128,10 @@ async fn on_connect(s: SocketRef, State(st): State<AppState>) {
         reply(ack, Err(format!("unknown event `{name}`")))
     });
     s.on_disconnect(async |s: SocketRef, State(st): State<AppState>| {
-        if let Some(c) = s.extensions.get::<Caller>() {
-            if let Ok(mut p) = st.presence.lock() {
-                p.disconnect(&c.tenant, &c.id, Instant::now());
-            }
+        if let Some(c) = s.extensions.get::<Caller>()
+            && let Ok(mut p) = st.presence.lock()
+        {
+            p.disconnect(&c.tenant, &c.id, Instant::now());
         }
     });
 }

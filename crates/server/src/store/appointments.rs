@@ -163,10 +163,10 @@ pub fn update(
         check_reason(reason)?;
         a.reason = reason.trim().to_owned();
     }
-    if let Some(status) = req.status {
-        if status != a.status {
-            set_status_checked(&mut a, status)?;
-        }
+    if let Some(status) = req.status
+        && status != a.status
+    {
+        set_status_checked(&mut a, status)?;
     }
     save(conn, tenant, &mut a)?;
     Ok(a)

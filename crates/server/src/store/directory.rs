@@ -210,10 +210,10 @@ pub fn create_patient(
             "patient name must be 1 to 200 characters",
         ));
     }
-    if let Some(phone) = &p.phone {
-        if phone.chars().count() > 40 {
-            return Err(ApiError::invalid("phone must be at most 40 characters"));
-        }
+    if let Some(phone) = &p.phone
+        && phone.chars().count() > 40
+    {
+        return Err(ApiError::invalid("phone must be at most 40 characters"));
     }
     let patient = Patient {
         id: new_id("pat"),

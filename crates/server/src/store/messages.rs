@@ -234,18 +234,16 @@ pub fn read_markers_for(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Stores a notification for one user.
-pub fn notify(
-    conn: &Connection,
-    tenant: &str,
+/// A new notification for one user, not yet stored.
+pub fn draft(
     user: &str,
     kind: &str,
     title: &str,
     body: &str,
     urgency: Urgency,
     subject: Subject,
-) -> Result<Notification, ApiError> {
-    let n = Notification {
+) -> Notification {
+    Notification {
         id: new_id("ntf"),
         user_id: user.to_owned(),
         kind: kind.to_owned(),
@@ -254,8 +252,12 @@ pub fn notify(
         urgency,
         subject,
         created_at: super::now(),
-    };
-    let urgency_name = serde_json::to_value(urgency)?;
+    }
+}
+
+/// Stores a notification.
+pub fn notify(conn: &Connection, tenant: &str, n: Notification) -> Result<Notification, ApiError> {
+    let urgency_name = serde_json::to_value(n.urgency)?;
     conn.execute(
         "INSERT INTO notifications (id, tenant, user_id, kind, title, body, urgency, subject_kind, subject_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",

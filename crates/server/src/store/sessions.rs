@@ -54,34 +54,45 @@ pub fn start(
     mint(conn, &login, ttl_secs)
 }
 
+/// A stored refresh token joined with its login.
+struct TokenRow {
+    login: String,
+    expires: String,
+    spent: Option<String>,
+    tenant: String,
+    user_id: String,
+    revoked: Option<String>,
+}
+
 /// Spends a refresh token. Commit the transaction whatever the outcome: a
 /// `Reused` revocation must stick.
 pub fn rotate(conn: &Connection, token: &str, ttl_secs: u64) -> Result<Rotation, ApiError> {
-    let row: Option<(
-        String,
-        String,
-        Option<String>,
-        String,
-        String,
-        Option<String>,
-    )> = conn
+    let row = conn
         .query_row(
             "SELECT t.login_id, t.expires_at, t.spent_at, l.tenant, l.user_id, l.revoked_at
              FROM refresh_tokens t JOIN logins l ON l.id = t.login_id WHERE t.hash = ?1",
             [hash(token)],
             |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                Ok(TokenRow {
+                    login: r.get(0)?,
+                    expires: r.get(1)?,
+                    spent: r.get(2)?,
+                    tenant: r.get(3)?,
+                    user_id: r.get(4)?,
+                    revoked: r.get(5)?,
+                })
             },
         )
         .optional()?;
-    let Some((login, expires, spent, tenant, user_id, revoked)) = row else {
+    let Some(TokenRow {
+        login,
+        expires,
+        spent,
+        tenant,
+        user_id,
+        revoked,
+    }) = row
+    else {
         return Err(ApiError::Unauthorized("refresh token unknown".into()));
     };
     if revoked.is_some() {

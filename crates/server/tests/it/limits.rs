@@ -151,16 +151,23 @@ async fn server_pings_and_drops_a_client_that_stops_answering() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message as Ws;
     let d = demo_server(|c| {
-        c.ping_interval = Duration::from_millis(100);
-        c.ping_timeout = Duration::from_millis(200);
+        c.ping_interval = Duration::from_millis(200);
+        c.ping_timeout = Duration::from_millis(1000);
     })
     .await;
     let token = d.login("reception").await.access_token;
     // A well-behaved client is pinged, answers, and stays connected.
     let mut good = d.socket(&token).await;
     assert!(!good.sid.is_empty());
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(*good.pings_answered.lock().unwrap() >= 3);
+    // Several ping intervals pass (well beyond the timeout), answered each time.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while *good.pings_answered.lock().unwrap() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server pings every 200 ms"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         good.emit_ack("presence", json!({"state": "online"})).await["ok"],
         true

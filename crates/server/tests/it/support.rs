@@ -186,25 +186,34 @@ impl SioClient {
         sink.send(Ws::text(EioPacket::Message(connect.encode()).encode()))
             .await
             .map_err(|e| e.to_string())?;
+        let pings = Arc::new(Mutex::new(0));
         let sid = loop {
             let text = next_text(&mut stream)
                 .await
                 .ok_or("closed before CONNECT answer")?;
-            if let EioPacket::Message(m) = EioPacket::decode(&text).map_err(|e| e.to_string())? {
-                let p = SioPacket::decode(&m).map_err(|e| e.to_string())?;
-                match p.kind {
-                    SioKind::Connect => break p.sid().unwrap_or_default().to_owned(),
-                    SioKind::ConnectError => {
-                        return Err(p.connect_error_message().unwrap_or_default().to_owned());
-                    }
-                    _ => {}
+            match EioPacket::decode(&text).map_err(|e| e.to_string())? {
+                // The server's first ping can arrive before the CONNECT answer.
+                EioPacket::Ping(p) => {
+                    *pings.lock().unwrap() += 1;
+                    let pong = Ws::text(EioPacket::Pong(p).encode());
+                    sink.send(pong).await.map_err(|e| e.to_string())?;
                 }
+                EioPacket::Message(m) => {
+                    let p = SioPacket::decode(&m).map_err(|e| e.to_string())?;
+                    match p.kind {
+                        SioKind::Connect => break p.sid().unwrap_or_default().to_owned(),
+                        SioKind::ConnectError => {
+                            return Err(p.connect_error_message().unwrap_or_default().to_owned());
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
             }
         };
         let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
         let (ev_tx, events) = mpsc::unbounded_channel();
         let acks: AckMap = Arc::default();
-        let pings = Arc::new(Mutex::new(0));
         let out2 = out.clone();
         let acks2 = acks.clone();
         let pings2 = pings.clone();

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs whatever is missing, then runs every check and test Frontdesk has.
+# Exits non-zero on the first failure.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/setup.sh
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo test"
+cargo test --workspace --locked
+
+# The codec fuzzer, briefly, where a nightly toolchain is available (cargo fuzz
+# needs one). FUZZ_SECONDS=0 skips it.
+fuzz_seconds="${FUZZ_SECONDS:-30}"
+if [ "$fuzz_seconds" -gt 0 ] && rustup run nightly rustc --version >/dev/null 2>&1; then
+  command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+  echo "==> cargo fuzz (${fuzz_seconds}s)"
+  crates/protocol/fuzz/run.sh "$fuzz_seconds"
+else
+  echo "==> cargo fuzz skipped (no nightly toolchain or FUZZ_SECONDS=0)"
+fi
+echo "==> all checks passed"
