@@ -33,6 +33,7 @@ pub use state::AppState;
 
 use socketioxide::{SocketIo, TransportType};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -54,13 +55,24 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Closes every socket, stops accepting, and waits for the server to finish.
+    /// Closes every socket, stops accepting, lets in-flight requests finish
+    /// (for up to two seconds), and stops the background tasks.
     pub async fn shutdown(mut self) {
         self.io.close().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        for t in self.tasks.drain(..) {
+        let mut tasks = self.tasks.drain(..);
+        if let Some(serve) = tasks.next() {
+            let abort = serve.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), serve)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        for t in tasks {
             t.abort();
             let _ = t.await;
         }
@@ -117,12 +129,36 @@ pub async fn start_with_db(config: ServerConfig, db: Db) -> Result<RunningServer
     });
     let broadcaster = tokio::spawn(realtime::broadcast::run(io.clone(), rx));
     let presence = tokio::spawn(realtime::expire_presence(io.clone(), state.clone()));
+    let upkeep = tokio::spawn(maintenance(state.clone()));
     tracing::info!("clinic server listening on http://{addr}");
     Ok(RunningServer {
         addr,
         state,
         io,
         stop: Some(stop),
-        tasks: vec![serve, broadcaster, presence],
+        tasks: vec![serve, broadcaster, presence, upkeep],
     })
+}
+
+/// Hourly housekeeping: forgets idempotency keys older than a week and refresh
+/// tokens long expired, so the database does not grow without bound.
+async fn maintenance(state: AppState) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        let result = state
+            .db
+            .write(|conn| {
+                let keys = store::idempotency::prune(conn, 7)?;
+                let tokens = store::sessions::prune_expired(conn)?;
+                Ok((keys, tokens))
+            })
+            .await;
+        match result {
+            Ok((keys, tokens)) => {
+                tracing::debug!(keys, tokens, "pruned idempotency keys and refresh tokens")
+            }
+            Err(e) => tracing::warn!("maintenance failed: {e}"),
+        }
+    }
 }

@@ -147,3 +147,13 @@ pub fn revoke_by_token(conn: &Connection, token: &str) -> Result<bool, ApiError>
         None => Ok(false),
     }
 }
+
+/// Deletes refresh tokens that expired more than a day ago (spent or not);
+/// they can no longer be used, and reuse detection does not need them.
+pub fn prune_expired(conn: &Connection) -> Result<usize, ApiError> {
+    let cut = super::now() - chrono::Duration::days(1);
+    Ok(conn.execute(
+        "DELETE FROM refresh_tokens WHERE expires_at < ?1",
+        [fmt_ts(&cut)],
+    )?)
+}

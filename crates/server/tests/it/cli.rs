@@ -1,0 +1,80 @@
+//! The `clinic-server` binary: `--demo` seeds the clinic and the first line of
+//! output says where it listens; the generated secret is kept across restarts.
+
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary and returns it with the base URL from its first line.
+fn start(db: &std::path::Path) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .args(["--demo", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .env_remove("FRONTDESK_JWT_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("clinic-server listening on ")
+        .unwrap_or_else(|| panic!("first line says where it listens: {first:?}"))
+        .to_owned();
+    (Killed(child), url)
+}
+
+#[tokio::test]
+async fn demo_binary_announces_its_address_and_keeps_its_secret() {
+    let dir = std::env::temp_dir().join(format!("clinic-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("clinic.db");
+    let http = reqwest::Client::new();
+    let login = json!({"tenant": "demo", "username": "reception", "password": "demo"});
+
+    let (proc1, url) = start(&db);
+    let r = http
+        .post(format!("{url}/api/auth/login"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = dir.join("clinic.db.secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "secret readable by its owner only");
+    }
+    drop(proc1);
+
+    // Restart on the same files: same secret (the token still verifies), demo not seeded twice.
+    let (_proc2, url) = start(&db);
+    let snap: serde_json::Value = http
+        .get(format!("{url}/api/snapshot"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(snap["appointments"].as_array().unwrap().len(), 24);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
