@@ -257,3 +257,44 @@ async fn typing_reaches_thread_members_only() {
     let ack = doc2.emit_ack("teleport", json!({})).await;
     assert_eq!(ack["error"], "unknown event `teleport`");
 }
+
+#[tokio::test]
+async fn concurrent_writers_still_deliver_a_gap_free_ordered_stream() {
+    let d = std::sync::Arc::new(demo_server(|_| {}).await);
+    let mut watcher = d.socket(&d.login("admin").await.access_token).await;
+    let thread = d.clinic.threads[1].clone(); // everyone is a member
+    let mut writers = Vec::new();
+    for user in ["reception", "doctor", "doctor2", "admin"] {
+        let d = d.clone();
+        let thread = thread.clone();
+        writers.push(tokio::spawn(async move {
+            let token = d.login(user).await.access_token;
+            for i in 0..50 {
+                let body =
+                    json!({"client_id": format!("{user}-{i}"), "body": format!("{user} {i}")});
+                let (s, _) = d
+                    .post(&token, &format!("/api/threads/{thread}/messages"), body)
+                    .await;
+                assert_eq!(s, 201);
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < 200 {
+        let (name, env) = watcher
+            .next_within(WAIT)
+            .await
+            .expect("all 200 events arrive");
+        if name == "message.created" {
+            seqs.push(env["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(
+        seqs,
+        (1..=200).collect::<Vec<_>>(),
+        "delivered in commit order, no gaps"
+    );
+}
