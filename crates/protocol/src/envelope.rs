@@ -6,7 +6,7 @@
 //! events (`typing`, `presence`) have no `seq` and are never stored.
 
 use crate::records::{
-    Appointment, Message, Notification, Presence, PresenceState, QueueEntry, ReadMarker,
+    Appointment, Message, Notification, Presence, PresenceState, QueueEntry, ReadMarker, Thread,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,9 +22,10 @@ pub mod kind {
     pub const MESSAGE_CREATED: &str = "message.created";
     pub const THREAD_READ: &str = "thread.read";
     pub const NOTIFICATION_CREATED: &str = "notification.created";
+    pub const THREAD_CREATED: &str = "thread.created";
 
     /// Every durable event name, for clients that subscribe by name.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         APPOINTMENT_CREATED,
         APPOINTMENT_UPDATED,
         APPOINTMENT_CANCELLED,
@@ -33,6 +34,7 @@ pub mod kind {
         MESSAGE_CREATED,
         THREAD_READ,
         NOTIFICATION_CREATED,
+        THREAD_CREATED,
     ];
 }
 
@@ -75,6 +77,7 @@ pub enum EventData {
     MessageCreated(Message),
     ThreadRead(ReadMarker),
     NotificationCreated(Notification),
+    ThreadCreated(Thread),
 }
 
 /// Why an envelope's `data` could not be read as a known record.
@@ -104,6 +107,7 @@ impl EventData {
             Self::MessageCreated(_) => kind::MESSAGE_CREATED,
             Self::ThreadRead(_) => kind::THREAD_READ,
             Self::NotificationCreated(_) => kind::NOTIFICATION_CREATED,
+            Self::ThreadCreated(_) => kind::THREAD_CREATED,
         }
     }
 
@@ -117,6 +121,7 @@ impl EventData {
             Self::MessageCreated(r) => serde_json::to_value(r),
             Self::ThreadRead(r) => serde_json::to_value(r),
             Self::NotificationCreated(r) => serde_json::to_value(r),
+            Self::ThreadCreated(r) => serde_json::to_value(r),
         };
         // Records are plain structs of strings, numbers and dates: they always serialize.
         v.unwrap_or(Value::Null)
@@ -144,6 +149,7 @@ impl Envelope {
             kind::MESSAGE_CREATED => EventData::MessageCreated(read(self)?),
             kind::THREAD_READ => EventData::ThreadRead(read(self)?),
             kind::NOTIFICATION_CREATED => EventData::NotificationCreated(read(self)?),
+            kind::THREAD_CREATED => EventData::ThreadCreated(read(self)?),
             other => return Err(EnvelopeError::UnknownType(other.to_owned())),
         })
     }

@@ -155,7 +155,7 @@ fn seed_in(
         )?;
         let which = i % 2;
         let provider = if which == 0 { &p1 } else { &p2 };
-        // Appointments every 20 minutes per provider, from 08:00 to 16:00.
+        // Each provider sees a patient every 40 minutes from 08:00 (the two interleave).
         let start = day + Duration::hours(8) + Duration::minutes(20 * (i / 2) as i64 * 2);
         let status = demo_status(i, start, now);
         let a = Appointment {
@@ -197,7 +197,7 @@ fn seed_in(
                 params![
                     new_id("q"),
                     tenant,
-                    now.date_naive().to_string(),
+                    crate::store::clinic_day(now),
                     ticket,
                     provider.id,
                     room,

@@ -17,7 +17,7 @@ struct Args {
     /// beside it as `<db>.secret` unless FRONTDESK_JWT_SECRET is set.
     #[arg(long, default_value = "clinic.db", env = "FRONTDESK_DB")]
     db: PathBuf,
-    /// Seed the demo clinic (tenant `demo`, users reception/doctor/admin, password `demo`).
+    /// Seed the demo clinic (tenant `demo`, users reception/doctor/doctor2/admin, password `demo`).
     #[arg(long)]
     demo: bool,
 }
@@ -46,7 +46,9 @@ async fn main() -> anyhow::Result<()> {
     // First line of output: where we listen (scripts and the app read it).
     println!("clinic-server listening on {}", server.url());
     if args.demo {
-        println!("demo clinic: tenant `demo`, users reception / doctor / admin, password `demo`");
+        println!(
+            "demo clinic: tenant `demo`, users reception / doctor / doctor2 / admin, password `demo`"
+        );
     }
     tokio::signal::ctrl_c()
         .await

@@ -4,8 +4,8 @@ use crate::auth::TokenKeys;
 use crate::auth::rate_limit::{FailureLimiter, TokenBucket};
 use crate::config::ServerConfig;
 use crate::db::Db;
+use crate::realtime::broadcast::Broadcast;
 use crate::realtime::presence::PresenceTracker;
-use crate::store::events::Outgoing;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -29,7 +29,7 @@ pub struct Inner {
     pub presence: Mutex<PresenceTracker>,
     /// Committed events, in commit order, to the broadcaster task. Sent while
     /// the writer lock is held, so the channel order is the `seq` order.
-    pub committed: UnboundedSender<Vec<Outgoing>>,
+    pub committed: UnboundedSender<Broadcast>,
 }
 
 impl std::ops::Deref for AppState {
@@ -41,11 +41,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Assembles the state.
-    pub fn new(
-        config: ServerConfig,
-        db: Db,
-        committed: UnboundedSender<Vec<Outgoing>>,
-    ) -> AppState {
+    pub fn new(config: ServerConfig, db: Db, committed: UnboundedSender<Broadcast>) -> AppState {
         let keys = TokenKeys::new(&config.secret);
         let presence = PresenceTracker::new(config.presence_grace);
         AppState(Arc::new(Inner {
@@ -80,7 +76,12 @@ impl AppState {
                 now,
             )
         });
-        if bucket.try_take(now) {
+        let allowed = bucket.try_take(now);
+        // Forget idle users now and then so the map stays small.
+        if buckets.len() > 10_000 {
+            buckets.retain(|_, b| !b.is_idle(now));
+        }
+        if allowed {
             Ok(())
         } else {
             Err(crate::error::ApiError::RateLimited { retry_after: 1 })

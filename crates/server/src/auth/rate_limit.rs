@@ -85,6 +85,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled completely (its user can be forgotten).
+    pub fn is_idle(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.per_second >= self.capacity
+    }
+
     /// Takes one token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

@@ -6,7 +6,7 @@
 //! assignment trivially gap-free) and one reader connection, which WAL lets run
 //! beside the writer.
 
-mod migrations;
+pub mod migrations;
 
 use crate::error::ApiError;
 use rusqlite::{Connection, OpenFlags};

@@ -7,6 +7,8 @@ use super::extract::{JsonBody, Mutation};
 use super::mutate::commit;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::realtime::broadcast::Broadcast;
+use crate::realtime::rooms;
 use crate::state::AppState;
 use crate::store::events::{self, Outgoing};
 use crate::store::{appointments, directory, messages, queue};
@@ -98,16 +100,25 @@ pub async fn update_appointment(
         move |conn, caller| {
             let before = appointments::get(conn, &caller.tenant, &id)?;
             check_own_provider(conn, caller, &before.provider_id)?;
-            let a = appointments::update(conn, &caller.tenant, &id, &req)?;
-            let data = if a.status == AppointmentStatus::Cancelled
-                && before.status != AppointmentStatus::Cancelled
-            {
+            let (a, changed) = appointments::update(conn, &caller.tenant, &id, &req)?;
+            if !changed {
+                return Ok((a, Vec::new()));
+            }
+            let left = matches!(
+                a.status,
+                AppointmentStatus::Cancelled | AppointmentStatus::NoShow
+            ) && a.status != before.status;
+            let data = if a.status == AppointmentStatus::Cancelled && left {
                 EventData::AppointmentCancelled(a.clone())
             } else {
                 EventData::AppointmentUpdated(a.clone())
             };
-            let ev = tenant_event(conn, caller, data)?;
-            Ok((a, vec![ev]))
+            let mut evs = vec![tenant_event(conn, caller, data)?];
+            if left && let Some(ticket) = queue::close_for_appointment(conn, &caller.tenant, &a.id)?
+            {
+                evs.push(tenant_event(conn, caller, EventData::QueueUpdated(ticket))?);
+            }
+            Ok((a, evs))
         },
     )
     .await
@@ -122,6 +133,9 @@ fn queue_events(
     arrived: bool,
 ) -> Result<Vec<Outgoing>, ApiError> {
     let mut out = Vec::new();
+    if !change.changed {
+        return Ok(out);
+    }
     if let Some(a) = &change.appointment {
         out.push(tenant_event(
             conn,
@@ -357,8 +371,11 @@ pub async fn mark_read(
         StatusCode::OK,
         move |conn, caller| {
             let members = messages::members_for(conn, &caller.tenant, &thread, &caller.id)?;
-            let marker =
+            let (marker, moved) =
                 messages::mark_read(conn, &caller.tenant, &thread, &caller.id, &req.message_id)?;
+            if !moved {
+                return Ok((marker, Vec::new()));
+            }
             let ev = events::append(
                 conn,
                 &caller.tenant,
@@ -406,19 +423,31 @@ pub async fn create_thread(
                     .ok_or_else(|| ApiError::NotFound(format!("user {u}")))?;
             }
             let t: Thread = messages::create_thread(conn, &caller.tenant, &title, &members)?;
-            Ok((t, Vec::new()))
+            let ev = events::append(
+                conn,
+                &caller.tenant,
+                &caller.id,
+                &EventData::ThreadCreated(t.clone()),
+                Some(members),
+            )?;
+            Ok((t, vec![ev]))
         },
     )
     .await
 }
 
 /// `POST /api/displays` (admin): a board and its long-lived token.
+///
+/// Not idempotent on purpose: replaying it would mean storing the token in the
+/// idempotency table. A retried create makes a second board, which the admin
+/// can revoke.
 pub async fn create_display(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<CreateDisplay>,
-) -> Result<Json<DisplayToken>, ApiError> {
+) -> Result<(StatusCode, Json<DisplayToken>), ApiError> {
     caller.require(&[Role::Admin], "create display boards")?;
+    st.take_mutation_token(&caller.id)?;
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || req.provider_ids.is_empty() {
         return Err(ApiError::invalid(
@@ -445,5 +474,28 @@ pub async fn create_display(
         name: display.name.clone(),
     };
     let token = st.keys.issue(&board, st.config.display_ttl.as_secs())?;
-    Ok(Json(DisplayToken { display, token }))
+    Ok((StatusCode::CREATED, Json(DisplayToken { display, token })))
+}
+
+/// `DELETE /api/displays/{id}` (admin): the board's token stops working and
+/// its open sockets are disconnected.
+pub async fn revoke_display(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[Role::Admin], "revoke display boards")?;
+    let (tenant, display) = (caller.tenant.clone(), id.clone());
+    let revoked = st
+        .db
+        .write(move |conn| directory::revoke_display(conn, &tenant, &display))
+        .await?;
+    if !revoked {
+        return Err(ApiError::NotFound(format!("display {id}")));
+    }
+    let _ = st.committed.send(Broadcast::DisconnectRoom(rooms::display(
+        &caller.tenant,
+        &id,
+    )));
+    Ok(StatusCode::NO_CONTENT)
 }

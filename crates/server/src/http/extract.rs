@@ -86,10 +86,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Mutation<T> {
         let method = parts.method.to_string();
         let path = parts.uri.path().to_owned();
         let bytes = read_body(Request::from_parts(parts, body), state.config.max_payload).await?;
-        let idempotency = key.map(|k| (k, idempotency::fingerprint(&method, &path, &bytes)));
+        let body: T = parse(&bytes)?;
+        // Fingerprint the JSON, not its bytes: a retry that re-serialises the
+        // same body with other spacing or key order is still the same request.
+        let canonical = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| serde_json::to_vec(&v).ok())
+            .unwrap_or_else(|| bytes.to_vec());
+        let idempotency = key.map(|k| (k, idempotency::fingerprint(&method, &path, &canonical)));
         Ok(Mutation {
             caller,
-            body: parse(&bytes)?,
+            body,
             idempotency,
         })
     }

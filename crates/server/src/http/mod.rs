@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 
 /// All `/api` routes, with the body limit applied.
 pub fn router(state: AppState) -> Router {
@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/threads/{id}/read", post(desk_routes::mark_read))
         .route("/api/displays", post(desk_routes::create_display))
+        .route("/api/displays/{id}", delete(desk_routes::revoke_display))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -4,6 +4,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::realtime::broadcast::Broadcast;
 use crate::state::AppState;
 use crate::store::events::{self, Outgoing};
 use crate::store::idempotency::{self, StoredAnswer};
@@ -59,7 +60,7 @@ where
             tx.commit()?;
             if !outgoing.is_empty() {
                 // Still holding the writer lock: channel order is commit order.
-                let _ = st.committed.send(outgoing);
+                let _ = st.committed.send(Broadcast::Events(outgoing));
             }
             Ok((answer, false))
         })

@@ -13,11 +13,29 @@ use frontdesk_protocol::records::QueueEntry;
 use socketioxide::SocketIo;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+/// What the broadcaster is asked to do, in order.
+#[derive(Debug)]
+pub enum Broadcast {
+    /// Events of one committed transaction, in `seq` order.
+    Events(Vec<Outgoing>),
+    /// Disconnect every socket in a room (a revoked display board).
+    DisconnectRoom(String),
+}
+
 /// Runs until the sending side is dropped (server shutdown).
-pub async fn run(io: SocketIo, mut committed: UnboundedReceiver<Vec<Outgoing>>) {
-    while let Some(batch) = committed.recv().await {
-        for out in batch {
-            deliver(&io, &out).await;
+pub async fn run(io: SocketIo, mut committed: UnboundedReceiver<Broadcast>) {
+    while let Some(job) = committed.recv().await {
+        match job {
+            Broadcast::Events(batch) => {
+                for out in batch {
+                    deliver(&io, &out).await;
+                }
+            }
+            Broadcast::DisconnectRoom(room) => {
+                if let Err(e) = io.to(room).disconnect().await {
+                    tracing::debug!("disconnecting a room: {e}");
+                }
+            }
         }
     }
 }

@@ -42,6 +42,10 @@ pub fn attach(io: &SocketIo) {
 
 /// Checks the `token` of the CONNECT auth payload. Refusals become
 /// `44{"message": …}` and the socket never joins anything.
+///
+/// On success the socket joins its rooms and gets its handlers here, before
+/// the server answers CONNECT: an event committed, or an emit sent, right
+/// after the client sees `40` is then neither missed nor left unanswered.
 async fn authenticate(
     s: SocketRef,
     TryData(auth): TryData<Value>,
@@ -49,13 +53,13 @@ async fn authenticate(
 ) -> Result<(), Refused> {
     let auth = auth.unwrap_or(Value::Null);
     let token = auth.get("token").and_then(Value::as_str).ok_or_else(|| {
-        Refused("missing auth token: send {\"token\": \"<access token>\"}".into())
+        Refused("unauthorized: missing auth token: send {\"token\": \"<access token>\"}".into())
     })?;
     let caller = st.keys.verify(token).map_err(|e| Refused(e.to_string()))?;
     if let Some(t) = auth.get("tenant").and_then(Value::as_str)
         && t != caller.tenant
     {
-        return Err(Refused("token is for another tenant".into()));
+        return Err(Refused("unauthorized: token is for another tenant".into()));
     }
     let c = caller.clone();
     let found = st
@@ -68,14 +72,37 @@ async fn authenticate(
             }
         })
         .await
-        .map_err(|e| Refused(e.to_string()))?;
+        .map_err(|e| {
+            tracing::error!("checking a socket's credentials: {e}");
+            Refused("server error; try again".into())
+        })?;
     let Some(board_providers) = found else {
         return Err(Refused(
             "unauthorized: no such user or display in this tenant".into(),
         ));
     };
-    s.extensions.insert(caller);
-    s.extensions.insert(BoardProviders(board_providers));
+    if caller.role == Role::Display {
+        let mut board_rooms: Vec<String> = board_providers
+            .iter()
+            .map(|p| rooms::board(&caller.tenant, p))
+            .collect();
+        board_rooms.push(rooms::display(&caller.tenant, &caller.id));
+        s.join(board_rooms);
+        s.on_fallback(async |ack: AckSender| {
+            reply(ack, Err("a display board may not emit events".into()))
+        });
+    } else {
+        s.join([
+            rooms::tenant(&caller.tenant),
+            rooms::user(&caller.tenant, &caller.id),
+        ]);
+        s.on(ephemeral::TYPING, on_typing);
+        s.on(ephemeral::PRESENCE, on_presence);
+        s.on(ephemeral::VIEWING, on_viewing);
+        s.on_fallback(async |ack: AckSender, Event(name): Event| {
+            reply(ack, Err(format!("unknown event `{name}`")))
+        });
+    }
     let budget = TokenBucket::new(
         st.config.socket_event_burst,
         st.config.socket_events_per_second,
@@ -83,50 +110,19 @@ async fn authenticate(
     );
     s.extensions
         .insert(EmitBudget(Arc::new(Mutex::new(budget))));
+    s.extensions.insert(caller);
     Ok(())
 }
 
-#[derive(Clone)]
-struct BoardProviders(Vec<String>);
-
+/// After CONNECT: staff sockets count towards their user's presence.
 async fn on_connect(s: SocketRef, State(st): State<AppState>) {
     let Some(caller) = s.extensions.get::<Caller>() else {
         let _ = s.disconnect();
         return;
     };
     if caller.role == Role::Display {
-        let providers = s
-            .extensions
-            .get::<BoardProviders>()
-            .map(|b| b.0)
-            .unwrap_or_default();
-        let board_rooms: Vec<String> = providers
-            .iter()
-            .map(|p| rooms::board(&caller.tenant, p))
-            .collect();
-        s.join(board_rooms);
-        s.on_fallback(async |ack: AckSender| {
-            reply(ack, Err("a display board may not emit events".into()))
-        });
         return;
     }
-    s.join([
-        rooms::tenant(&caller.tenant),
-        rooms::user(&caller.tenant, &caller.id),
-    ]);
-    let change = st
-        .presence
-        .lock()
-        .ok()
-        .and_then(|mut p| p.connect(&caller.tenant, &caller.id));
-    announce(&s, &caller.tenant, change).await;
-
-    s.on(ephemeral::TYPING, on_typing);
-    s.on(ephemeral::PRESENCE, on_presence);
-    s.on(ephemeral::VIEWING, on_viewing);
-    s.on_fallback(async |ack: AckSender, Event(name): Event| {
-        reply(ack, Err(format!("unknown event `{name}`")))
-    });
     s.on_disconnect(async |s: SocketRef, State(st): State<AppState>| {
         if let Some(c) = s.extensions.get::<Caller>()
             && let Ok(mut p) = st.presence.lock()
@@ -134,6 +130,12 @@ async fn on_connect(s: SocketRef, State(st): State<AppState>) {
             p.disconnect(&c.tenant, &c.id, Instant::now());
         }
     });
+    let change = st
+        .presence
+        .lock()
+        .ok()
+        .and_then(|mut p| p.connect(&caller.tenant, &caller.id));
+    announce(&s, &caller.tenant, change).await;
 }
 
 /// Sends a presence change to the whole tenant (including the user's other sockets).

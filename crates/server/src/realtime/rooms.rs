@@ -11,6 +11,11 @@ pub fn user(tenant: &str, user: &str) -> String {
     format!("u:{tenant}:{user}")
 }
 
+/// The sockets of one display board (to disconnect them when it is revoked).
+pub fn display(tenant: &str, display: &str) -> String {
+    format!("d:{tenant}:{display}")
+}
+
 /// Display boards showing a provider's queue.
 pub fn board(tenant: &str, provider: &str) -> String {
     format!("b:{tenant}:{provider}")

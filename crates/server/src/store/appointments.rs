@@ -72,8 +72,8 @@ pub fn create(
         patient,
         provider_id: req.provider_id.clone(),
         room_id: req.room_id.clone(),
-        start: req.start,
-        end: req.end,
+        start: super::to_millis(req.start),
+        end: super::to_millis(req.end),
         status: AppointmentStatus::Booked,
         reason: req.reason.trim().to_owned(),
         version: 1,
@@ -135,15 +135,24 @@ pub fn check_version(current: &Appointment, version: u64) -> Result<(), ApiError
     Ok(())
 }
 
-/// Applies a client's update after checking version and transition.
+/// Applies a client's update after checking version and transition. Returns
+/// the record and whether anything changed (an update that changes nothing
+/// keeps its version and announces nothing).
 pub fn update(
     conn: &Connection,
     tenant: &str,
     id: &str,
     req: &UpdateAppointment,
-) -> Result<Appointment, ApiError> {
-    let mut a = get(conn, tenant, id)?;
-    check_version(&a, req.version)?;
+) -> Result<(Appointment, bool), ApiError> {
+    let before = get(conn, tenant, id)?;
+    check_version(&before, req.version)?;
+    if req.status == Some(AppointmentStatus::Arrived) && before.status != AppointmentStatus::Arrived
+    {
+        return Err(ApiError::InvalidTransition(
+            "check a patient in with POST /api/queue, which also gives them a ticket".into(),
+        ));
+    }
+    let mut a = before.clone();
     if req.start.is_some() || req.end.is_some() {
         if !a.status.can_reschedule() {
             return Err(ApiError::InvalidTransition(format!(
@@ -151,8 +160,8 @@ pub fn update(
                 a.status
             )));
         }
-        a.start = req.start.unwrap_or(a.start);
-        a.end = req.end.unwrap_or(a.end);
+        a.start = super::to_millis(req.start.unwrap_or(a.start));
+        a.end = super::to_millis(req.end.unwrap_or(a.end));
         check_times(a.start, a.end)?;
     }
     if let Some(room) = &req.room_id {
@@ -168,8 +177,11 @@ pub fn update(
     {
         set_status_checked(&mut a, status)?;
     }
+    if a == before {
+        return Ok((a, false));
+    }
     save(conn, tenant, &mut a)?;
-    Ok(a)
+    Ok((a, true))
 }
 
 /// Changes status if the transition table allows it.

@@ -310,6 +310,15 @@ pub fn create_display(
     Ok(display)
 }
 
+/// Revokes a display board; false if there was no such (unrevoked) board.
+pub fn revoke_display(conn: &Connection, tenant: &str, id: &str) -> Result<bool, ApiError> {
+    let n = conn.execute(
+        "UPDATE displays SET revoked_at = ?3 WHERE tenant = ?1 AND id = ?2 AND revoked_at IS NULL",
+        params![tenant, id, fmt_ts(&super::now())],
+    )?;
+    Ok(n == 1)
+}
+
 /// A display board that has not been revoked.
 pub fn display(conn: &Connection, tenant: &str, id: &str) -> Result<Option<Display>, ApiError> {
     let row = conn

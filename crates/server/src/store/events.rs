@@ -85,13 +85,15 @@ pub fn latest_seq(conn: &Connection, tenant: &str) -> Result<u64, ApiError> {
 /// `after` is beyond anything this server has issued (the client's cache is
 /// from another database): in both cases only a snapshot can help.
 pub fn page(
-    conn: &Connection,
+    conn: &mut Connection,
     tenant: &str,
     viewer: &str,
     after: u64,
     limit: u32,
 ) -> Result<(Vec<Envelope>, u64), ApiError> {
-    let (latest, oldest): (u64, u64) = conn
+    // One read transaction: `latest_seq` and the page come from the same moment.
+    let tx = conn.transaction()?;
+    let (latest, oldest): (u64, u64) = tx
         .query_row(
             "SELECT next_seq - 1, oldest_seq FROM tenants WHERE id = ?1",
             [tenant],
@@ -99,10 +101,10 @@ pub fn page(
         )
         .optional()?
         .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))?;
-    if after + 1 < oldest || after > latest {
+    if after.saturating_add(1) < oldest || after > latest {
         return Err(ApiError::ReplayGone { after });
     }
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = tx.prepare_cached(
         "SELECT seq, id, kind, at, actor, data, audience FROM events
          WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
@@ -132,6 +134,8 @@ pub fn page(
             audience.map(|a| serde_json::from_str(&a)).transpose()?;
         events.push(Outgoing { envelope, audience }.visible_to(viewer));
     }
+    drop(stmt);
+    tx.commit()?;
     Ok((events, latest))
 }
 

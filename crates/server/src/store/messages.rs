@@ -177,25 +177,46 @@ pub fn recent_for(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Moves `user`'s read marker in a thread to `message_id`.
+/// Moves `user`'s read marker in a thread forward to `message_id`; returns the
+/// marker as it now stands and whether it moved.
 pub fn mark_read(
     conn: &Connection,
     tenant: &str,
     thread_id: &str,
     user: &str,
     message_id: &str,
-) -> Result<ReadMarker, ApiError> {
+) -> Result<(ReadMarker, bool), ApiError> {
     let found: Option<String> = conn
         .query_row(
-            "SELECT id FROM messages WHERE tenant = ?1 AND thread_id = ?2 AND id = ?3",
+            "SELECT created_at FROM messages WHERE tenant = ?1 AND thread_id = ?2 AND id = ?3",
             params![tenant, thread_id, message_id],
             |r| r.get(0),
         )
         .optional()?;
-    if found.is_none() {
+    let Some(created_at) = found else {
         return Err(ApiError::NotFound(format!(
             "message {message_id} in thread {thread_id}"
         )));
+    };
+    // A marker only moves forward: reading an older message again changes nothing.
+    let current: Option<(String, String, String, String)> = conn
+        .query_row(
+            "SELECT r.message_id, r.at, m.created_at, m.id FROM read_markers r JOIN messages m ON m.id = r.message_id
+             WHERE r.thread_id = ?1 AND r.user_id = ?2",
+            params![thread_id, user],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    if let Some((current_id, at, current_created, current_msg)) = current
+        && (current_created.as_str(), current_msg.as_str()) >= (created_at.as_str(), message_id)
+    {
+        let marker = ReadMarker {
+            thread_id: thread_id.to_owned(),
+            user_id: user.to_owned(),
+            message_id: current_id,
+            at: parse_ts(&at).map_err(|e| ApiError::internal(e.to_string()))?,
+        };
+        return Ok((marker, false));
     }
     let marker = ReadMarker {
         thread_id: thread_id.to_owned(),
@@ -208,7 +229,7 @@ pub fn mark_read(
          ON CONFLICT (thread_id, user_id) DO UPDATE SET message_id = excluded.message_id, at = excluded.at",
         params![thread_id, user, message_id, fmt_ts(&marker.at)],
     )?;
-    Ok(marker)
+    Ok((marker, true))
 }
 
 /// Read markers of every member of `user`'s threads.

@@ -23,8 +23,18 @@ pub fn new_id(prefix: &str) -> String {
 /// The current time at the millisecond precision the database keeps, so a
 /// record read back equals the one returned when it was written.
 pub fn now() -> DateTime<Utc> {
-    let t = Utc::now();
+    to_millis(Utc::now())
+}
+
+/// `t` truncated to whole milliseconds, the precision the database keeps.
+pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// The clinic's calendar day for `t` (the server's local time zone): tickets
+/// are numbered per day and the queue shows the day's tickets.
+pub fn clinic_day(t: DateTime<Utc>) -> String {
+    t.with_timezone(&chrono::Local).date_naive().to_string()
 }
 
 /// Database and wire form of a timestamp.

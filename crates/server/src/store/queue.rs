@@ -1,6 +1,6 @@
 //! The patient queue: check-in, walk-ins, calling, and ticket status changes.
 //!
-//! Tickets are numbered per provider per (UTC) day: `A-001`, `A-002`, …
+//! Tickets are numbered per provider per clinic (local) day: `A-001`, `A-002`, …
 //! A queue change that implies an appointment change (called in → `in_room`,
 //! done → `completed`) makes both in the same transaction.
 
@@ -53,6 +53,8 @@ pub struct QueueChange {
     pub entry: QueueEntry,
     /// Whether this change is a call (or recall) that boards announce.
     pub called: bool,
+    /// False when the request changed nothing (no version bump, no event).
+    pub changed: bool,
     pub appointment: Option<Appointment>,
 }
 
@@ -91,7 +93,7 @@ fn insert_entry(
 ) -> Result<QueueEntry, ApiError> {
     check_priority(priority)?;
     let provider = directory::provider(conn, tenant, provider_id)?;
-    let day = now.date_naive().to_string();
+    let day = super::clinic_day(now);
     let ticket = next_ticket(conn, tenant, provider_id, &provider.ticket_prefix, &day)?;
     let e = QueueEntry {
         id: new_id("q"),
@@ -149,6 +151,7 @@ pub fn check_in(
     Ok(QueueChange {
         entry,
         called: false,
+        changed: true,
         appointment: Some(a),
     })
 }
@@ -173,6 +176,7 @@ pub fn walk_in(
     Ok(QueueChange {
         entry,
         called: false,
+        changed: true,
         appointment: None,
     })
 }
@@ -190,7 +194,7 @@ pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<QueueEntry, ApiE
 
 /// Today's tickets plus any older ones still active, in serving order.
 pub fn list(conn: &Connection, tenant: &str) -> Result<Vec<QueueEntry>, ApiError> {
-    let today = super::now().date_naive().to_string();
+    let today = super::clinic_day(super::now());
     let mut stmt = conn.prepare_cached(&format!(
         "{SELECT} WHERE q.tenant = ?1 AND (q.day = ?2 OR q.status IN ('waiting', 'called', 'in_service'))
          ORDER BY q.priority DESC, q.arrived_at, q.id"
@@ -237,7 +241,8 @@ pub fn update(
     priority: Option<i32>,
     room_id: Option<&str>,
 ) -> Result<QueueChange, ApiError> {
-    let mut entry = get(conn, tenant, id)?;
+    let before = get(conn, tenant, id)?;
+    let mut entry = before.clone();
     if entry.version != version {
         return Err(ApiError::Conflict {
             current: serde_json::to_value(&entry)?,
@@ -256,10 +261,14 @@ pub fn update(
             apply_status(conn, tenant, &mut entry, s)
         }
         _ => {
-            save(conn, tenant, &mut entry)?;
+            let changed = entry != before;
+            if changed {
+                save(conn, tenant, &mut entry)?;
+            }
             Ok(QueueChange {
                 entry,
                 called: false,
+                changed,
                 appointment: None,
             })
         }
@@ -309,6 +318,7 @@ fn apply_status(
     Ok(QueueChange {
         entry: entry.clone(),
         called: next == QueueStatus::Called,
+        changed: true,
         appointment,
     })
 }
@@ -331,4 +341,26 @@ fn save(conn: &Connection, tenant: &str, e: &mut QueueEntry) -> Result<(), ApiEr
         ],
     )?;
     Ok(())
+}
+
+/// When an appointment is cancelled or marked no-show, its ticket (if still
+/// waiting or called) leaves the queue as `no_show`. Returns the closed ticket.
+pub fn close_for_appointment(
+    conn: &Connection,
+    tenant: &str,
+    appointment_id: &str,
+) -> Result<Option<QueueEntry>, ApiError> {
+    let open: Option<QueueEntry> = conn
+        .query_row(
+            &format!("{SELECT} WHERE q.tenant = ?1 AND q.appointment_id = ?2 AND q.status IN ('waiting', 'called')"),
+            params![tenant, appointment_id],
+            row,
+        )
+        .optional()?;
+    let Some(mut entry) = open else {
+        return Ok(None);
+    };
+    entry.status = QueueStatus::NoShow;
+    save(conn, tenant, &mut entry)?;
+    Ok(Some(entry))
 }

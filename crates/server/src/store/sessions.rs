@@ -148,12 +148,92 @@ pub fn revoke_by_token(conn: &Connection, token: &str) -> Result<bool, ApiError>
     }
 }
 
-/// Deletes refresh tokens that expired more than a day ago (spent or not);
-/// they can no longer be used, and reuse detection does not need them.
+/// Deletes refresh tokens that expired more than a day ago (spent or not) and
+/// the logins left without any: they can no longer be used, and reuse
+/// detection does not need them.
 pub fn prune_expired(conn: &Connection) -> Result<usize, ApiError> {
     let cut = super::now() - chrono::Duration::days(1);
-    Ok(conn.execute(
+    let tokens = conn.execute(
         "DELETE FROM refresh_tokens WHERE expires_at < ?1",
         [fmt_ts(&cut)],
-    )?)
+    )?;
+    // Logins with no token left are over (expired, or revoked and pruned).
+    conn.execute(
+        "DELETE FROM logins WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.login_id = logins.id)",
+        [],
+    )?;
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::directory;
+    use frontdesk_protocol::records::Role;
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrations::migrate(&mut c).unwrap();
+        directory::create_tenant(&c, "t", "T").unwrap();
+        c
+    }
+
+    #[test]
+    fn rotation_reuse_and_pruning() {
+        let c = db();
+        let u = directory::create_user(&c, "t", "a", "A", Role::Admin, "x").unwrap();
+        let first = start(&c, "t", &u.id, 3600).unwrap();
+        let Rotation::Rotated {
+            refresh_token: second,
+            ..
+        } = rotate(&c, &first, 3600).unwrap()
+        else {
+            panic!("rotates")
+        };
+        assert!(matches!(
+            rotate(&c, &first, 3600).unwrap(),
+            Rotation::Reused
+        ));
+        assert!(
+            rotate(&c, &second, 3600)
+                .unwrap_err()
+                .to_string()
+                .contains("revoked")
+        );
+        // An already-expired token is refused, then pruned with its login.
+        let old = start(&c, "t", &u.id, 0).unwrap();
+        assert!(
+            rotate(&c, &old, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("expired")
+        );
+        c.execute(
+            "UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(prune_expired(&c).unwrap(), 3);
+        let logins: i64 = c
+            .query_row("SELECT COUNT(*) FROM logins", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(logins, 0);
+    }
+
+    #[test]
+    fn idempotency_keys_expire() {
+        let c = db();
+        let answer = crate::store::idempotency::StoredAnswer {
+            status: 201,
+            body: "{}".into(),
+        };
+        crate::store::idempotency::store(&c, "t", "u", "k", "fp", &answer).unwrap();
+        assert_eq!(crate::store::idempotency::prune(&c, 7).unwrap(), 0);
+        c.execute(
+            "UPDATE idempotency SET created_at = '2000-01-01T00:00:00.000Z'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(crate::store::idempotency::prune(&c, 7).unwrap(), 1);
+    }
 }

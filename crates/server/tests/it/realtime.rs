@@ -298,3 +298,93 @@ async fn concurrent_writers_still_deliver_a_gap_free_ordered_stream() {
         "delivered in commit order, no gaps"
     );
 }
+
+#[tokio::test]
+async fn new_threads_are_announced_to_their_members() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let mut doc = d.socket(&d.login("doctor").await.access_token).await;
+    let mut doc2 = d.socket(&d.login("doctor2").await.access_token).await;
+    let (s, t) = d
+        .post(
+            &r,
+            "/api/threads",
+            json!({"title": "Lab results", "members": [d.clinic.doctor]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let ev = doc.expect("thread.created").await;
+    assert_eq!(ev["data"]["title"], "Lab results");
+    assert_eq!(ev["data"]["members"].as_array().unwrap().len(), 2);
+    assert_eq!(doc2.expect("thread.created").await["redacted"], true);
+    let (s, _) = d
+        .post(
+            &r,
+            "/api/threads",
+            json!({"title": "x", "members": ["u_nobody"]}),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn a_revoked_display_is_disconnected_and_refused() {
+    let d = demo_server(|_| {}).await;
+    let admin = d.login("admin").await.access_token;
+    let (_, disp) = d
+        .post(
+            &admin,
+            "/api/displays",
+            json!({"name": "Lobby", "provider_ids": [d.clinic.providers[0]]}),
+        )
+        .await;
+    let token = disp["token"].as_str().unwrap().to_owned();
+    let id = disp["display"]["id"].as_str().unwrap().to_owned();
+    let mut board = d.socket(&token).await;
+    let doc = d.login("doctor").await.access_token;
+    assert_eq!(
+        d.send(
+            "DELETE",
+            &doc,
+            &format!("/api/displays/{id}"),
+            json!(null),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        d.send(
+            "DELETE",
+            &admin,
+            &format!("/api/displays/{id}"),
+            json!(null),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        d.send(
+            "DELETE",
+            &admin,
+            &format!("/api/displays/{id}"),
+            json!(null),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    // The open socket is closed by the server...
+    assert!(board.closed_by_server().await);
+    // ...and the token no longer connects or reads the board.
+    let err = SioClient::connect(&d.server.url(), json!({"token": token}))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.contains("no such user or display"), "{err}");
+    assert_eq!(d.get(&token, "/api/board").await.0, 401);
+}

@@ -324,6 +324,14 @@ impl SioClient {
         out
     }
 
+    /// Whether the server closes this socket within [`WAIT`] (events still
+    /// queued are skipped).
+    pub async fn closed_by_server(&mut self) -> bool {
+        tokio::time::timeout(WAIT, async { while self.events.recv().await.is_some() {} })
+            .await
+            .is_ok()
+    }
+
     /// Closes the socket.
     pub fn close(self) {
         let _ = self.out.send(EioPacket::Close.encode());

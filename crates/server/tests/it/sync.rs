@@ -542,7 +542,7 @@ async fn roles_allow_only_their_actions() {
     let body = json!({"name": "Lobby", "provider_ids": [d.clinic.providers[0]]});
     assert_eq!(d.post(&doc, "/api/displays", body.clone()).await.0, 403);
     let (s, disp) = d.post(&admin, "/api/displays", body).await;
-    assert_eq!(s, 200, "{disp}");
+    assert_eq!(s, 201, "{disp}");
     let display_token = disp["token"].as_str().unwrap();
     // A display reads its board and nothing else.
     assert_eq!(d.get(display_token, "/api/snapshot").await.0, 403);
@@ -633,4 +633,129 @@ async fn tenants_are_isolated() {
         .await;
     assert_eq!(s, 201);
     assert_eq!(events_after(&d, &other_r, 0).await[0]["seq"], 1);
+}
+
+#[tokio::test]
+async fn updates_that_change_nothing_append_nothing() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 13)).await;
+    let path = format!("/api/appointments/{}", apt["id"].as_str().unwrap());
+    let (s, same) = d
+        .patch(
+            &r,
+            &path,
+            json!({"version": 1, "status": "booked", "reason": "Sore throat"}),
+        )
+        .await;
+    assert_eq!((s, same["version"].as_u64()), (200, Some(1)), "{same}");
+    // A read marker never moves backwards.
+    let thread = &d.clinic.threads[0];
+    let (_, m1) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "a", "body": "one"}),
+        )
+        .await;
+    let (_, m2) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "b", "body": "two"}),
+        )
+        .await;
+    let (s, mark) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/read"),
+            json!({"message_id": m2["id"]}),
+        )
+        .await;
+    assert_eq!((s, &mark["message_id"]), (200, &m2["id"]));
+    let (s, mark) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/read"),
+            json!({"message_id": m1["id"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, &mark["message_id"]),
+        (200, &m2["id"]),
+        "stays at the newer message"
+    );
+    let kinds: Vec<String> = events_after(&d, &r, 0)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "appointment.created",
+            "message.created",
+            "message.created",
+            "thread.read"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_checked_in_appointment_closes_its_ticket() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 12)).await;
+    let path = format!("/api/appointments/{}", apt["id"].as_str().unwrap());
+    // Arriving happens through check-in, which also issues the ticket.
+    let (s, p) = d
+        .patch(&r, &path, json!({"version": 1, "status": "arrived"}))
+        .await;
+    assert_eq!((s, p["type"].as_str()), (422, Some("invalid-transition")));
+    assert!(p["detail"].as_str().unwrap().contains("POST /api/queue"));
+    let (_, checked) = d
+        .post(&r, "/api/queue", json!({"appointment_id": apt["id"]}))
+        .await;
+    let version = checked["appointment"]["version"].clone();
+    let (s, c) = d
+        .patch(
+            &r,
+            &path,
+            json!({"version": version, "status": "cancelled"}),
+        )
+        .await;
+    assert_eq!((s, c["status"].as_str()), (200, Some("cancelled")));
+    let events = events_after(&d, &r, 0).await;
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "queue.updated");
+    assert_eq!(last["data"]["id"], checked["entry"]["id"]);
+    assert_eq!(last["data"]["status"], "no_show");
+    assert_eq!(events[events.len() - 2]["type"], "appointment.cancelled");
+}
+
+#[tokio::test]
+async fn idempotency_ignores_json_formatting() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let thread = &d.clinic.threads[0];
+    let url = d.url(&format!("/api/threads/{thread}/messages"));
+    let mut ids = Vec::new();
+    for raw in [
+        r#"{"client_id":"f","body":"hi"}"#,
+        r#"{ "body": "hi",  "client_id": "f" }"#,
+    ] {
+        let resp = d
+            .http
+            .post(&url)
+            .bearer_auth(&r)
+            .header("Idempotency-Key", "fmt-1")
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        ids.push(resp.json::<Value>().await.unwrap()["id"].clone());
+    }
+    assert_eq!(ids[0], ids[1]);
 }
