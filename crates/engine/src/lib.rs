@@ -5,7 +5,14 @@
 //! - [`backoff`]: full-jitter exponential backoff.
 //! - [`link`]: one Socket.IO session over one WebSocket.
 //! - [`supervisor`]: offline / connecting / live / reconnecting / signed-out.
+//!
+//! Storage:
+//! - [`cache`]: the SQLCipher cache (records, last `seq`, outbox).
 
 pub mod backoff;
+pub mod cache;
+pub mod error;
 pub mod link;
 pub mod supervisor;
+
+pub use error::{EngineError, Result};

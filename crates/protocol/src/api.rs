@@ -15,7 +15,7 @@ use serde_json::Value;
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
 /// `POST /api/auth/login`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub tenant: String,
     pub username: String,
@@ -23,13 +23,13 @@ pub struct LoginRequest {
 }
 
 /// `POST /api/auth/refresh`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// Answer to login and refresh.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub refresh_token: String,
@@ -39,7 +39,7 @@ pub struct TokenResponse {
 }
 
 /// `GET /api/snapshot`: everything a staff client caches, as of `seq`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The last event already reflected here; replay starts after it.
     pub seq: u64,
@@ -62,7 +62,7 @@ pub struct Snapshot {
 }
 
 /// `GET /api/events?after=SEQ&limit=N`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventsPage {
     /// In `seq` order, gap-free, starting at `after + 1`.
     pub events: Vec<Envelope>,
@@ -71,7 +71,7 @@ pub struct EventsPage {
 }
 
 /// A new patient, given inline when booking or registering a walk-in.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewPatient {
     pub name: String,
     #[serde(default)]
@@ -81,7 +81,7 @@ pub struct NewPatient {
 }
 
 /// `POST /api/appointments`: either an existing `patient_id` or a `patient` to create.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateAppointment {
     #[serde(default)]
     pub patient_id: Option<String>,
@@ -98,7 +98,7 @@ pub struct CreateAppointment {
 
 /// `PATCH /api/appointments/{id}`: reschedule (`start`/`end`), change status
 /// (cancel, no-show, confirm…) or room. `version` must be the current one.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateAppointment {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +114,7 @@ pub struct UpdateAppointment {
 }
 
 /// `POST /api/queue`: check in a booked appointment, or register a walk-in.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CreateQueueEntry {
     CheckIn {
@@ -135,7 +135,7 @@ pub enum CreateQueueEntry {
 
 /// `POST /api/queue/call-next`: the best waiting ticket of this provider is
 /// called to `room_id` (or the provider's default room).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallNext {
     pub provider_id: String,
     #[serde(default)]
@@ -144,7 +144,7 @@ pub struct CallNext {
 
 /// `PATCH /api/queue/{id}`: status change (`called` again is a recall),
 /// priority or room.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateQueueEntry {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,7 +156,7 @@ pub struct UpdateQueueEntry {
 }
 
 /// `POST /api/threads/{id}/messages`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PostMessage {
     pub client_id: String,
     pub body: String,
@@ -165,27 +165,27 @@ pub struct PostMessage {
 }
 
 /// `POST /api/threads/{id}/read`: everything up to and including `message_id` is read.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MarkRead {
     pub message_id: String,
 }
 
 /// `POST /api/displays` (admin).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateDisplay {
     pub name: String,
     pub provider_ids: Vec<String>,
 }
 
 /// Answer to `POST /api/displays`: the board and the token to configure it with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DisplayToken {
     pub display: Display,
     pub token: String,
 }
 
 /// `GET /api/board`: what a waiting-room display shows (redacted).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Board {
     pub seq: u64,
     pub display: Display,
@@ -194,7 +194,7 @@ pub struct Board {
 }
 
 /// Answer to `POST /api/queue`: the ticket, and the appointment it checked in (if any).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckedIn {
     pub entry: QueueEntry,
     pub appointment: Option<Appointment>,

@@ -1,0 +1,166 @@
+//! Putting server state into the cache: whole snapshots (swapped in one
+//! transaction, so a screen is never empty) and events (in `seq` order,
+//! exactly once).
+
+use super::{Cache, Kind, META_LAST_SEQ, META_SYNCED_AT, set_meta, upsert};
+use crate::error::Result;
+use chrono::{SecondsFormat, Utc};
+use frontdesk_protocol::api::Snapshot;
+use frontdesk_protocol::envelope::{Envelope, EnvelopeError, EventData};
+use frontdesk_protocol::records::{Patient, PatientRef, ReadMarker};
+use rusqlite::Connection;
+
+/// What applying a batch of events did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Applied {
+    /// Events applied now, in order.
+    pub applied: Vec<Envelope>,
+    /// Events already applied before (a replay overlap or a duplicate).
+    pub skipped: usize,
+    /// Set when the batch skipped ahead: `(expected, got)`. Events before the
+    /// gap are applied; the caller must replay from `expected - 1`.
+    pub gap: Option<(u64, u64)>,
+}
+
+fn ts(t: &chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn marker_id(m: &ReadMarker) -> String {
+    format!("{}/{}", m.thread_id, m.user_id)
+}
+
+fn now_text() -> String {
+    ts(&Utc::now())
+}
+
+/// Adds a patient seen only as a reference (a walk-in) if the cache lacks it.
+fn remember_patient(conn: &Connection, p: &PatientRef) -> Result<()> {
+    let patient = Patient {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        initials: p.initials.clone(),
+        birth_date: None,
+        phone: None,
+    };
+    conn.execute(
+        "INSERT OR IGNORE INTO records (kind, id, sort, data) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            Kind::Patient.as_str(),
+            p.id,
+            p.name,
+            serde_json::to_string(&patient)?
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes one event's record. Redacted events and types this build does not
+/// know change nothing but still count as applied (their `seq` advances).
+fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
+    let data = match env.decode() {
+        Ok(d) => d,
+        Err(EnvelopeError::Redacted { .. } | EnvelopeError::UnknownType(_)) => return Ok(()),
+        Err(e) => return Err(crate::error::EngineError::Invalid(e.to_string())),
+    };
+    match &data {
+        EventData::AppointmentCreated(a)
+        | EventData::AppointmentUpdated(a)
+        | EventData::AppointmentCancelled(a) => {
+            remember_patient(conn, &a.patient)?;
+            upsert(conn, Kind::Appointment, &a.id, &ts(&a.start), a)
+        }
+        EventData::QueueUpdated(q) | EventData::QueueCalled(q) => {
+            if let Some(p) = &q.patient {
+                remember_patient(conn, p)?;
+            }
+            upsert(conn, Kind::Queue, &q.id, &ts(&q.arrived_at), q)
+        }
+        EventData::MessageCreated(m) => upsert(conn, Kind::Message, &m.id, &ts(&m.created_at), m),
+        EventData::ThreadRead(m) => upsert(conn, Kind::ReadMarker, &marker_id(m), &m.thread_id, m),
+        EventData::NotificationCreated(n) => {
+            upsert(conn, Kind::Notification, &n.id, &ts(&n.created_at), n)
+        }
+        EventData::ThreadCreated(t) => upsert(conn, Kind::Thread, &t.id, &ts(&t.created_at), t),
+    }
+}
+
+impl Cache {
+    /// Replaces everything the server owns with `snap`, in one transaction.
+    /// The outbox is kept: pending work survives a resync.
+    pub fn replace_with_snapshot(&mut self, snap: &Snapshot) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM records", [])?;
+        for u in &snap.users {
+            upsert(&tx, Kind::User, &u.id, &u.name, u)?;
+        }
+        for p in &snap.providers {
+            upsert(&tx, Kind::Provider, &p.id, &p.name, p)?;
+        }
+        for r in &snap.rooms {
+            upsert(&tx, Kind::Room, &r.id, &r.name, r)?;
+        }
+        for p in &snap.patients {
+            upsert(&tx, Kind::Patient, &p.id, &p.name, p)?;
+        }
+        for a in &snap.appointments {
+            upsert(&tx, Kind::Appointment, &a.id, &ts(&a.start), a)?;
+        }
+        for q in &snap.queue {
+            upsert(&tx, Kind::Queue, &q.id, &ts(&q.arrived_at), q)?;
+        }
+        for t in &snap.threads {
+            upsert(&tx, Kind::Thread, &t.id, &ts(&t.created_at), t)?;
+        }
+        for m in &snap.messages {
+            upsert(&tx, Kind::Message, &m.id, &ts(&m.created_at), m)?;
+        }
+        for m in &snap.read_markers {
+            upsert(&tx, Kind::ReadMarker, &marker_id(m), &m.thread_id, m)?;
+        }
+        for n in &snap.notifications {
+            upsert(&tx, Kind::Notification, &n.id, &ts(&n.created_at), n)?;
+        }
+        for p in &snap.presence {
+            upsert(&tx, Kind::Presence, &p.user, &p.user, p)?;
+        }
+        set_meta(&tx, "tenant", &serde_json::to_string(&snap.tenant)?)?;
+        set_meta(&tx, "me", &serde_json::to_string(&snap.me)?)?;
+        set_meta(&tx, META_LAST_SEQ, &snap.seq.to_string())?;
+        set_meta(&tx, META_SYNCED_AT, &now_text())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies events in `seq` order in one transaction: already-applied ones
+    /// are skipped, and the batch stops at the first gap (see [`Applied::gap`]).
+    pub fn apply_events(&mut self, events: &[Envelope]) -> Result<Applied> {
+        let mut last = self.last_seq()?.unwrap_or(0);
+        let mut out = Applied::default();
+        let tx = self.conn.transaction()?;
+        for env in events {
+            if env.seq <= last {
+                out.skipped += 1;
+                continue;
+            }
+            if env.seq != last + 1 {
+                out.gap = Some((last + 1, env.seq));
+                break;
+            }
+            write_event(&tx, env)?;
+            last = env.seq;
+            out.applied.push(env.clone());
+        }
+        if !out.applied.is_empty() {
+            set_meta(&tx, META_LAST_SEQ, &last.to_string())?;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Records that the cache matched the server at this moment (shown as
+    /// "as of 09:42" while offline).
+    pub fn mark_synced(&self) -> Result<()> {
+        self.set_meta(META_SYNCED_AT, &now_text())
+    }
+}

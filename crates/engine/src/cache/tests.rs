@@ -1,0 +1,356 @@
+//! Cache tests on real SQLCipher files.
+
+use super::outbox::{DeskAction, OutboxState};
+use super::*;
+use frontdesk_protocol::api::{PostMessage, Snapshot, UpdateQueueEntry};
+use frontdesk_protocol::envelope::{Envelope, EventData};
+use frontdesk_protocol::records::*;
+use frontdesk_protocol::status::QueueStatus;
+use serde_json::json;
+
+fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
+    s.parse().unwrap()
+}
+
+fn snapshot(seq: u64) -> Snapshot {
+    Snapshot {
+        seq,
+        tenant: Tenant {
+            id: "demo".into(),
+            name: "Demo".into(),
+        },
+        me: UserSummary {
+            id: "u1".into(),
+            name: "Rosa".into(),
+            role: Role::Receptionist,
+        },
+        users: vec![User {
+            id: "u1".into(),
+            username: "reception".into(),
+            name: "Rosa".into(),
+            role: Role::Receptionist,
+        }],
+        providers: vec![],
+        rooms: vec![Room {
+            id: "r1".into(),
+            name: "Room 1".into(),
+        }],
+        patients: vec![],
+        appointments: vec![],
+        queue: vec![],
+        threads: vec![],
+        messages: vec![],
+        read_markers: vec![],
+        notifications: vec![],
+        presence: vec![],
+    }
+}
+
+fn ticket(id: &str, version: u64, status: QueueStatus) -> QueueEntry {
+    QueueEntry {
+        id: id.into(),
+        ticket: "A-001".into(),
+        provider_id: "p1".into(),
+        room_id: None,
+        patient: Some(PatientRef {
+            id: "pat1".into(),
+            name: "Maria Kowalski".into(),
+            initials: "M.K.".into(),
+        }),
+        initials: "M.K.".into(),
+        appointment_id: None,
+        status,
+        priority: 0,
+        arrived_at: t("2026-11-22T09:00:00Z"),
+        called_at: None,
+        version,
+        updated_at: t("2026-11-22T09:00:00Z"),
+    }
+}
+
+fn env(seq: u64, data: EventData) -> Envelope {
+    Envelope {
+        seq,
+        id: format!("e{seq}"),
+        kind: data.kind().into(),
+        tenant: "demo".into(),
+        at: t("2026-11-22T09:00:00Z"),
+        actor: "u2".into(),
+        data: data.to_value(),
+        redacted: false,
+    }
+}
+
+fn open_temp() -> (tempfile::TempDir, std::path::PathBuf, CacheKey, Cache) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    let key = CacheKey::generate();
+    let cache = Cache::open(&path, &key).unwrap();
+    (dir, path, key, cache)
+}
+
+#[test]
+fn key_hex_round_trips() {
+    let k = CacheKey::generate();
+    assert_eq!(CacheKey::from_hex(&k.to_hex()).unwrap().0, k.0);
+    assert!(CacheKey::from_hex("zz").is_none());
+    assert!(CacheKey::from_hex(&"g".repeat(64)).is_none());
+    assert_eq!(format!("{k:?}"), "CacheKey(…)");
+}
+
+#[test]
+fn encrypted_at_rest_and_refuses_the_wrong_key() {
+    let (_dir, path, key, mut cache) = open_temp();
+    let mut snap = snapshot(3);
+    snap.queue.push(ticket("q1", 1, QueueStatus::Waiting));
+    snap.patients.push(Patient {
+        id: "pat1".into(),
+        name: "Maria Kowalski".into(),
+        initials: "M.K.".into(),
+        birth_date: None,
+        phone: None,
+    });
+    cache.replace_with_snapshot(&snap).unwrap();
+    drop(cache);
+    // Nothing readable on disk (the WAL included).
+    for suffix in ["", "-wal"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if let Ok(bytes) = std::fs::read(&p) {
+            assert!(
+                !bytes.windows(9).any(|w| w == b"Kowalski\""),
+                "{suffix} holds plaintext"
+            );
+            assert!(!bytes.starts_with(b"SQLite format 3"));
+        }
+    }
+    assert!(matches!(
+        Cache::open(&path, &CacheKey::generate()),
+        Err(EngineError::CacheKey)
+    ));
+    let cache = Cache::open(&path, &key).unwrap();
+    assert_eq!(cache.last_seq().unwrap(), Some(3));
+    let q: QueueEntry = cache.get(Kind::Queue, "q1").unwrap().unwrap();
+    assert_eq!(q.initials, "M.K.");
+}
+
+#[test]
+fn a_file_that_is_not_a_cache_is_refused_and_can_be_wiped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    assert!(matches!(
+        Cache::open(&path, &CacheKey::generate()),
+        Err(EngineError::CacheKey)
+    ));
+    Cache::wipe(&path).unwrap();
+    assert!(!path.exists());
+    Cache::wipe(&path).unwrap();
+    let key = CacheKey::generate();
+    let c = Cache::open(&path, &key).unwrap();
+    assert_eq!(
+        c.last_seq().unwrap(),
+        None,
+        "a fresh cache has never synced"
+    );
+}
+
+#[test]
+fn a_damaged_cache_is_reported_not_trusted() {
+    let (_dir, path, key, mut cache) = open_temp();
+    let mut snap = snapshot(1);
+    for i in 0..300 {
+        snap.queue
+            .push(ticket(&format!("q{i}"), 1, QueueStatus::Waiting));
+    }
+    cache.replace_with_snapshot(&snap).unwrap();
+    drop(cache);
+    // Fold the WAL into the file, then flip bytes in a data page.
+    {
+        let c = Cache::open(&path, &key).unwrap();
+        c.conn
+            .pragma_update(None, "journal_mode", "DELETE")
+            .unwrap();
+    }
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 8192);
+    for b in &mut bytes[5000..5100] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let err = Cache::open(&path, &key).err().expect("damage detected");
+    assert!(
+        matches!(err, EngineError::CacheCorrupt(_) | EngineError::CacheKey),
+        "{err}"
+    );
+}
+
+#[test]
+fn events_apply_in_order_exactly_once_and_gaps_are_reported() {
+    let (_dir, _path, _key, mut cache) = open_temp();
+    cache.replace_with_snapshot(&snapshot(10)).unwrap();
+    let e11 = env(
+        11,
+        EventData::QueueUpdated(ticket("q1", 1, QueueStatus::Waiting)),
+    );
+    let e12 = env(
+        12,
+        EventData::QueueCalled(ticket("q1", 2, QueueStatus::Called)),
+    );
+    let mut e13 = env(
+        13,
+        EventData::NotificationCreated(Notification {
+            id: "n1".into(),
+            user_id: "u9".into(),
+            kind: "patient.arrived".into(),
+            title: "x".into(),
+            body: "y".into(),
+            urgency: Urgency::Normal,
+            subject: Subject {
+                kind: "queue".into(),
+                id: "q1".into(),
+            },
+            created_at: t("2026-11-22T09:00:00Z"),
+        }),
+    );
+    e13 = e13.redact();
+    let mut e14 = e11.clone();
+    e14.seq = 14;
+    e14.kind = "room.renamed".into(); // a type this build does not know
+
+    let a = cache.apply_events(&[e11.clone(), e12.clone()]).unwrap();
+    assert_eq!((a.applied.len(), a.skipped, a.gap), (2, 0, None));
+    // Replaying an overlap applies nothing twice.
+    let a = cache
+        .apply_events(&[e11.clone(), e12.clone(), e13.clone()])
+        .unwrap();
+    assert_eq!((a.applied.len(), a.skipped), (1, 2));
+    let q: QueueEntry = cache.get(Kind::Queue, "q1").unwrap().unwrap();
+    assert_eq!((q.version, q.status), (2, QueueStatus::Called));
+    assert_eq!(
+        cache.count(Kind::Notification).unwrap(),
+        0,
+        "redacted events carry nothing"
+    );
+    // A gap: 16 after 14 stops the batch; 14 is applied, 16 is not.
+    let mut e16 = e14.clone();
+    e16.seq = 16;
+    let a = cache.apply_events(&[e14, e16]).unwrap();
+    assert_eq!(a.applied.len(), 1);
+    assert_eq!(a.gap, Some((15, 16)));
+    assert_eq!(cache.last_seq().unwrap(), Some(14));
+    // The walk-in's patient is remembered from the ticket.
+    let p: Patient = cache.get(Kind::Patient, "pat1").unwrap().unwrap();
+    assert_eq!(p.name, "Maria Kowalski");
+}
+
+#[test]
+fn a_snapshot_replaces_records_but_keeps_the_outbox() {
+    let (_dir, _path, _key, mut cache) = open_temp();
+    cache.replace_with_snapshot(&snapshot(5)).unwrap();
+    cache
+        .apply_events(&[env(
+            6,
+            EventData::QueueUpdated(ticket("old", 1, QueueStatus::Waiting)),
+        )])
+        .unwrap();
+    let pending = cache
+        .outbox_push(&DeskAction::SendMessage {
+            thread_id: "t1".into(),
+            body: PostMessage {
+                client_id: "c1".into(),
+                body: "hi".into(),
+                urgent: false,
+            },
+        })
+        .unwrap();
+    let mut fresh = snapshot(900);
+    fresh.queue.push(ticket("new", 3, QueueStatus::Waiting));
+    cache.replace_with_snapshot(&fresh).unwrap();
+    assert!(
+        cache
+            .get::<QueueEntry>(Kind::Queue, "old")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        cache
+            .get::<QueueEntry>(Kind::Queue, "new")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(cache.last_seq().unwrap(), Some(900));
+    assert_eq!(cache.outbox_list().unwrap(), vec![pending]);
+}
+
+#[test]
+fn outbox_keeps_order_keys_and_problems_across_reopen() {
+    let (_dir, path, key, cache) = open_temp();
+    let a1 = DeskAction::CheckIn {
+        appointment_id: "apt1".into(),
+        priority: 0,
+    };
+    let a2 = DeskAction::UpdateTicket {
+        id: "q1".into(),
+        body: UpdateQueueEntry {
+            version: 3,
+            status: Some(QueueStatus::Done),
+            ..Default::default()
+        },
+    };
+    let a3 = DeskAction::MarkRead {
+        thread_id: "t1".into(),
+        message_id: "m1".into(),
+    };
+    let e1 = cache.outbox_push(&a1).unwrap();
+    let e2 = cache.outbox_push(&a2).unwrap();
+    let e3 = cache.outbox_push(&a3).unwrap();
+    assert!(e1.n < e2.n && e2.n < e3.n);
+    assert_ne!(e1.key, e2.key);
+    assert_eq!(
+        (e2.subject_kind.as_str(), e2.subject_id.as_str()),
+        ("queue", "q1")
+    );
+    let r = a2.request().unwrap();
+    assert_eq!((r.method, r.path.as_str()), ("PATCH", "/api/queue/q1"));
+    assert_eq!(r.body, json!({"version": 3, "status": "done"}));
+    drop(cache);
+
+    // A crash here loses nothing.
+    let cache = Cache::open(&path, &key).unwrap();
+    assert_eq!(cache.outbox_next().unwrap().unwrap(), e1);
+    cache.outbox_attempted(e1.n).unwrap();
+    cache.outbox_done(e1.n).unwrap();
+    let conflict = json!({"mine": r.body, "current": {"version": 4}});
+    cache
+        .outbox_set_problem(
+            e2.n,
+            OutboxState::Conflict,
+            "changed elsewhere",
+            Some(&conflict),
+        )
+        .unwrap();
+    // Conflicts do not block what follows.
+    assert_eq!(cache.outbox_next().unwrap().unwrap().n, e3.n);
+    let list = cache.outbox_list().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].state, OutboxState::Conflict);
+    assert_eq!(list[0].conflict.as_ref().unwrap()["current"]["version"], 4);
+    // Resolving: resend with the current version under a new key.
+    let fixed = DeskAction::UpdateTicket {
+        id: "q1".into(),
+        body: UpdateQueueEntry {
+            version: 4,
+            status: Some(QueueStatus::Done),
+            ..Default::default()
+        },
+    };
+    cache.outbox_resend(e2.n, &fixed).unwrap();
+    let again = cache.outbox_next().unwrap().unwrap();
+    assert_eq!(
+        (again.n, again.state, again.action.clone()),
+        (e2.n, OutboxState::Pending, fixed)
+    );
+    assert_ne!(again.key, e2.key);
+    assert!(cache.outbox_dismiss(e3.n).unwrap());
+    assert!(!cache.outbox_dismiss(e3.n).unwrap());
+}
