@@ -5,14 +5,26 @@
 //! - [`backoff`]: full-jitter exponential backoff.
 //! - [`link`]: one Socket.IO session over one WebSocket.
 //! - [`supervisor`]: offline / connecting / live / reconnecting / signed-out.
+//! - [`activity`]: own presence (away when idle), typing throttle and expiry.
+//! - [`notify`]: which events become OS notifications.
 //!
 //! Storage:
 //! - [`cache`]: the SQLCipher cache (records, last `seq`, outbox).
+//! - [`secrets`]: refresh token and cache key in the OS keyring.
+//!
+//! Drivers (thin I/O):
+//! - [`connection`]: the WebSocket under a [`link::Link`].
+//! - [`rest`]: login, refresh, snapshot, replay, sending outbox actions.
 
+pub mod activity;
 pub mod backoff;
 pub mod cache;
+pub mod connection;
 pub mod error;
 pub mod link;
+pub mod notify;
+pub mod rest;
+pub mod secrets;
 pub mod supervisor;
 
 pub use error::{EngineError, Result};

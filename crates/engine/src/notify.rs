@@ -1,0 +1,376 @@
+//! Which applied events become OS notifications: a pure, tested policy.
+//!
+//! The engine asks [`Policy::decide`] for each event it applies, passing what
+//! the UI is focused on; the shell's [`Notifier`] shows what comes out.
+//! Rules: nothing for your own actions; nothing for the conversation on
+//! screen while the window has focus; do-not-disturb lets only critical ones
+//! through; one notification per event; a burst replayed after a long
+//! offline spell becomes one summary.
+
+use frontdesk_protocol::envelope::{Envelope, EventData};
+use frontdesk_protocol::records::{Subject, Urgency};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// More notifications than this from one replay are summarised.
+pub const FLOOD: usize = 3;
+
+/// A notification for the OS.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OsNotification {
+    pub title: String,
+    pub body: String,
+    pub urgency: Urgency,
+    /// Stays on screen until dismissed (critical ones).
+    pub persistent: bool,
+    /// What a click should open.
+    pub subject: Subject,
+}
+
+/// Shows notifications; the desktop shell implements it with notify-rust.
+pub trait Notifier: Send + Sync {
+    fn notify(&self, n: &OsNotification);
+}
+
+/// A notifier that shows nothing (the CLI, tests that do not look).
+pub struct Silent;
+
+impl Notifier for Silent {
+    fn notify(&self, _: &OsNotification) {}
+}
+
+/// What the user is looking at, as the UI reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Focus {
+    pub window_focused: bool,
+    /// The thread open on screen, if any.
+    pub thread: Option<String>,
+}
+
+/// The policy's memory: who we are, names for titles, events already shown.
+#[derive(Debug, Default)]
+pub struct Policy {
+    me: String,
+    names: HashMap<String, String>,
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Policy {
+    /// A policy for user `me`.
+    pub fn new(me: &str) -> Policy {
+        Policy {
+            me: me.to_owned(),
+            ..Policy::default()
+        }
+    }
+
+    /// Display names of users, for "message from …" titles.
+    pub fn set_names(&mut self, names: HashMap<String, String>) {
+        self.names = names;
+    }
+
+    fn first_time(&mut self, key: &str) -> bool {
+        if !self.seen.insert(key.to_owned()) {
+            return false;
+        }
+        self.order.push_back(key.to_owned());
+        if self.order.len() > 1000 {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// The notification for one applied event, if any.
+    pub fn decide(&mut self, env: &Envelope, focus: &Focus, dnd: bool) -> Option<OsNotification> {
+        if env.actor == self.me {
+            return None;
+        }
+        let n = match env.decode().ok()? {
+            EventData::MessageCreated(m) => {
+                // Urgent messages arrive as their own notification.created too.
+                if m.author_id == self.me || m.urgent {
+                    return None;
+                }
+                if focus.window_focused && focus.thread.as_deref() == Some(m.thread_id.as_str()) {
+                    return None;
+                }
+                let who = self
+                    .names
+                    .get(&m.author_id)
+                    .cloned()
+                    .unwrap_or_else(|| "a colleague".into());
+                OsNotification {
+                    title: format!("Message from {who}"),
+                    body: m.body.chars().take(200).collect(),
+                    urgency: Urgency::Normal,
+                    persistent: false,
+                    subject: Subject {
+                        kind: "thread".into(),
+                        id: m.thread_id,
+                    },
+                }
+            }
+            EventData::NotificationCreated(n) if n.user_id == self.me => {
+                if n.subject.kind == "thread"
+                    && focus.window_focused
+                    && focus.thread.as_deref() == Some(n.subject.id.as_str())
+                    && n.urgency != Urgency::Critical
+                {
+                    return None;
+                }
+                OsNotification {
+                    title: n.title,
+                    body: n.body,
+                    urgency: n.urgency,
+                    persistent: n.urgency == Urgency::Critical,
+                    subject: n.subject,
+                }
+            }
+            _ => return None,
+        };
+        if dnd && n.urgency != Urgency::Critical {
+            return None;
+        }
+        if !self.first_time(&env.id) {
+            return None;
+        }
+        Some(n)
+    }
+}
+
+/// What to show for a batch decided during one replay: the notifications
+/// themselves, or one summary when there are more than [`FLOOD`].
+pub fn summarize(batch: Vec<OsNotification>) -> Vec<OsNotification> {
+    if batch.len() <= FLOOD {
+        return batch;
+    }
+    let critical = batch
+        .iter()
+        .filter(|n| n.urgency == Urgency::Critical)
+        .count();
+    let urgency = if critical > 0 {
+        Urgency::Critical
+    } else {
+        Urgency::Normal
+    };
+    let mut body = format!(
+        "{} updates arrived while Frontdesk was offline",
+        batch.len()
+    );
+    if critical > 0 {
+        body.push_str(&format!(", {critical} urgent"));
+    }
+    vec![OsNotification {
+        title: "While you were offline".into(),
+        body,
+        urgency,
+        persistent: critical > 0,
+        subject: Subject {
+            kind: "inbox".into(),
+            id: String::new(),
+        },
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frontdesk_protocol::records::{Message, Notification};
+    use serde_json::json;
+
+    fn env(id: &str, actor: &str, data: EventData) -> Envelope {
+        Envelope {
+            seq: 1,
+            id: id.into(),
+            kind: data.kind().into(),
+            tenant: "demo".into(),
+            at: "2026-11-22T09:00:00Z".parse().unwrap(),
+            actor: actor.into(),
+            data: data.to_value(),
+            redacted: false,
+        }
+    }
+
+    fn message(author: &str, thread: &str, urgent: bool) -> EventData {
+        EventData::MessageCreated(Message {
+            id: "m".into(),
+            thread_id: thread.into(),
+            client_id: "c".into(),
+            author_id: author.into(),
+            body: "Mrs K. is asking about her lab result".into(),
+            urgent,
+            created_at: "2026-11-22T09:00:00Z".parse().unwrap(),
+        })
+    }
+
+    fn notification(to: &str, urgency: Urgency) -> EventData {
+        EventData::NotificationCreated(Notification {
+            id: "n".into(),
+            user_id: to.into(),
+            kind: "patient.arrived".into(),
+            title: "Patient arrived".into(),
+            body: "Maria Kowalski (A-003) is waiting".into(),
+            urgency,
+            subject: Subject {
+                kind: "queue".into(),
+                id: "q1".into(),
+            },
+            created_at: "2026-11-22T09:00:00Z".parse().unwrap(),
+        })
+    }
+
+    fn policy() -> Policy {
+        let mut p = Policy::new("me");
+        p.set_names([("rosa".to_owned(), "Rosa Delgado".to_owned())].into());
+        p
+    }
+
+    #[test]
+    fn messages_from_others_notify_unless_on_screen() {
+        let mut p = policy();
+        let unfocused = Focus::default();
+        let n = p
+            .decide(
+                &env("e1", "rosa", message("rosa", "t1", false)),
+                &unfocused,
+                false,
+            )
+            .unwrap();
+        assert_eq!(n.title, "Message from Rosa Delgado");
+        assert_eq!((n.urgency, n.persistent), (Urgency::Normal, false));
+        assert_eq!(
+            n.subject,
+            Subject {
+                kind: "thread".into(),
+                id: "t1".into()
+            }
+        );
+        let on_screen = Focus {
+            window_focused: true,
+            thread: Some("t1".into()),
+        };
+        assert!(
+            p.decide(
+                &env("e2", "rosa", message("rosa", "t1", false)),
+                &on_screen,
+                false
+            )
+            .is_none()
+        );
+        // Same thread open but the window is in the background: notify.
+        let hidden = Focus {
+            window_focused: false,
+            thread: Some("t1".into()),
+        };
+        assert!(
+            p.decide(
+                &env("e3", "rosa", message("rosa", "t1", false)),
+                &hidden,
+                false
+            )
+            .is_some()
+        );
+        // Another thread on screen: notify.
+        let other = Focus {
+            window_focused: true,
+            thread: Some("t2".into()),
+        };
+        assert!(
+            p.decide(
+                &env("e4", "rosa", message("rosa", "t1", false)),
+                &other,
+                false
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn never_for_my_own_actions_or_others_notifications() {
+        let mut p = policy();
+        let f = Focus::default();
+        assert!(
+            p.decide(&env("e1", "me", message("me", "t1", false)), &f, false)
+                .is_none()
+        );
+        assert!(
+            p.decide(
+                &env(
+                    "e2",
+                    "system",
+                    notification("someone-else", Urgency::Critical)
+                ),
+                &f,
+                false
+            )
+            .is_none()
+        );
+        let redacted = env("e3", "system", notification("me", Urgency::Normal)).redact();
+        assert!(p.decide(&redacted, &f, false).is_none());
+        let mut odd = env("e4", "rosa", message("rosa", "t1", false));
+        odd.data = json!({"nonsense": true});
+        assert!(p.decide(&odd, &f, false).is_none());
+    }
+
+    #[test]
+    fn urgent_ones_persist_and_pass_dnd_others_do_not() {
+        let mut p = policy();
+        let f = Focus::default();
+        assert!(
+            p.decide(
+                &env("e1", "system", notification("me", Urgency::Normal)),
+                &f,
+                true
+            )
+            .is_none()
+        );
+        let n = p
+            .decide(
+                &env("e2", "system", notification("me", Urgency::Critical)),
+                &f,
+                true,
+            )
+            .unwrap();
+        assert!(n.persistent);
+        // An urgent message is announced by its notification, not twice.
+        assert!(
+            p.decide(&env("e3", "rosa", message("rosa", "t1", true)), &f, false)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn each_event_notifies_once() {
+        let mut p = policy();
+        let e = env("e1", "system", notification("me", Urgency::Normal));
+        assert!(p.decide(&e, &Focus::default(), false).is_some());
+        assert!(p.decide(&e, &Focus::default(), false).is_none());
+    }
+
+    #[test]
+    fn a_flood_becomes_one_summary() {
+        let one = OsNotification {
+            title: "t".into(),
+            body: "b".into(),
+            urgency: Urgency::Normal,
+            persistent: false,
+            subject: Subject {
+                kind: "thread".into(),
+                id: "t1".into(),
+            },
+        };
+        assert_eq!(summarize(vec![one.clone(); 3]).len(), 3);
+        let mut many = vec![one.clone(); 11];
+        many[4].urgency = Urgency::Critical;
+        let s = summarize(many);
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            s[0].body,
+            "11 updates arrived while Frontdesk was offline, 1 urgent"
+        );
+        assert!(s[0].persistent);
+    }
+}

@@ -1,0 +1,235 @@
+//! The REST side of the protocol, over reqwest: login, refresh, snapshot,
+//! replay pages, and sending outbox actions. Answers are sorted into what the
+//! engine needs to decide (applied, conflict, refused, retry later, re-auth).
+
+use crate::cache::outbox::Request;
+use crate::error::{EngineError, Result};
+use frontdesk_protocol::api::{
+    EventsPage, IDEMPOTENCY_KEY_HEADER, LoginRequest, Problem, RefreshRequest, Snapshot,
+    TokenResponse,
+};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+/// How an outbox action fared.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// Applied (or applied before, for a repeated key); the server's answer.
+    Applied(Value),
+    /// `409`: the record changed; `current` is the server's version.
+    Conflict {
+        current: Option<Value>,
+        problem: Problem,
+    },
+    /// Refused for good (`4xx` other than 401/409/429): invalid, forbidden, gone.
+    Refused(Problem),
+    /// The access token was not accepted: refresh and send again.
+    Unauthorized,
+    /// Try again later (network down, `5xx`, `429`).
+    Later(String),
+}
+
+/// A replay page, or the news that the server no longer has that history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replay {
+    Page(EventsPage),
+    /// `410`: take a snapshot.
+    Gone,
+}
+
+/// REST client for one clinic server.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    /// A client for `base` (`http://host:port` or `https://…`), trusting the
+    /// system roots plus, if given, the CA certificates in `ca_file` (PEM).
+    pub fn new(base: &str, ca_file: Option<&Path>) -> Result<Api> {
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .user_agent(concat!("frontdesk-engine/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path)?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| EngineError::Invalid(format!("CA file {}: {e}", path.display())))?
+            {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        let http = b.build().map_err(|e| EngineError::Network(e.to_string()))?;
+        Ok(Api {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn problem(resp: reqwest::Response) -> Problem {
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_else(|_| Problem {
+            kind: "unexpected".into(),
+            title: status.canonical_reason().unwrap_or("error").into(),
+            status: status.as_u16(),
+            detail: Some(text.chars().take(300).collect()),
+            current: None,
+            retry_after: None,
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+        if resp.status().is_success() {
+            resp.json()
+                .await
+                .map_err(|e| EngineError::Invalid(format!("server answer: {e}")))
+        } else {
+            Err(EngineError::Server(Box::new(Self::problem(resp).await)))
+        }
+    }
+
+    fn net(e: reqwest::Error) -> EngineError {
+        EngineError::Network(e.to_string())
+    }
+
+    /// `POST /api/auth/login`.
+    pub async fn login(
+        &self,
+        tenant: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<TokenResponse> {
+        let body = LoginRequest {
+            tenant: tenant.into(),
+            username: username.into(),
+            password: password.into(),
+        };
+        let resp = self
+            .http
+            .post(self.url("/api/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `POST /api/auth/refresh`. A refusal (401) is [`EngineError::SignedOut`].
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse> {
+        let body = RefreshRequest {
+            refresh_token: refresh_token.into(),
+        };
+        let resp = self
+            .http
+            .post(self.url("/api/auth/refresh"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            let p = Self::problem(resp).await;
+            return Err(EngineError::SignedOut(p.detail.unwrap_or(p.title)));
+        }
+        Self::json(resp).await
+    }
+
+    /// `POST /api/auth/logout` (best effort).
+    pub async fn logout(&self, refresh_token: &str) -> Result<()> {
+        let body = RefreshRequest {
+            refresh_token: refresh_token.into(),
+        };
+        let resp = self
+            .http
+            .post(self.url("/api/auth/logout"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(EngineError::Server(Box::new(Self::problem(resp).await)))
+        }
+    }
+
+    /// `GET /api/snapshot`.
+    pub async fn snapshot(&self, token: &str) -> Result<Snapshot> {
+        let resp = self
+            .http
+            .get(self.url("/api/snapshot"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `GET /api/events?after=…&limit=…`.
+    pub async fn events(&self, token: &str, after: u64, limit: u32) -> Result<Replay> {
+        let resp = self
+            .http
+            .get(self.url(&format!("/api/events?after={after}&limit={limit}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        if resp.status() == StatusCode::GONE {
+            return Ok(Replay::Gone);
+        }
+        Self::json(resp).await.map(Replay::Page)
+    }
+
+    /// Sends one outbox action with its idempotency key.
+    pub async fn send(&self, token: &str, req: &Request, key: &str) -> SendOutcome {
+        let method = match reqwest::Method::from_bytes(req.method.as_bytes()) {
+            Ok(m) => m,
+            Err(e) => return SendOutcome::Later(format!("bad method: {e}")),
+        };
+        let resp = self
+            .http
+            .request(method, self.url(&req.path))
+            .bearer_auth(token)
+            .header(IDEMPOTENCY_KEY_HEADER, key)
+            .json(&req.body)
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => return SendOutcome::Later(e.to_string()),
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return match resp.json().await {
+                Ok(v) => SendOutcome::Applied(v),
+                Err(e) => SendOutcome::Later(format!("unreadable answer: {e}")),
+            };
+        }
+        match status {
+            StatusCode::UNAUTHORIZED => SendOutcome::Unauthorized,
+            StatusCode::TOO_MANY_REQUESTS => SendOutcome::Later("rate limited".into()),
+            s if s.is_server_error() => SendOutcome::Later(format!("server error {s}")),
+            StatusCode::CONFLICT => {
+                let problem = Self::problem(resp).await;
+                SendOutcome::Conflict {
+                    current: problem.current.clone(),
+                    problem,
+                }
+            }
+            _ => SendOutcome::Refused(Self::problem(resp).await),
+        }
+    }
+}
