@@ -75,11 +75,10 @@ impl Policy {
             return false;
         }
         self.order.push_back(key.to_owned());
-        if self.order.len() > 1000 {
-            if let Some(old) = self.order.pop_front() {
+        if self.order.len() > 1000
+            && let Some(old) = self.order.pop_front() {
                 self.seen.remove(&old);
             }
-        }
         true
     }
 
