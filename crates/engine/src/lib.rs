@@ -15,11 +15,15 @@
 //! Drivers (thin I/O):
 //! - [`connection`]: the WebSocket under a [`link::Link`].
 //! - [`rest`]: login, refresh, snapshot, replay, sending outbox actions.
+//!
+//! [`engine`] wires them together: [`engine::start`] gives an
+//! [`engine::EngineHandle`] to act with and a stream of [`engine::Update`]s.
 
 pub mod activity;
 pub mod backoff;
 pub mod cache;
 pub mod connection;
+pub mod engine;
 pub mod error;
 pub mod link;
 pub mod notify;

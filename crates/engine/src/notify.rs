@@ -76,9 +76,10 @@ impl Policy {
         }
         self.order.push_back(key.to_owned());
         if self.order.len() > 1000
-            && let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
         true
     }
 

@@ -1,0 +1,987 @@
+//! The engine: one task that owns the cache, the supervisor and the link, and
+//! a cloneable [`EngineHandle`] to act on it and watch it.
+//!
+//! Everything that decides lives in the pure modules (`supervisor`, `link`,
+//! `cache`, `activity`, `notify`); this file wires them to tokio, the
+//! WebSocket and REST, and is deliberately just plumbing.
+
+use crate::activity::{OwnPresence, RemoteTyping, TypingThrottle};
+use crate::cache::outbox::{DeskAction, OutboxEntry, OutboxState};
+use crate::cache::{Cache, CacheKey, Kind};
+use crate::connection::{self, LinkHandle, LinkIo, Tls};
+use crate::error::{EngineError, Result};
+use crate::link::{Link, LinkEvent, LinkLimits};
+use crate::notify::{Focus, Notifier, OsNotification, Policy, summarize};
+use crate::rest::{Api, Replay, SendOutcome};
+use crate::secrets::SecretStore;
+use crate::supervisor::{Action, ConnState, Input, Supervisor};
+use frontdesk_protocol::api::TokenResponse;
+use frontdesk_protocol::envelope::{
+    EmitAck, Envelope, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
+};
+use frontdesk_protocol::records::{Presence, User};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Events per replay page.
+pub const REPLAY_PAGE: u32 = 500;
+
+/// Where and as whom the engine works.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `http://host:port` or `https://…`.
+    pub server: String,
+    pub tenant: String,
+    pub username: String,
+    /// Folder for the cache files.
+    pub data_dir: PathBuf,
+    /// Extra CA certificates (PEM) for clinics with their own.
+    pub ca_file: Option<PathBuf>,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+impl EngineConfig {
+    /// Defaults: backoff from 0.5 s up to 30 s.
+    pub fn new(server: &str, tenant: &str, username: &str, data_dir: PathBuf) -> EngineConfig {
+        EngineConfig {
+            server: server.trim_end_matches('/').to_owned(),
+            tenant: tenant.to_owned(),
+            username: username.to_owned(),
+            data_dir,
+            ca_file: None,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+        }
+    }
+
+    /// Server + tenant + user: what a cache file and its secrets belong to.
+    pub fn identity(&self) -> String {
+        format!("{}|{}|{}", self.server, self.tenant, self.username)
+    }
+
+    /// The cache file for this identity.
+    pub fn cache_path(&self) -> PathBuf {
+        let name: String = self
+            .identity()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        self.data_dir.join(format!("{name}.db"))
+    }
+
+    fn refresh_secret(&self) -> String {
+        format!("refresh-token:{}", self.identity())
+    }
+
+    fn key_secret(&self) -> String {
+        format!("cache-key:{}", self.identity())
+    }
+}
+
+/// What the engine publishes to whoever watches (UI, CLI `tail`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Update {
+    /// The connection state changed.
+    Connection { state: ConnState, detail: String },
+    /// A durable event was applied to the cache.
+    Applied { event: Envelope },
+    /// A snapshot replaced the cache.
+    Resynced { seq: u64 },
+    /// Someone's presence changed.
+    Presence { presence: Presence },
+    /// Someone started or stopped typing (stops include expiry after 6 s).
+    Typing {
+        thread: String,
+        user: String,
+        typing: bool,
+    },
+    /// The outbox changed.
+    Outbox { pending: usize, problems: usize },
+    /// An OS notification was raised.
+    Notified { notification: OsNotification },
+    /// Something the user should know that is not an error of theirs.
+    Warning { message: String },
+}
+
+enum Command {
+    Act(DeskAction, oneshot::Sender<Result<OutboxEntry>>),
+    Typing { thread: String, typing: bool },
+    Dnd(bool),
+    Activity,
+    Viewing(Option<String>),
+    Focus(Focus),
+    RetryNow,
+    Logout(oneshot::Sender<Result<()>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A handle to a running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    cmd: mpsc::UnboundedSender<Command>,
+    updates: broadcast::Sender<Update>,
+    state: Arc<std::sync::Mutex<ConnState>>,
+    config: EngineConfig,
+    key: CacheKey,
+}
+
+impl EngineHandle {
+    /// A stream of [`Update`]s from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.updates.subscribe()
+    }
+
+    /// The current connection state.
+    pub fn state(&self) -> ConnState {
+        self.state.lock().map(|s| *s).unwrap_or(ConnState::Offline)
+    }
+
+    /// Queues a desk action: it is stored (pending) when this returns, and
+    /// sent when live.
+    pub async fn act(&self, action: DeskAction) -> Result<OutboxEntry> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Act(action, tx))?;
+        rx.await
+            .map_err(|_| EngineError::Invalid("engine stopped".into()))?
+    }
+
+    /// The user typed in (`typing: true`) or left/sent (`false`) a thread.
+    pub fn typing(&self, thread: &str, typing: bool) -> Result<()> {
+        self.send(Command::Typing {
+            thread: thread.to_owned(),
+            typing,
+        })
+    }
+
+    /// Turns do-not-disturb on or off.
+    pub fn set_dnd(&self, dnd: bool) -> Result<()> {
+        self.send(Command::Dnd(dnd))
+    }
+
+    /// The user did something (resets the away timer).
+    pub fn activity(&self) -> Result<()> {
+        self.send(Command::Activity)
+    }
+
+    /// The patient whose record is open, or none.
+    pub fn viewing(&self, patient: Option<String>) -> Result<()> {
+        self.send(Command::Viewing(patient))
+    }
+
+    /// What the window shows (for the notification policy).
+    pub fn focus(&self, focus: Focus) -> Result<()> {
+        self.send(Command::Focus(focus))
+    }
+
+    /// Reconnect now (network came back, machine woke up).
+    pub fn retry_now(&self) -> Result<()> {
+        self.send(Command::RetryNow)
+    }
+
+    /// Signs out: revokes the login on the server (best effort), forgets the
+    /// secrets and wipes the cache.
+    pub async fn logout(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Logout(tx))?;
+        rx.await
+            .map_err(|_| EngineError::Invalid("engine stopped".into()))?
+    }
+
+    /// Stops the engine; the cache and secrets stay for next time.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Command::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// A second, read-only view of the cache for the UI or CLI to query.
+    pub fn reader(&self) -> Result<Cache> {
+        Cache::open(&self.config.cache_path(), &self.key)
+    }
+
+    fn send(&self, c: Command) -> Result<()> {
+        self.cmd
+            .send(c)
+            .map_err(|_| EngineError::Invalid("engine stopped".into()))
+    }
+}
+
+/// Signs in with a password: stores the refresh token in `secrets` and
+/// returns the tokens, to hand to [`start`] so it needs no refresh at once.
+pub async fn sign_in(
+    config: &EngineConfig,
+    password: &str,
+    secrets: &dyn SecretStore,
+) -> Result<TokenResponse> {
+    let api = Api::new(&config.server, config.ca_file.as_deref())?;
+    let tokens = api
+        .login(&config.tenant, &config.username, password)
+        .await?;
+    secrets.set(&config.refresh_secret(), &tokens.refresh_token)?;
+    Ok(tokens)
+}
+
+/// Whether a refresh token is stored for this identity (signed in before).
+pub fn has_session(config: &EngineConfig, secrets: &dyn SecretStore) -> Result<bool> {
+    Ok(secrets.get(&config.refresh_secret())?.is_some())
+}
+
+/// Opens the cache (creating its key if needed; wiping it if the key no longer
+/// opens it or it is damaged) and starts the engine task.
+pub async fn start(
+    config: EngineConfig,
+    secrets: Arc<dyn SecretStore>,
+    notifier: Arc<dyn Notifier>,
+    tokens: Option<TokenResponse>,
+) -> Result<EngineHandle> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let (updates, _) = broadcast::channel(4096);
+    let key = match secrets
+        .get(&config.key_secret())?
+        .and_then(|h| CacheKey::from_hex(&h))
+    {
+        Some(k) => k,
+        None => {
+            let k = CacheKey::generate();
+            secrets.set(&config.key_secret(), &k.to_hex())?;
+            k
+        }
+    };
+    let path = config.cache_path();
+    let mut warnings = Vec::new();
+    let cache = match Cache::open(&path, &key) {
+        Ok(c) => c,
+        Err(
+            e @ (EngineError::CacheKey
+            | EngineError::CacheCorrupt(_)
+            | EngineError::CacheTooNew { .. }),
+        ) => {
+            warnings.push(format!(
+                "{e}; it was cleared and will be rebuilt from the server"
+            ));
+            Cache::wipe(&path)?;
+            Cache::open(&path, &key)?
+        }
+        Err(e) => return Err(e),
+    };
+    let api = Api::new(&config.server, config.ca_file.as_deref())?;
+    let tls = Tls::new(config.ca_file.as_deref())?;
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let state = Arc::new(std::sync::Mutex::new(ConnState::Offline));
+    let me = tokens.as_ref().map(|t| t.user.id.clone()).or_else(|| {
+        cache
+            .meta("me")
+            .ok()
+            .flatten()
+            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+    });
+    let access = tokens.map(|t| {
+        (
+            t.access_token,
+            Instant::now() + Duration::from_secs(t.expires_in),
+        )
+    });
+    let mut engine = Loop {
+        supervisor: Supervisor::new(config.backoff_base, config.backoff_cap),
+        config: config.clone(),
+        api,
+        tls,
+        secrets,
+        notifier,
+        cache,
+        rng: StdRng::from_os_rng(),
+        updates: updates.clone(),
+        state: state.clone(),
+        reports_tx,
+        link: None,
+        generation: 0,
+        retry_at: None,
+        access,
+        presence: OwnPresence::new(Instant::now()),
+        typing: TypingThrottle::default(),
+        remote_typing: RemoteTyping::default(),
+        viewing: None,
+        focus: Focus::default(),
+        policy: Policy::new(me.as_deref().unwrap_or("")),
+        outbox_retry_at: None,
+        deferred: VecDeque::new(),
+    };
+    engine.refresh_names();
+    for w in warnings {
+        engine.publish(Update::Warning { message: w });
+    }
+    let handle = EngineHandle {
+        cmd: cmd_tx,
+        updates,
+        state,
+        config,
+        key,
+    };
+    tokio::spawn(engine.run(cmd_rx, reports_rx));
+    Ok(handle)
+}
+
+struct LiveLink {
+    generation: u64,
+    io: LinkHandle,
+    link: Link,
+}
+
+struct Loop {
+    config: EngineConfig,
+    api: Api,
+    tls: Tls,
+    secrets: Arc<dyn SecretStore>,
+    notifier: Arc<dyn Notifier>,
+    cache: Cache,
+    supervisor: Supervisor,
+    rng: StdRng,
+    updates: broadcast::Sender<Update>,
+    state: Arc<std::sync::Mutex<ConnState>>,
+    reports_tx: mpsc::UnboundedSender<(u64, LinkIo)>,
+    link: Option<LiveLink>,
+    generation: u64,
+    retry_at: Option<tokio::time::Instant>,
+    access: Option<(String, Instant)>,
+    presence: OwnPresence,
+    typing: TypingThrottle,
+    remote_typing: RemoteTyping,
+    viewing: Option<String>,
+    focus: Focus,
+    policy: Policy,
+    outbox_retry_at: Option<Instant>,
+    /// Supervisor inputs discovered deep inside other work (a refresh refused
+    /// during sync), fed in by [`Loop::input`]'s loop.
+    deferred: VecDeque<Input>,
+}
+
+impl Loop {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut reports: mpsc::UnboundedReceiver<(u64, LinkIo)>,
+    ) {
+        self.publish_outbox();
+        let signed_in = self
+            .secrets
+            .get(&self.config.refresh_secret())
+            .ok()
+            .flatten()
+            .is_some()
+            || self.access.is_some();
+        if signed_in {
+            self.input(Input::Start).await;
+        } else {
+            self.set_state(ConnState::SignedOut, "not signed in".into());
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let retry = self.retry_at;
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => break,
+                    Some(Command::Shutdown(done)) => {
+                        self.input(Input::Stop { sign_out: false }).await;
+                        let _ = done.send(());
+                        break;
+                    }
+                    Some(c) => self.command(c).await,
+                },
+                Some((generation, io)) = reports.recv() => self.link_io(generation, io).await,
+                _ = async { match retry { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                    self.retry_at = None;
+                    self.input(Input::RetryTimer).await;
+                }
+                _ = tick.tick() => self.tick().await,
+            }
+            if let Some(next) = self.deferred.pop_front() {
+                self.input(next).await;
+            }
+        }
+    }
+
+    fn publish(&self, u: Update) {
+        let _ = self.updates.send(u);
+    }
+
+    fn set_state(&mut self, state: ConnState, detail: String) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = state;
+        }
+        self.publish(Update::Connection { state, detail });
+    }
+
+    fn publish_outbox(&self) {
+        if let Ok(list) = self.cache.outbox_list() {
+            let pending = list
+                .iter()
+                .filter(|e| e.state == OutboxState::Pending)
+                .count();
+            self.publish(Update::Outbox {
+                pending,
+                problems: list.len() - pending,
+            });
+        }
+    }
+
+    fn refresh_names(&mut self) {
+        if let Ok(users) = self.cache.list::<User>(Kind::User) {
+            self.policy
+                .set_names(users.into_iter().map(|u| (u.id, u.name)).collect());
+        }
+    }
+
+    fn warn(&self, message: String) {
+        tracing::warn!("{message}");
+        self.publish(Update::Warning { message });
+    }
+
+    /// Feeds the supervisor and carries out what it asks, until nothing is left.
+    async fn input(&mut self, first: Input) {
+        let mut inputs = VecDeque::from([first]);
+        loop {
+            inputs.extend(self.deferred.drain(..));
+            let Some(input) = inputs.pop_front() else {
+                break;
+            };
+            let was_live = self.supervisor.state() == ConnState::Live;
+            let actions = self.supervisor.handle(input, &mut self.rng);
+            for action in actions {
+                match action {
+                    Action::Publish(state, detail) => self.set_state(state, detail),
+                    Action::EnsureToken { force } => {
+                        inputs.push_back(self.ensure_token(force).await)
+                    }
+                    Action::OpenLink => {
+                        if let Some(next) = self.open_link().await {
+                            inputs.push_back(next);
+                        }
+                    }
+                    Action::CloseLink => self.close_link(),
+                    Action::ScheduleRetry(d) => {
+                        self.retry_at = Some(tokio::time::Instant::now() + d)
+                    }
+                    Action::CancelRetry => self.retry_at = None,
+                }
+            }
+            if !was_live && self.supervisor.state() == ConnState::Live {
+                self.on_live().await;
+            }
+        }
+    }
+
+    /// Makes sure a usable access token is in memory; reports the outcome as
+    /// the supervisor's next input.
+    async fn ensure_token(&mut self, force: bool) -> Input {
+        if !force
+            && let Some((_, expires)) = &self.access
+            && *expires > Instant::now() + Duration::from_secs(30)
+        {
+            return Input::TokenReady;
+        }
+        match self.refresh().await {
+            Ok(()) => Input::TokenReady,
+            Err(EngineError::SignedOut(reason)) => Input::RefreshFailed { auth: true, reason },
+            Err(e) => Input::RefreshFailed {
+                auth: false,
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    async fn refresh(&mut self) -> Result<()> {
+        let name = self.config.refresh_secret();
+        let Some(refresh) = self.secrets.get(&name)? else {
+            return Err(EngineError::SignedOut("no stored session".into()));
+        };
+        let tokens = self.api.refresh(&refresh).await?;
+        // Store the rotated token first: the old one is already spent.
+        self.secrets.set(&name, &tokens.refresh_token)?;
+        self.access = Some((
+            tokens.access_token,
+            Instant::now() + Duration::from_secs(tokens.expires_in),
+        ));
+        Ok(())
+    }
+
+    /// A token for a REST call, refreshing if it is about to expire.
+    async fn token(&mut self) -> Result<String> {
+        let fresh = matches!(&self.access, Some((_, exp)) if *exp > Instant::now() + Duration::from_secs(30));
+        if !fresh && let Err(e) = self.refresh().await {
+            if let EngineError::SignedOut(reason) = &e {
+                self.deferred.push_back(Input::RefreshFailed {
+                    auth: true,
+                    reason: reason.clone(),
+                });
+            }
+            return Err(e);
+        }
+        self.access
+            .as_ref()
+            .map(|(t, _)| t.clone())
+            .ok_or_else(|| EngineError::SignedOut("no token".into()))
+    }
+
+    async fn open_link(&mut self) -> Option<Input> {
+        self.close_link();
+        let token = self.access.as_ref()?.0.clone();
+        self.generation += 1;
+        let generation = self.generation;
+        let limits = LinkLimits::default();
+        match connection::open(
+            &self.config.server,
+            &self.tls,
+            limits.max_frame,
+            generation,
+            self.reports_tx.clone(),
+        )
+        .await
+        {
+            Ok(io) => {
+                let auth = json!({"token": token, "tenant": self.config.tenant});
+                self.link = Some(LiveLink {
+                    generation,
+                    io,
+                    link: Link::new(auth, limits, SystemTime::now()),
+                });
+                None
+            }
+            Err(e) => Some(Input::ConnectFailed {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn close_link(&mut self) {
+        if let Some(l) = self.link.take() {
+            l.io.close();
+            // Let the close frame go out before the tasks are dropped.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                drop(l.io);
+            });
+        }
+    }
+
+    async fn link_io(&mut self, generation: u64, io: LinkIo) {
+        let Some(live) = self.link.as_mut().filter(|l| l.generation == generation) else {
+            return; // a report from a link already replaced
+        };
+        let now = SystemTime::now();
+        let events = match io {
+            LinkIo::Text(t) => live.link.handle_text(&t, now),
+            LinkIo::Binary(b) => live.link.handle_binary(b, now),
+            LinkIo::Closed(reason) => vec![LinkEvent::Closed { reason }],
+        };
+        for e in events {
+            self.link_event(e).await;
+        }
+    }
+
+    async fn link_event(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Send(frame) => {
+                if let Some(l) = &self.link {
+                    l.io.send(frame);
+                }
+            }
+            LinkEvent::Connected { .. } => self.input(Input::Connected).await,
+            LinkEvent::Refused { message } => self.input(Input::Refused { message }).await,
+            LinkEvent::Closed { reason } => {
+                let connected = self.supervisor.state() == ConnState::Live;
+                self.link = None;
+                let input = if connected {
+                    Input::LinkLost { reason }
+                } else {
+                    Input::ConnectFailed { reason }
+                };
+                self.input(input).await;
+            }
+            LinkEvent::Event { name, args, ack } => {
+                if let (Some(id), Some(l)) = (ack, &self.link) {
+                    l.io.send(l.link.ack(id, vec![json!({"ok": true})]));
+                }
+                self.server_event(&name, args.into_iter().next().unwrap_or(Value::Null))
+                    .await;
+            }
+            LinkEvent::Ack { args, .. } => {
+                if let Some(Ok(ack)) = args
+                    .into_iter()
+                    .next()
+                    .map(serde_json::from_value::<EmitAck>)
+                    && !ack.ok
+                {
+                    self.warn(format!(
+                        "server refused a signal: {}",
+                        ack.error.unwrap_or_default()
+                    ));
+                }
+            }
+            LinkEvent::Ignored { reason } => tracing::debug!("ignored: {reason}"),
+        }
+    }
+
+    async fn server_event(&mut self, name: &str, data: Value) {
+        match name {
+            ephemeral::TYPING => {
+                if let Ok(t) = serde_json::from_value::<TypingEvent>(data)
+                    && self
+                        .remote_typing
+                        .signal(&t.thread, &t.user, t.typing, Instant::now())
+                {
+                    self.publish(Update::Typing {
+                        thread: t.thread,
+                        user: t.user,
+                        typing: t.typing,
+                    });
+                }
+            }
+            ephemeral::PRESENCE => {
+                if let Ok(p) = serde_json::from_value::<Presence>(data) {
+                    let _ = self.cache.put_presence(&p);
+                    self.publish(Update::Presence { presence: p });
+                }
+            }
+            _ => match serde_json::from_value::<Envelope>(data) {
+                Ok(env) => self.apply_live(env).await,
+                Err(e) => tracing::debug!("event `{name}` is not an envelope: {e}"),
+            },
+        }
+    }
+
+    /// A live durable event: applied if next, skipped if old, replay on a gap.
+    async fn apply_live(&mut self, env: Envelope) {
+        match self.cache.apply_events(std::slice::from_ref(&env)) {
+            Ok(applied) => {
+                let gap = applied.gap.is_some();
+                let shown = self.after_apply(applied.applied);
+                for n in shown {
+                    self.show(n);
+                }
+                if gap {
+                    self.sync().await;
+                }
+            }
+            Err(e) => self.warn(format!("could not apply event {}: {e}", env.seq)),
+        }
+    }
+
+    /// Publishes applied events and returns the notifications they call for.
+    fn after_apply(&mut self, applied: Vec<Envelope>) -> Vec<OsNotification> {
+        let dnd = self.presence.dnd();
+        let mut out = Vec::new();
+        for env in applied {
+            if let Ok(frontdesk_protocol::envelope::EventData::MessageCreated(m)) = env.decode()
+                && self.remote_typing.message_from(&m.thread_id, &m.author_id)
+            {
+                self.publish(Update::Typing {
+                    thread: m.thread_id.clone(),
+                    user: m.author_id.clone(),
+                    typing: false,
+                });
+            }
+            if let Some(n) = self.policy.decide(&env, &self.focus, dnd) {
+                out.push(n);
+            }
+            self.publish(Update::Applied { event: env });
+        }
+        out
+    }
+
+    fn show(&self, n: OsNotification) {
+        self.notifier.notify(&n);
+        self.publish(Update::Notified { notification: n });
+    }
+
+    /// Brings the cache up to date: a snapshot the first time (or after 410),
+    /// else replay from the last applied `seq`, page by page.
+    async fn sync(&mut self) {
+        let mut replayed = Vec::new();
+        for _attempt in 0..3 {
+            match self.sync_once(&mut replayed).await {
+                Ok(()) => {
+                    for n in summarize(replayed) {
+                        self.show(n);
+                    }
+                    let _ = self.cache.mark_synced();
+                    return;
+                }
+                Err(EngineError::Server(p)) if p.status == 401 => {
+                    self.access = None;
+                }
+                Err(e) => {
+                    self.warn(format!("sync failed: {e}"));
+                    break;
+                }
+            }
+        }
+        for n in summarize(replayed) {
+            self.show(n);
+        }
+    }
+
+    async fn sync_once(&mut self, replayed: &mut Vec<OsNotification>) -> Result<()> {
+        loop {
+            let token = self.token().await?;
+            let Some(last) = self.cache.last_seq()? else {
+                return self.resnapshot(&token).await;
+            };
+            match self.api.events(&token, last, REPLAY_PAGE).await? {
+                Replay::Gone => return self.resnapshot(&token).await,
+                Replay::Page(page) => {
+                    let applied = self.cache.apply_events(&page.events)?;
+                    let done = page.events.is_empty()
+                        || applied
+                            .applied
+                            .last()
+                            .is_none_or(|e| e.seq >= page.latest_seq);
+                    if let Some((expected, got)) = applied.gap {
+                        return Err(EngineError::Gap { expected, got });
+                    }
+                    replayed.extend(self.after_apply(applied.applied));
+                    if done {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    async fn resnapshot(&mut self, token: &str) -> Result<()> {
+        let snap = self.api.snapshot(token).await?;
+        self.cache.replace_with_snapshot(&snap)?;
+        self.policy = Policy::new(&snap.me.id);
+        self.refresh_names();
+        self.publish(Update::Resynced { seq: snap.seq });
+        Ok(())
+    }
+
+    async fn on_live(&mut self) {
+        self.sync().await;
+        self.presence.reset_announced();
+        self.announce_presence();
+        if let Some(p) = self.viewing.clone() {
+            self.emit(ephemeral::VIEWING, json!(ViewingEmit { patient: Some(p) }));
+        }
+        self.flush_outbox().await;
+    }
+
+    fn emit(&mut self, name: &str, data: Value) {
+        if self.supervisor.state() != ConnState::Live {
+            return;
+        }
+        if let Some(l) = &mut self.link {
+            let (_, frame) = l.link.emit(name, data, true);
+            l.io.send(frame);
+        }
+    }
+
+    fn announce_presence(&mut self) {
+        if self.supervisor.state() != ConnState::Live {
+            return;
+        }
+        if let Some(state) = self.presence.to_announce(Instant::now()) {
+            self.emit(ephemeral::PRESENCE, json!(PresenceEmit { state }));
+        }
+    }
+
+    /// Sends pending outbox entries in order while live.
+    async fn flush_outbox(&mut self) {
+        self.outbox_retry_at = None;
+        while self.supervisor.state() == ConnState::Live {
+            let entry = match self.cache.outbox_next() {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => {
+                    self.warn(format!("outbox unreadable: {e}"));
+                    break;
+                }
+            };
+            let request = match entry.action.request() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = self.cache.outbox_set_problem(
+                        entry.n,
+                        OutboxState::Refused,
+                        &e.to_string(),
+                        None,
+                    );
+                    continue;
+                }
+            };
+            let _ = self.cache.outbox_attempted(entry.n);
+            let mut outcome = SendOutcome::Unauthorized;
+            for _ in 0..2 {
+                let token = match self.token().await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        outcome = SendOutcome::Later(e.to_string());
+                        break;
+                    }
+                };
+                outcome = self.api.send(&token, &request, &entry.key).await;
+                if outcome != SendOutcome::Unauthorized {
+                    break;
+                }
+                self.access = None;
+            }
+            let result = match outcome {
+                SendOutcome::Applied(_) => self.cache.outbox_done(entry.n),
+                SendOutcome::Conflict { current, problem } => {
+                    let both = json!({"mine": request.body, "current": current});
+                    let why = problem.detail.unwrap_or(problem.title);
+                    self.cache
+                        .outbox_set_problem(entry.n, OutboxState::Conflict, &why, Some(&both))
+                }
+                SendOutcome::Refused(problem) => {
+                    let why = problem.detail.unwrap_or(problem.title);
+                    self.cache
+                        .outbox_set_problem(entry.n, OutboxState::Refused, &why, None)
+                }
+                SendOutcome::Unauthorized | SendOutcome::Later(_) => {
+                    self.outbox_retry_at = Some(Instant::now() + Duration::from_secs(5));
+                    self.publish_outbox();
+                    return;
+                }
+            };
+            if let Err(e) = result {
+                self.warn(format!("outbox: {e}"));
+            }
+            self.publish_outbox();
+        }
+    }
+
+    async fn command(&mut self, c: Command) {
+        match c {
+            Command::Act(action, reply) => {
+                let r = self.cache.outbox_push(&action);
+                let ok = r.is_ok();
+                let _ = reply.send(r);
+                if ok {
+                    self.publish_outbox();
+                    if let DeskAction::SendMessage { thread_id, .. } = &action
+                        && self.typing.stop().is_some()
+                    {
+                        self.emit(
+                            ephemeral::TYPING,
+                            json!(TypingEmit {
+                                thread: thread_id.clone(),
+                                typing: false
+                            }),
+                        );
+                    }
+                    self.flush_outbox().await;
+                }
+            }
+            Command::Typing { thread, typing } => {
+                self.presence.active(Instant::now());
+                if typing {
+                    if self.typing.keystroke(&thread, Instant::now()) {
+                        self.emit(
+                            ephemeral::TYPING,
+                            json!(TypingEmit {
+                                thread,
+                                typing: true
+                            }),
+                        );
+                    }
+                } else if let Some(t) = self.typing.stop() {
+                    self.emit(
+                        ephemeral::TYPING,
+                        json!(TypingEmit {
+                            thread: t,
+                            typing: false
+                        }),
+                    );
+                }
+                self.announce_presence();
+            }
+            Command::Dnd(on) => {
+                self.presence.set_dnd(on);
+                self.announce_presence();
+            }
+            Command::Activity => {
+                self.presence.active(Instant::now());
+                self.announce_presence();
+            }
+            Command::Viewing(patient) => {
+                if patient != self.viewing {
+                    self.viewing = patient.clone();
+                    self.emit(ephemeral::VIEWING, json!(ViewingEmit { patient }));
+                }
+            }
+            Command::Focus(f) => self.focus = f,
+            Command::RetryNow => self.input(Input::RetryNow).await,
+            Command::Logout(reply) => {
+                let r = self.logout().await;
+                let _ = reply.send(r);
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    async fn logout(&mut self) -> Result<()> {
+        let name = self.config.refresh_secret();
+        if let Ok(Some(refresh)) = self.secrets.get(&name)
+            && let Err(e) = self.api.logout(&refresh).await
+        {
+            tracing::info!("server logout failed (the local sign-out still happens): {e}");
+        }
+        self.input(Input::Stop { sign_out: true }).await;
+        self.access = None;
+        self.secrets.delete(&name)?;
+        self.secrets.delete(&self.config.key_secret())?;
+        // Wipe the cache: close it by replacing it with a throwaway in-memory one.
+        let path = self.config.cache_path();
+        let throwaway = tempfile_path(&self.config);
+        self.cache = Cache::open(&throwaway, &CacheKey::generate())?;
+        Cache::wipe(&path)?;
+        Cache::wipe(&throwaway)?;
+        self.publish_outbox();
+        Ok(())
+    }
+
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        // Liveness on wall-clock time: a machine waking from sleep notices at once.
+        if let Some(l) = &self.link
+            && let Err(dead) = l.link.check_alive(SystemTime::now())
+        {
+            let reason = format!(
+                "no word from the server for {:.0}s",
+                dead.silent_for.as_secs_f64()
+            );
+            self.link_event(LinkEvent::Closed { reason }).await;
+        }
+        for (thread, user) in self.remote_typing.expire(now) {
+            self.publish(Update::Typing {
+                thread,
+                user,
+                typing: false,
+            });
+        }
+        self.announce_presence();
+        if self.outbox_retry_at.is_some_and(|t| t <= now) {
+            self.flush_outbox().await;
+        }
+    }
+}
+
+fn tempfile_path(config: &EngineConfig) -> PathBuf {
+    config
+        .data_dir
+        .join(format!(".closing-{}.db", uuid::Uuid::new_v4().simple()))
+}

@@ -1,0 +1,3 @@
+//! The engine against the real clinic server on loopback.
+
+mod basics;
