@@ -85,7 +85,7 @@ pub fn create(
 
 /// Stores an appointment record as given (seeding and `create`).
 pub fn insert(conn: &Connection, tenant: &str, a: &Appointment) -> Result<(), ApiError> {
-    conn.execute(
+    super::exec(conn,
         "INSERT INTO appointments (id, tenant, patient_id, provider_id, room_id, start, \"end\", status, reason, version, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
@@ -107,7 +107,8 @@ pub fn insert(conn: &Connection, tenant: &str, a: &Appointment) -> Result<(), Ap
 
 /// One appointment of a tenant, or `NotFound`.
 pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<Appointment, ApiError> {
-    conn.query_row(
+    super::one(
+        conn,
         &format!("{SELECT} WHERE a.tenant = ?1 AND a.id = ?2"),
         params![tenant, id],
         row,
@@ -200,7 +201,7 @@ pub fn set_status_checked(a: &mut Appointment, status: AppointmentStatus) -> Res
 pub fn save(conn: &Connection, tenant: &str, a: &mut Appointment) -> Result<(), ApiError> {
     a.version += 1;
     a.updated_at = super::now();
-    conn.execute(
+    super::exec(conn,
         "UPDATE appointments SET room_id = ?3, start = ?4, \"end\" = ?5, status = ?6, reason = ?7, version = ?8, updated_at = ?9
          WHERE tenant = ?1 AND id = ?2",
         params![

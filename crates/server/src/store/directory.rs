@@ -17,7 +17,8 @@ pub struct Credentials {
 
 /// Creates a tenant (used by seeding and tests).
 pub fn create_tenant(conn: &Connection, id: &str, name: &str) -> Result<Tenant, ApiError> {
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO tenants (id, name) VALUES (?1, ?2)",
         params![id, name],
     )?;
@@ -49,7 +50,8 @@ pub fn create_user(
     password_hash: &str,
 ) -> Result<User, ApiError> {
     let id = new_id("u");
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO users (id, tenant, username, name, role, password_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, tenant, username, name, role.as_str(), password_hash],
     )?;
@@ -108,7 +110,8 @@ pub fn users(conn: &Connection, tenant: &str) -> Result<Vec<User>, ApiError> {
 /// Creates a room.
 pub fn create_room(conn: &Connection, tenant: &str, name: &str) -> Result<Room, ApiError> {
     let id = new_id("room");
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO rooms (id, tenant, name) VALUES (?1, ?2, ?3)",
         params![id, tenant, name],
     )?;
@@ -155,7 +158,8 @@ pub fn create_provider(
     default_room_id: Option<&str>,
 ) -> Result<Provider, ApiError> {
     let id = new_id("prov");
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO providers (id, tenant, name, user_id, ticket_prefix, default_room_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, tenant, name, user_id, ticket_prefix, default_room_id],
     )?;
@@ -189,7 +193,7 @@ pub fn providers(conn: &Connection, tenant: &str) -> Result<Vec<Provider>, ApiEr
 
 /// One provider of a tenant, or `NotFound`.
 pub fn provider(conn: &Connection, tenant: &str, id: &str) -> Result<Provider, ApiError> {
-    conn.query_row(
+    super::one(conn,
         "SELECT id, name, user_id, ticket_prefix, default_room_id FROM providers WHERE tenant = ?1 AND id = ?2",
         params![tenant, id],
         provider_row,
@@ -222,7 +226,8 @@ pub fn create_patient(
         birth_date: p.birth_date,
         phone: p.phone.clone(),
     };
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO patients (id, tenant, name, initials, birth_date, phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             patient.id,
@@ -249,7 +254,8 @@ fn patient_row(r: &Row<'_>) -> rusqlite::Result<Patient> {
 
 /// One patient of a tenant, or `NotFound`.
 pub fn patient(conn: &Connection, tenant: &str, id: &str) -> Result<Patient, ApiError> {
-    conn.query_row(
+    super::one(
+        conn,
         "SELECT id, name, initials, birth_date, phone FROM patients WHERE tenant = ?1 AND id = ?2",
         params![tenant, id],
         patient_row,
@@ -303,16 +309,24 @@ pub fn create_display(
         provider_ids: provider_ids.to_vec(),
         created_at: super::now(),
     };
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO displays (id, tenant, name, provider_ids, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![display.id, tenant, display.name, serde_json::to_string(&display.provider_ids)?, fmt_ts(&display.created_at)],
+        params![
+            display.id,
+            tenant,
+            display.name,
+            serde_json::to_string(&display.provider_ids)?,
+            fmt_ts(&display.created_at)
+        ],
     )?;
     Ok(display)
 }
 
 /// Revokes a display board; false if there was no such (unrevoked) board.
 pub fn revoke_display(conn: &Connection, tenant: &str, id: &str) -> Result<bool, ApiError> {
-    let n = conn.execute(
+    let n = super::exec(
+        conn,
         "UPDATE displays SET revoked_at = ?3 WHERE tenant = ?1 AND id = ?2 AND revoked_at IS NULL",
         params![tenant, id, fmt_ts(&super::now())],
     )?;

@@ -52,7 +52,8 @@ pub fn append(
         redacted: false,
     };
     let audience_json = audience.as_ref().map(serde_json::to_string).transpose()?;
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO events (tenant, seq, id, kind, at, actor, data, audience) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             tenant,
@@ -70,7 +71,8 @@ pub fn append(
 
 /// The newest `seq` of a tenant (0 before any event).
 pub fn latest_seq(conn: &Connection, tenant: &str) -> Result<u64, ApiError> {
-    conn.query_row(
+    super::one(
+        conn,
         "SELECT next_seq - 1 FROM tenants WHERE id = ?1",
         [tenant],
         |r| r.get(0),
@@ -147,11 +149,13 @@ pub fn prune(conn: &Connection, tenant: &str, keep: u64) -> Result<(), ApiError>
         return Ok(());
     }
     let cut = latest - keep + 1;
-    conn.execute(
+    super::exec(
+        conn,
         "DELETE FROM events WHERE tenant = ?1 AND seq < ?2",
         params![tenant, cut],
     )?;
-    conn.execute(
+    super::exec(
+        conn,
         "UPDATE tenants SET oldest_seq = MAX(oldest_seq, ?2) WHERE id = ?1",
         params![tenant, cut],
     )?;

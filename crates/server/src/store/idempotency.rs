@@ -66,9 +66,18 @@ pub fn store(
     fingerprint: &str,
     answer: &StoredAnswer,
 ) -> Result<(), ApiError> {
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO idempotency (tenant, user_id, key, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![tenant, user, key, fingerprint, answer.status, answer.body, fmt_ts(&super::now())],
+        params![
+            tenant,
+            user,
+            key,
+            fingerprint,
+            answer.status,
+            answer.body,
+            fmt_ts(&super::now())
+        ],
     )?;
     Ok(())
 }
@@ -76,7 +85,8 @@ pub fn store(
 /// Forgets keys older than `days`; a client retrying after that long gets a fresh attempt.
 pub fn prune(conn: &Connection, days: i64) -> Result<usize, ApiError> {
     let cut = super::now() - chrono::Duration::days(days);
-    Ok(conn.execute(
+    Ok(super::exec(
+        conn,
         "DELETE FROM idempotency WHERE created_at < ?1",
         [fmt_ts(&cut)],
     )?)

@@ -21,12 +21,14 @@ pub fn create_thread(
         members: members.to_vec(),
         created_at: super::now(),
     };
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO threads (id, tenant, title, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![t.id, tenant, t.title, fmt_ts(&t.created_at)],
     )?;
     for m in members {
-        conn.execute(
+        super::exec(
+            conn,
             "INSERT INTO thread_members (thread_id, user_id) VALUES (?1, ?2)",
             params![t.id, m],
         )?;
@@ -152,9 +154,19 @@ pub fn post(
         urgent,
         created_at: super::now(),
     };
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO messages (id, tenant, thread_id, client_id, author_id, body, urgent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![m.id, tenant, m.thread_id, m.client_id, m.author_id, m.body, m.urgent, fmt_ts(&m.created_at)],
+        params![
+            m.id,
+            tenant,
+            m.thread_id,
+            m.client_id,
+            m.author_id,
+            m.body,
+            m.urgent,
+            fmt_ts(&m.created_at)
+        ],
     )?;
     Ok((m, true))
 }
@@ -224,7 +236,7 @@ pub fn mark_read(
         message_id: message_id.to_owned(),
         at: super::now(),
     };
-    conn.execute(
+    super::exec(conn,
         "INSERT INTO read_markers (thread_id, user_id, message_id, at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (thread_id, user_id) DO UPDATE SET message_id = excluded.message_id, at = excluded.at",
         params![thread_id, user, message_id, fmt_ts(&marker.at)],
@@ -279,7 +291,7 @@ pub fn draft(
 /// Stores a notification.
 pub fn notify(conn: &Connection, tenant: &str, n: Notification) -> Result<Notification, ApiError> {
     let urgency_name = serde_json::to_value(n.urgency)?;
-    conn.execute(
+    super::exec(conn,
         "INSERT INTO notifications (id, tenant, user_id, kind, title, body, urgency, subject_kind, subject_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![

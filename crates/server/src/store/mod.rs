@@ -15,6 +15,26 @@ pub mod snapshot;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// Runs a statement through the connection's prepared-statement cache: the
+/// mutation path runs the same few statements thousands of times a second,
+/// and compiling SQL each time would cost more than running it.
+pub fn exec<P: rusqlite::Params>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// Reads one row through the prepared-statement cache (see [`exec`]).
+pub fn one<T, P, F>(conn: &rusqlite::Connection, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+where
+    P: rusqlite::Params,
+    F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+{
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 /// A new opaque id with a short prefix saying what it names (`apt_…`).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())

@@ -74,7 +74,8 @@ fn next_ticket(
     prefix: &str,
     day: &str,
 ) -> Result<String, ApiError> {
-    let n: u32 = conn.query_row(
+    let n: u32 = super::one(
+        conn,
         "SELECT COUNT(*) FROM queue_entries WHERE tenant = ?1 AND provider_id = ?2 AND day = ?3",
         params![tenant, provider_id, day],
         |r| r.get(0),
@@ -110,7 +111,7 @@ fn insert_entry(
         version: 1,
         updated_at: now,
     };
-    conn.execute(
+    super::exec(conn,
         "INSERT INTO queue_entries (id, tenant, day, ticket, provider_id, room_id, patient_id, appointment_id, status, priority, arrived_at, called_at, version, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, NULL, 1, ?10)",
         params![
@@ -183,7 +184,8 @@ pub fn walk_in(
 
 /// One entry of a tenant, or `NotFound`.
 pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<QueueEntry, ApiError> {
-    conn.query_row(
+    super::one(
+        conn,
         &format!("{SELECT} WHERE q.tenant = ?1 AND q.id = ?2"),
         params![tenant, id],
         row,
@@ -326,7 +328,7 @@ fn apply_status(
 fn save(conn: &Connection, tenant: &str, e: &mut QueueEntry) -> Result<(), ApiError> {
     e.version += 1;
     e.updated_at = super::now();
-    conn.execute(
+    super::exec(conn,
         "UPDATE queue_entries SET room_id = ?3, status = ?4, priority = ?5, called_at = ?6, version = ?7, updated_at = ?8
          WHERE tenant = ?1 AND id = ?2",
         params![

@@ -32,7 +32,8 @@ fn mint(conn: &Connection, login_id: &str, ttl_secs: u64) -> Result<String, ApiE
     let raw: [u8; 32] = rand::random();
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     let expires = super::now() + chrono::Duration::seconds(ttl_secs as i64);
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO refresh_tokens (hash, login_id, expires_at) VALUES (?1, ?2, ?3)",
         params![hash(&token), login_id, fmt_ts(&expires)],
     )?;
@@ -47,7 +48,8 @@ pub fn start(
     ttl_secs: u64,
 ) -> Result<String, ApiError> {
     let login = new_id("login");
-    conn.execute(
+    super::exec(
+        conn,
         "INSERT INTO logins (id, tenant, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![login, tenant, user_id, fmt_ts(&super::now())],
     )?;
@@ -109,7 +111,8 @@ pub fn rotate(conn: &Connection, token: &str, ttl_secs: u64) -> Result<Rotation,
             "refresh token expired; sign in again".into(),
         ));
     }
-    conn.execute(
+    super::exec(
+        conn,
         "UPDATE refresh_tokens SET spent_at = ?2 WHERE hash = ?1",
         params![hash(token), fmt_ts(&super::now())],
     )?;
@@ -123,7 +126,8 @@ pub fn rotate(conn: &Connection, token: &str, ttl_secs: u64) -> Result<Rotation,
 
 /// Revokes a login: none of its refresh tokens work any more.
 pub fn revoke(conn: &Connection, login_id: &str, why: &str) -> Result<(), ApiError> {
-    conn.execute(
+    super::exec(
+        conn,
         "UPDATE logins SET revoked_at = ?2, revoked_why = ?3 WHERE id = ?1 AND revoked_at IS NULL",
         params![login_id, fmt_ts(&super::now()), why],
     )?;
@@ -153,12 +157,14 @@ pub fn revoke_by_token(conn: &Connection, token: &str) -> Result<bool, ApiError>
 /// detection does not need them.
 pub fn prune_expired(conn: &Connection) -> Result<usize, ApiError> {
     let cut = super::now() - chrono::Duration::days(1);
-    let tokens = conn.execute(
+    let tokens = super::exec(
+        conn,
         "DELETE FROM refresh_tokens WHERE expires_at < ?1",
         [fmt_ts(&cut)],
     )?;
     // Logins with no token left are over (expired, or revoked and pruned).
-    conn.execute(
+    super::exec(
+        conn,
         "DELETE FROM logins WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.login_id = logins.id)",
         [],
     )?;
