@@ -96,6 +96,8 @@ pub enum Update {
     Applied { event: Envelope },
     /// A snapshot replaced the cache.
     Resynced { seq: u64 },
+    /// The cache caught up with the server (after connecting or a gap).
+    Synced { seq: u64 },
     /// Someone's presence changed.
     Presence { presence: Presence },
     /// Someone started or stopped typing (stops include expiry after 6 s).
@@ -130,6 +132,7 @@ pub struct EngineHandle {
     cmd: mpsc::UnboundedSender<Command>,
     updates: broadcast::Sender<Update>,
     state: Arc<std::sync::Mutex<ConnState>>,
+    synced: Arc<std::sync::atomic::AtomicBool>,
     config: EngineConfig,
     key: CacheKey,
 }
@@ -143,6 +146,12 @@ impl EngineHandle {
     /// The current connection state.
     pub fn state(&self) -> ConnState {
         self.state.lock().map(|s| *s).unwrap_or(ConnState::Offline)
+    }
+
+    /// Whether the cache has caught up with the server since the connection
+    /// went live (false while connecting or offline).
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Queues a desk action: it is stored (pending) when this returns, and
@@ -279,6 +288,7 @@ pub async fn start(
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let state = Arc::new(std::sync::Mutex::new(ConnState::Offline));
+    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let me = tokens.as_ref().map(|t| t.user.id.clone()).or_else(|| {
         cache
             .meta("me")
@@ -304,6 +314,7 @@ pub async fn start(
         rng: StdRng::from_os_rng(),
         updates: updates.clone(),
         state: state.clone(),
+        synced: synced.clone(),
         reports_tx,
         link: None,
         generation: 0,
@@ -326,6 +337,7 @@ pub async fn start(
         cmd: cmd_tx,
         updates,
         state,
+        synced,
         config,
         key,
     };
@@ -350,6 +362,7 @@ struct Loop {
     rng: StdRng,
     updates: broadcast::Sender<Update>,
     state: Arc<std::sync::Mutex<ConnState>>,
+    synced: Arc<std::sync::atomic::AtomicBool>,
     reports_tx: mpsc::UnboundedSender<(u64, LinkIo)>,
     link: Option<LiveLink>,
     generation: u64,
@@ -420,6 +433,10 @@ impl Loop {
     fn set_state(&mut self, state: ConnState, detail: String) {
         if let Ok(mut s) = self.state.lock() {
             *s = state;
+        }
+        if state != ConnState::Live {
+            self.synced
+                .store(false, std::sync::atomic::Ordering::SeqCst);
         }
         self.publish(Update::Connection { state, detail });
     }
@@ -717,6 +734,11 @@ impl Loop {
                         self.show(n);
                     }
                     let _ = self.cache.mark_synced();
+                    let seq = self.cache.last_seq().ok().flatten().unwrap_or(0);
+                    if self.supervisor.state() == ConnState::Live {
+                        self.synced.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    self.publish(Update::Synced { seq });
                     return;
                 }
                 Err(EngineError::Server(p)) if p.status == 401 => {
