@@ -5,8 +5,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Debian packages the build and the tests need.
-apt_packages=(pkg-config libssl-dev nodejs npm)
+# Debian packages the build and the tests need: the TLS/crypto headers the
+# SQLCipher cache links against, Node for the JavaScript Socket.IO peers, and a
+# D-Bus session bus with gnome-keyring (the real Secret Service) for the
+# keyring tests.
+apt_packages=(pkg-config libssl-dev nodejs npm dbus gnome-keyring)
 
 need_apt=()
 for p in "${apt_packages[@]}"; do

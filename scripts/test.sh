@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> cargo build (binaries the tests drive: clinic-server, frontdesk-cli)"
+cargo build --workspace --bins --locked
+
 echo "==> cargo test"
 cargo test --workspace --locked
 

@@ -248,3 +248,166 @@ impl Client {
         }
     }
 }
+
+/// A private D-Bus session bus with an unlocked gnome-keyring (the real Secret
+/// Service) in a throwaway home, for child processes that keep secrets in the
+/// OS keyring. Both daemons stop when this is dropped.
+pub struct KeyringSession {
+    bus: std::process::Child,
+    keyring: std::process::Child,
+    address: String,
+    _home: tempfile::TempDir,
+}
+
+impl KeyringSession {
+    /// Starts `dbus-daemon --session` and `gnome-keyring-daemon --unlock`, and
+    /// waits until the keyring owns the Secret Service name.
+    pub fn start() -> KeyringSession {
+        use std::io::{BufRead, BufReader, Write};
+        use std::process::{Command, Stdio};
+        let home = tempfile::tempdir().unwrap();
+        let runtime = home.path().join("run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (package dbus) is installed");
+        let mut address = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        assert!(
+            address.starts_with("unix:"),
+            "dbus-daemon printed {address:?}"
+        );
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon (package gnome-keyring) is installed");
+        // The password of the fresh login keyring; closing stdin ends the input.
+        keyring
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"frontdesk-test")
+            .unwrap();
+        let session = KeyringSession {
+            bus,
+            keyring,
+            address,
+            _home: home,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !session.secret_service_ready() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gnome-keyring never took org.freedesktop.secrets"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        session
+    }
+
+    fn secret_service_ready(&self) -> bool {
+        std::process::Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+            .unwrap_or(false)
+    }
+
+    /// Environment for a child process to use this keyring.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone())]
+    }
+}
+
+impl Drop for KeyringSession {
+    fn drop(&mut self) {
+        let _ = self.keyring.kill();
+        let _ = self.keyring.wait();
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+/// The `frontdesk-cli` binary built for these tests.
+pub fn cli_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/engine-… → target/debug/frontdesk-cli
+    exe.parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("frontdesk-cli")
+}
+
+/// A TCP proxy on loopback that forwards to `target` and can cut every
+/// connection through it on demand, or at random, to inject faults.
+pub struct FaultyProxy {
+    pub addr: SocketAddr,
+    cut: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultyProxy {
+    /// Starts forwarding to `target`.
+    pub async fn start(target: SocketAddr) -> FaultyProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cut_rx) = tokio::sync::watch::channel(0u64);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut cut_rx = cut_rx.clone();
+                cut_rx.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut_rx.changed() => {}
+                    }
+                    // Dropping both streams resets the connection mid-whatever.
+                });
+            }
+        });
+        FaultyProxy { addr, cut, task }
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Cuts every connection currently open through the proxy.
+    pub fn cut_all(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

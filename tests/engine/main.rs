@@ -1,3 +1,4 @@
 //! The engine against the real clinic server on loopback.
 
 mod basics;
+mod faults;
