@@ -248,3 +248,86 @@ async fn an_access_token_expiring_mid_session_is_refreshed_without_a_visible_dro
     );
     assert_eq!(me.handle.state(), ConnState::Live);
 }
+
+#[tokio::test]
+async fn a_wrong_cache_key_or_a_damaged_cache_is_cleared_and_rebuilt() {
+    let clinic = Clinic::start(|_| {}).await;
+    let mut me = Client::sign_in(&clinic.url(), "reception").await;
+    me.wait_state(ConnState::Live).await;
+    me.wait_cache("snapshot", |c| c.count(Kind::Appointment).unwrap() == 24)
+        .await;
+    me.handle.shutdown().await;
+
+    // The key in the keyring no longer matches the file (e.g. restored from another machine).
+    let key_name = format!("cache-key:{}", me.config.identity());
+    me.secrets
+        .set(
+            &key_name,
+            &frontdesk_engine::cache::CacheKey::generate().to_hex(),
+        )
+        .unwrap();
+    me.restart().await;
+    let warning = me.handle.startup_warnings().join("; ");
+    assert!(
+        warning.contains("cannot be opened with this key"),
+        "{warning}"
+    );
+    me.wait_state(ConnState::Live).await;
+    me.wait_cache("rebuilt", |c| c.count(Kind::Appointment).unwrap() == 24)
+        .await;
+    me.handle.shutdown().await;
+
+    // The file itself is damaged.
+    let path = me.config.cache_path();
+    let _ = std::fs::remove_file(format!("{}-wal", path.display()));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    for b in &mut bytes[len / 3..len / 3 + 2048] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    me.restart().await;
+    let warning = me.handle.startup_warnings().join("; ");
+    assert!(warning.contains("cleared"), "{warning}");
+    me.wait_state(ConnState::Live).await;
+    me.wait_cache("rebuilt again", |c| {
+        c.count(Kind::Appointment).unwrap() == 24
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_a_keyring_the_cli_says_so_and_keeps_nothing_on_disk() {
+    let clinic = Clinic::start(|_| {}).await;
+    let data = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = Command::new(cli_path());
+        c.args([
+            "--server",
+            &clinic.url(),
+            "--tenant",
+            "demo",
+            "--user",
+            "reception",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .args(args)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env("FRONTDESK_PASSWORD", "demo");
+        c
+    };
+    let login = cli(&["login"]).output().await.unwrap();
+    let err = String::from_utf8_lossy(&login.stderr);
+    assert!(login.status.success(), "{err}");
+    assert!(err.contains("kept in memory only"), "{err}");
+    // Nothing survived the process: the next one is not signed in.
+    let status = cli(&["status"]).output().await.unwrap();
+    assert!(!status.status.success());
+    assert!(String::from_utf8_lossy(&status.stderr).contains("not signed in"));
+    // And no token was written anywhere in the data folder.
+    for entry in std::fs::read_dir(data.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
+        assert!(!bytes.windows(4).any(|w| w == b"eyJ0"), "no JWT on disk");
+    }
+}

@@ -135,6 +135,7 @@ pub struct EngineHandle {
     synced: Arc<std::sync::atomic::AtomicBool>,
     config: EngineConfig,
     key: CacheKey,
+    startup_warnings: Arc<Vec<String>>,
 }
 
 impl EngineHandle {
@@ -146,6 +147,12 @@ impl EngineHandle {
     /// The current connection state.
     pub fn state(&self) -> ConnState {
         self.state.lock().map(|s| *s).unwrap_or(ConnState::Offline)
+    }
+
+    /// Problems met while starting (a cache that had to be cleared, …), for
+    /// the UI to show: they happen before anyone can subscribe to updates.
+    pub fn startup_warnings(&self) -> &[String] {
+        &self.startup_warnings
     }
 
     /// Whether the cache has caught up with the server since the connection
@@ -330,8 +337,8 @@ pub async fn start(
         deferred: VecDeque::new(),
     };
     engine.refresh_names();
-    for w in warnings {
-        engine.publish(Update::Warning { message: w });
+    for w in &warnings {
+        tracing::warn!("{w}");
     }
     let handle = EngineHandle {
         cmd: cmd_tx,
@@ -340,6 +347,7 @@ pub async fn start(
         synced,
         config,
         key,
+        startup_warnings: Arc::new(warnings),
     };
     tokio::spawn(engine.run(cmd_rx, reports_rx));
     Ok(handle)

@@ -159,7 +159,11 @@ async fn start(cfg: &EngineConfig, secrets: Arc<dyn SecretStore>) -> anyhow::Res
             cfg.tenant
         );
     }
-    Ok(engine::start(cfg.clone(), secrets, Arc::new(Silent), None).await?)
+    let handle = engine::start(cfg.clone(), secrets, Arc::new(Silent), None).await?;
+    for w in handle.startup_warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(handle)
 }
 
 /// Waits until live and synced, or gives up after `timeout`.
