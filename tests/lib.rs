@@ -364,6 +364,7 @@ pub fn cli_path() -> PathBuf {
 pub struct FaultyProxy {
     pub addr: SocketAddr,
     cut: tokio::sync::watch::Sender<u64>,
+    blocked: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -373,11 +374,16 @@ impl FaultyProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (cut, cut_rx) = tokio::sync::watch::channel(0u64);
+        let blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_blocked = blocked.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     return;
                 };
+                if is_blocked.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped at once: as if the network were down
+                }
                 let mut cut_rx = cut_rx.clone();
                 cut_rx.mark_unchanged();
                 tokio::spawn(async move {
@@ -392,7 +398,22 @@ impl FaultyProxy {
                 });
             }
         });
-        FaultyProxy { addr, cut, task }
+        FaultyProxy {
+            addr,
+            cut,
+            blocked,
+            task,
+        }
+    }
+
+    /// While blocked, every connection through the proxy is cut and new ones
+    /// are dropped at once (the clinic's network is down for this client).
+    pub fn set_blocked(&self, blocked: bool) {
+        self.blocked
+            .store(blocked, std::sync::atomic::Ordering::SeqCst);
+        if blocked {
+            self.cut_all();
+        }
     }
 
     /// `http://addr`.

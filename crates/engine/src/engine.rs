@@ -304,12 +304,7 @@ pub async fn start(
             .and_then(|m| serde_json::from_str::<Value>(&m).ok())
             .and_then(|v| v["id"].as_str().map(str::to_owned))
     });
-    let access = tokens.map(|t| {
-        (
-            t.access_token,
-            Instant::now() + Duration::from_secs(t.expires_in),
-        )
-    });
+    let access = tokens.map(|t| (t.access_token, renew_at(t.expires_in)));
     let mut engine = Loop {
         supervisor: Supervisor::new(config.backoff_base, config.backoff_cap),
         config: config.clone(),
@@ -375,6 +370,8 @@ struct Loop {
     link: Option<LiveLink>,
     generation: u64,
     retry_at: Option<tokio::time::Instant>,
+    /// The access token and when it should be replaced (a quarter of its
+    /// lifetime, at most 30 s, before it expires).
     access: Option<(String, Instant)>,
     presence: OwnPresence,
     typing: TypingThrottle,
@@ -512,8 +509,8 @@ impl Loop {
     /// the supervisor's next input.
     async fn ensure_token(&mut self, force: bool) -> Input {
         if !force
-            && let Some((_, expires)) = &self.access
-            && *expires > Instant::now() + Duration::from_secs(30)
+            && let Some((_, renew)) = &self.access
+            && *renew > Instant::now()
         {
             return Input::TokenReady;
         }
@@ -535,16 +532,13 @@ impl Loop {
         let tokens = self.api.refresh(&refresh).await?;
         // Store the rotated token first: the old one is already spent.
         self.secrets.set(&name, &tokens.refresh_token)?;
-        self.access = Some((
-            tokens.access_token,
-            Instant::now() + Duration::from_secs(tokens.expires_in),
-        ));
+        self.access = Some((tokens.access_token, renew_at(tokens.expires_in)));
         Ok(())
     }
 
     /// A token for a REST call, refreshing if it is about to expire.
     async fn token(&mut self) -> Result<String> {
-        let fresh = matches!(&self.access, Some((_, exp)) if *exp > Instant::now() + Duration::from_secs(30));
+        let fresh = matches!(&self.access, Some((_, renew)) if *renew > Instant::now());
         if !fresh && let Err(e) = self.refresh().await {
             if let EngineError::SignedOut(reason) = &e {
                 self.deferred.push_back(Input::RefreshFailed {
@@ -1008,6 +1002,14 @@ impl Loop {
             self.flush_outbox().await;
         }
     }
+}
+
+/// When to replace a token that lives `expires_in` seconds from now: a quarter
+/// of its lifetime (at most 30 s) early, so a request never carries one that
+/// expires in flight.
+fn renew_at(expires_in: u64) -> Instant {
+    let life = Duration::from_secs(expires_in);
+    Instant::now() + life - (life / 4).min(Duration::from_secs(30))
 }
 
 fn tempfile_path(config: &EngineConfig) -> PathBuf {
