@@ -29,13 +29,21 @@ pub enum DbLocation {
 pub struct Db {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// File databases only: a connection that moves the WAL into the main
+    /// file in the background, so commits never wait for that (and its fsync).
+    checkpointer: Option<Arc<Mutex<Connection>>>,
 }
 
 impl Db {
     /// Opens (creating if needed) and migrates the database.
     pub fn open(location: &DbLocation) -> Result<Db, ApiError> {
-        let (writer, reader) = match location {
-            DbLocation::File(path) => (open_file(path, false)?, open_file(path, true)?),
+        let (writer, reader, checkpointer) = match location {
+            DbLocation::File(path) => {
+                let writer = open_file(path, false)?;
+                // Checkpoints happen in `checkpoint`, off the commit path.
+                writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+                (writer, open_file(path, true)?, Some(open_file(path, true)?))
+            }
             DbLocation::Memory => {
                 let name = format!(
                     "file:clinic-{}?mode=memory&cache=shared",
@@ -50,7 +58,7 @@ impl Db {
                     c.busy_timeout(Duration::from_secs(5))?;
                     c.pragma_update(None, "foreign_keys", "ON")?;
                 }
-                (w, r)
+                (w, r, None)
             }
         };
         let mut writer = writer;
@@ -58,7 +66,22 @@ impl Db {
         Ok(Db {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            checkpointer: checkpointer.map(|c| Arc::new(Mutex::new(c))),
         })
+    }
+
+    /// Copies committed WAL frames into the main database file without
+    /// blocking writers (`PASSIVE`). The server calls it about once a second;
+    /// a no-op for in-memory databases.
+    pub async fn checkpoint(&self) -> Result<(), ApiError> {
+        let Some(conn) = self.checkpointer.clone() else {
+            return Ok(());
+        };
+        run_blocking(conn, |c| {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Runs `f` with the writer connection on the blocking pool.
@@ -124,4 +147,41 @@ fn open_file(path: &Path, read_only: bool) -> Result<Connection, ApiError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commits_leave_the_wal_to_the_background_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("clinic-db-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::open(&DbLocation::File(dir.join("c.db"))).unwrap();
+        db.write(|c| {
+            for i in 0..200 {
+                c.execute(
+                    "INSERT INTO tenants (id, name) VALUES (?1, 'x')",
+                    [format!("t{i}")],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // The rows are in the WAL only: the main file has not grown yet.
+        let main = dir.join("c.db");
+        let before = std::fs::metadata(&main).unwrap().len();
+        assert!(
+            std::fs::metadata(dir.join("c.db-wal")).unwrap().len() > before,
+            "commits went to the WAL"
+        );
+        db.checkpoint().await.unwrap();
+        let after = std::fs::metadata(&main).unwrap().len();
+        assert!(
+            after > before,
+            "the background checkpoint moved the pages in ({before} -> {after})"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
