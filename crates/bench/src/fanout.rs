@@ -5,8 +5,8 @@
 use crate::api::{Api, NodeEmitter};
 use crate::client::{ConnectPlan, Fleet};
 use crate::cpu::{self, CpuSample};
-use crate::process::{Memory, ServerProcess};
 use anyhow::{Context, bail};
+use frontdesk_bench::process::{Memory, ServerProcess};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

@@ -10,13 +10,13 @@ mod api;
 mod client;
 mod cpu;
 mod fanout;
-mod process;
 mod report;
 mod throughput;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use fanout::{FanoutPlan, Target};
+use frontdesk_bench::process;
 use report::{Machine, Report};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 
 use crate::fanout::{FanoutResult, Latency, percentile};
 use crate::throughput::ThroughputRow;
-use anyhow::Context;
+pub use frontdesk_bench::machine::Machine;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -18,53 +18,6 @@ pub const TARGET_BYTES_PER_CONN: f64 = 40.0 * 1024.0;
 pub const TARGET_P99: Duration = Duration::from_millis(20);
 /// Target: committed events per second.
 pub const TARGET_EVENTS_PER_SEC: f64 = 2000.0;
-
-/// The machine the numbers were measured on.
-#[derive(Debug, Clone)]
-pub struct Machine {
-    /// `uname -sr`.
-    pub kernel: String,
-    /// Cores available to this process (as `nproc` counts them).
-    pub cores: usize,
-    /// `model name` from /proc/cpuinfo.
-    pub cpu: String,
-    /// `MemTotal` from /proc/meminfo, in GiB.
-    pub memory_gib: f64,
-}
-
-impl Machine {
-    /// Describes this machine.
-    pub fn detect() -> Machine {
-        let kernel = std::process::Command::new("uname")
-            .arg("-sr")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|| "unknown".into());
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = field(&cpuinfo, "model name").unwrap_or_else(|| "unknown CPU".into());
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_gib = field(&meminfo, "MemTotal")
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
-        Machine {
-            kernel,
-            cores,
-            cpu,
-            memory_gib,
-        }
-    }
-}
-
-/// The value of the first `name : value` line.
-fn field(text: &str, name: &str) -> Option<String> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim() == name)
-        .map(|(_, v)| v.trim().to_owned())
-}
 
 /// Everything one benchmark run produced.
 #[derive(Debug, Clone)]
@@ -412,43 +365,9 @@ impl Report {
         );
     }
 
-    /// Replaces the marked section of `path` (creating the file with a
-    /// heading, or appending the section, if needed).
+    /// Replaces the marked section of `path` (creating the file, or
+    /// appending the section, if needed).
     pub fn write_into(&self, path: &Path) -> anyhow::Result<()> {
-        let section = self.markdown();
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                "# Benchmarks\n\nNumbers measured on this project's machines. Sections between \
-                 `server-bench` markers are written by `server-bench --write`.\n\n"
-                    .to_owned()
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        let updated = match (text.find(START_MARK), text.find(END_MARK)) {
-            (Some(s), Some(e)) if e > s => {
-                let end = e + END_MARK.len();
-                let end = if text[end..].starts_with('\n') {
-                    end + 1
-                } else {
-                    end
-                };
-                format!("{}{section}{}", &text[..s], &text[end..])
-            }
-            _ => {
-                let sep = if text.is_empty() || text.ends_with("\n\n") {
-                    ""
-                } else if text.ends_with('\n') {
-                    "\n"
-                } else {
-                    "\n\n"
-                };
-                format!("{text}{sep}{section}")
-            }
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
+        frontdesk_bench::markdown::replace_section(path, START_MARK, END_MARK, &self.markdown())
     }
 }

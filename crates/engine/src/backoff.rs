@@ -5,6 +5,12 @@
 //! desks spread their reconnects over the whole window instead of arriving in
 //! lockstep (Node's socket.io client loses its randomness at the cap).
 //!
+//! A clinic server restart is usually over in seconds, so the first retries
+//! use a low cap (the *fast phase*: 1.5 s by default, for about the first
+//! 30 s of failures) and the desk is back within moments of the server;
+//! after that the cap rises (30 s by default) so a long outage does not keep
+//! every desk knocking. Delays are uniform at either cap.
+//!
 //! The random source is passed in, so tests are deterministic.
 
 use rand::Rng;
@@ -15,23 +21,40 @@ use std::time::Duration;
 pub struct Backoff {
     base: Duration,
     cap: Duration,
+    fast_cap: Duration,
+    fast_attempts: u32,
     attempt: u32,
 }
 
 impl Backoff {
     /// Delays start around `base` and never exceed `cap`.
     pub fn new(base: Duration, cap: Duration) -> Backoff {
+        let cap = cap.max(base);
         Backoff {
             base,
-            cap: cap.max(base),
+            cap,
+            fast_cap: cap,
+            fast_attempts: 0,
             attempt: 0,
         }
+    }
+
+    /// For the first `attempts` retries the ceiling stops at `fast_cap`.
+    pub fn with_fast_phase(mut self, fast_cap: Duration, attempts: u32) -> Backoff {
+        self.fast_cap = fast_cap.clamp(self.base, self.cap);
+        self.fast_attempts = attempts;
+        self
     }
 
     /// The ceiling of the next delay, before jitter.
     pub fn ceiling(&self) -> Duration {
         let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.cap)
+        let cap = if self.attempt < self.fast_attempts {
+            self.fast_cap
+        } else {
+            self.cap
+        };
+        self.base.saturating_mul(factor).min(cap)
     }
 
     /// The next delay, drawn from `[0, ceiling]`, and one more attempt counted.
@@ -109,6 +132,24 @@ mod tests {
         distinct.sort_by(|a, b| a.partial_cmp(b).unwrap());
         distinct.dedup();
         assert!(distinct.len() > 1990);
+    }
+
+    #[test]
+    fn a_fast_phase_keeps_early_retries_short() {
+        let mut b = Backoff::new(Duration::from_millis(250), Duration::from_secs(30))
+            .with_fast_phase(Duration::from_millis(1500), 4);
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut ceilings = Vec::new();
+        for _ in 0..9 {
+            ceilings.push(b.ceiling().as_millis());
+            b.next_delay(&mut rng);
+        }
+        assert_eq!(
+            ceilings,
+            [250, 500, 1000, 1500, 4000, 8000, 16000, 30000, 30000]
+        );
+        b.reset();
+        assert_eq!(b.ceiling(), Duration::from_millis(250));
     }
 
     #[test]

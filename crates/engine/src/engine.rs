@@ -6,6 +6,7 @@
 //! WebSocket and REST, and is deliberately just plumbing.
 
 use crate::activity::{OwnPresence, RemoteTyping, TypingThrottle};
+use crate::backoff::Backoff;
 use crate::cache::outbox::{DeskAction, OutboxEntry, OutboxState};
 use crate::cache::{Cache, CacheKey, Kind};
 use crate::connection::{self, LinkHandle, LinkIo, Tls};
@@ -44,12 +45,18 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// Extra CA certificates (PEM) for clinics with their own.
     pub ca_file: Option<PathBuf>,
+    /// First retry delay ceiling; doubles per failed attempt.
     pub backoff_base: Duration,
+    /// Ceiling during the fast phase (the first `fast_attempts` retries).
+    pub backoff_fast_cap: Duration,
+    pub backoff_fast_attempts: u32,
+    /// Ceiling after the fast phase.
     pub backoff_cap: Duration,
 }
 
 impl EngineConfig {
-    /// Defaults: backoff from 0.5 s up to 30 s.
+    /// Defaults: retries from 0.25 s, within 1.5 s for the first 40 attempts
+    /// (about half a minute: a server restart), then up to 30 s.
     pub fn new(server: &str, tenant: &str, username: &str, data_dir: PathBuf) -> EngineConfig {
         EngineConfig {
             server: server.trim_end_matches('/').to_owned(),
@@ -57,7 +64,9 @@ impl EngineConfig {
             username: username.to_owned(),
             data_dir,
             ca_file: None,
-            backoff_base: Duration::from_millis(500),
+            backoff_base: Duration::from_millis(250),
+            backoff_fast_cap: Duration::from_millis(1500),
+            backoff_fast_attempts: 40,
             backoff_cap: Duration::from_secs(30),
         }
     }
@@ -306,7 +315,10 @@ pub async fn start(
     });
     let access = tokens.map(|t| (t.access_token, renew_at(t.expires_in)));
     let mut engine = Loop {
-        supervisor: Supervisor::new(config.backoff_base, config.backoff_cap),
+        supervisor: Supervisor::new(
+            Backoff::new(config.backoff_base, config.backoff_cap)
+                .with_fast_phase(config.backoff_fast_cap, config.backoff_fast_attempts),
+        ),
         config: config.clone(),
         api,
         tls,

@@ -78,11 +78,11 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// A supervisor that backs off between `base` and `cap`.
-    pub fn new(base: Duration, cap: Duration) -> Supervisor {
+    /// A supervisor that retries with `backoff`.
+    pub fn new(backoff: Backoff) -> Supervisor {
         Supervisor {
             state: ConnState::Offline,
-            backoff: Backoff::new(base, cap),
+            backoff,
             refreshed_after_refusal: false,
         }
     }
@@ -202,7 +202,10 @@ mod tests {
 
     fn sup() -> (Supervisor, StdRng) {
         (
-            Supervisor::new(Duration::from_millis(500), Duration::from_secs(30)),
+            Supervisor::new(Backoff::new(
+                Duration::from_millis(500),
+                Duration::from_secs(30),
+            )),
             StdRng::seed_from_u64(42),
         )
     }
