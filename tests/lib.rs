@@ -359,6 +359,25 @@ pub fn cli_path() -> PathBuf {
         .join("frontdesk-cli")
 }
 
+/// `frontdesk-cli` signed in as `reception` of `demo` on `server`, keeping its
+/// cache in `data`, with the password in its environment.
+pub fn cli_command(server: &str, data: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(cli_path());
+    c.args([
+        "--server",
+        server,
+        "--tenant",
+        "demo",
+        "--user",
+        "reception",
+        "--data-dir",
+    ])
+    .arg(data)
+    .args(args)
+    .env("FRONTDESK_PASSWORD", "demo");
+    c
+}
+
 /// A TCP proxy on loopback that forwards to `target` and can cut every
 /// connection through it on demand, or at random, to inject faults.
 pub struct FaultyProxy {

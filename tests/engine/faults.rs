@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
-use tokio::process::Command;
 
 /// Records of a kind keyed by id, as JSON, from the server's snapshot.
 fn server_records(snap: &Value, key: &str) -> BTreeMap<String, Value> {
@@ -137,20 +136,8 @@ async fn killing_the_cli_mid_apply_leaves_a_cache_that_opens_and_resyncs() {
     let keyring = KeyringSession::start();
     let data = tempfile::tempdir().unwrap();
     let cli = |args: &[&str]| {
-        let mut c = Command::new(cli_path());
-        c.args([
-            "--server",
-            &clinic.url(),
-            "--tenant",
-            "demo",
-            "--user",
-            "reception",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .args(args)
-        .envs(keyring.env())
-        .env("FRONTDESK_PASSWORD", "demo");
+        let mut c = cli_command(&clinic.url(), data.path(), args);
+        c.envs(keyring.env());
         c
     };
     let login = cli(&["login"]).output().await.unwrap();
@@ -301,20 +288,8 @@ async fn without_a_keyring_the_cli_says_so_and_keeps_nothing_on_disk() {
     let clinic = Clinic::start(|_| {}).await;
     let data = tempfile::tempdir().unwrap();
     let cli = |args: &[&str]| {
-        let mut c = Command::new(cli_path());
-        c.args([
-            "--server",
-            &clinic.url(),
-            "--tenant",
-            "demo",
-            "--user",
-            "reception",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .args(args)
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
-        .env("FRONTDESK_PASSWORD", "demo");
+        let mut c = cli_command(&clinic.url(), data.path(), args);
+        c.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
         c
     };
     let login = cli(&["login"]).output().await.unwrap();

@@ -4,3 +4,4 @@ mod basics;
 mod faults;
 mod node_server;
 mod signals;
+mod tls;

@@ -21,7 +21,7 @@ use frontdesk_protocol::api::{
     MarkRead, PostMessage, UpdateAppointment, UpdateQueueEntry,
 };
 use frontdesk_protocol::envelope::EventData;
-use frontdesk_protocol::records::{Role, Subject, Thread, Urgency};
+use frontdesk_protocol::records::{Notification, Role, Subject, Thread, Urgency};
 use frontdesk_protocol::status::AppointmentStatus;
 use rusqlite::Connection;
 use serde::Deserialize;
@@ -46,6 +46,23 @@ fn check_own_provider(
             "a doctor may act only on their own queue and appointments".into(),
         ))
     }
+}
+
+/// Stores a notification and appends its event, visible to its user only.
+fn notification_event(
+    conn: &Connection,
+    tenant: &str,
+    n: Notification,
+) -> Result<Outgoing, ApiError> {
+    let n = messages::notify(conn, tenant, n)?;
+    let to = n.user_id.clone();
+    events::append(
+        conn,
+        tenant,
+        "system",
+        &EventData::NotificationCreated(n),
+        Some(vec![to]),
+    )
 }
 
 fn tenant_event(conn: &Connection, caller: &Caller, data: EventData) -> Result<Outgoing, ApiError> {
@@ -174,14 +191,7 @@ fn queue_events(
                     id: e.id.clone(),
                 },
             );
-            let n = messages::notify(conn, &caller.tenant, n)?;
-            out.push(events::append(
-                conn,
-                &caller.tenant,
-                "system",
-                &EventData::NotificationCreated(n),
-                Some(vec![doctor]),
-            )?);
+            out.push(notification_event(conn, &caller.tenant, n)?);
         }
     }
     Ok(out)
@@ -339,14 +349,7 @@ pub async fn post_message(
                                 id: thread.clone(),
                             },
                         );
-                        let n = messages::notify(conn, &caller.tenant, n)?;
-                        evs.push(events::append(
-                            conn,
-                            &caller.tenant,
-                            "system",
-                            &EventData::NotificationCreated(n),
-                            Some(vec![other.clone()]),
-                        )?);
+                        evs.push(notification_event(conn, &caller.tenant, n)?);
                     }
                 }
             }
