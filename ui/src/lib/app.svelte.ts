@@ -1,0 +1,87 @@
+// The app's reactive state: the desk as last read from the engine's cache,
+// the connection, and who is typing. Views read it; only this class writes it.
+
+import { backend, type Startup } from "./backend";
+import type { ConnState, DeskState, Update } from "../types";
+
+const EMPTY: DeskState = {
+  me: null, users: [], providers: [], rooms: [], appointments: [], queue: [], threads: [], messages: [],
+  read_markers: [], presence: [], outbox: [], last_seq: null, synced_at: null,
+};
+
+export class App {
+  startup = $state<Startup | null>(null);
+  desk = $state<DeskState>(EMPTY);
+  connection = $state<ConnState>("offline");
+  detail = $state("");
+  warnings = $state<string[]>([]);
+  /** thread id → user ids typing there */
+  typing = $state<Record<string, string[]>>({});
+  /** The ticket most recently called (for the display's chime and banner). */
+  lastCall = $state<{ ticket: string; room: string | null; at: number } | null>(null);
+  private inFlight: Promise<void> | null = null;
+  private again = false;
+
+  async start(): Promise<void> {
+    this.startup = await backend.startup();
+    this.warnings = [...this.startup.warnings];
+    await backend.subscribe((u) => this.onUpdate(u));
+    if (this.startup.signed_in) await this.refresh();
+  }
+
+  /** Re-reads the desk from the cache; coalesces bursts of updates. */
+  refresh(): Promise<void> {
+    if (this.inFlight) {
+      this.again = true;
+      return this.inFlight;
+    }
+    this.inFlight = (async () => {
+      try {
+        do {
+          this.again = false;
+          this.desk = await backend.state();
+        } while (this.again);
+      } finally {
+        this.inFlight = null;
+      }
+    })();
+    return this.inFlight;
+  }
+
+  onUpdate(u: Update): void {
+    switch (u.kind) {
+      case "connection":
+        this.connection = u.state;
+        this.detail = u.detail;
+        if (u.state === "signed_out" && this.startup) this.startup = { ...this.startup, signed_in: false };
+        break;
+      case "typing": {
+        const now = new Set(this.typing[u.thread] ?? []);
+        if (u.typing) now.add(u.user);
+        else now.delete(u.user);
+        this.typing = { ...this.typing, [u.thread]: [...now] };
+        break;
+      }
+      case "warning":
+        this.warnings = [...this.warnings, u.message];
+        break;
+      case "applied":
+        if (u.event.type === "queue.called" && !u.event.redacted) {
+          const d = u.event.data as { ticket: string; room_id: string | null };
+          this.lastCall = { ticket: d.ticket, room: d.room_id, at: Date.now() };
+        }
+        void this.refresh();
+        break;
+      case "resynced":
+      case "synced":
+      case "presence":
+      case "outbox":
+        void this.refresh();
+        break;
+      case "notified":
+        break;
+    }
+  }
+}
+
+export const app = new App();

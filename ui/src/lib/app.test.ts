@@ -1,0 +1,36 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { App } from "./app.svelte";
+
+afterEach(() => clearMocks());
+
+describe("App", () => {
+  it("follows connection, typing and calls, and re-reads the desk on events", async () => {
+    let reads = 0;
+    mockIPC((cmd) => {
+      if (cmd === "desk_state") {
+        reads += 1;
+        return { me: null, users: [], providers: [], rooms: [], appointments: [], queue: [], threads: [], messages: [], read_markers: [], presence: [], outbox: [], last_seq: reads, synced_at: null };
+      }
+      return null;
+    });
+    const app = new App();
+    app.onUpdate({ kind: "connection", state: "live", detail: "live" });
+    expect(app.connection).toBe("live");
+    app.onUpdate({ kind: "typing", thread: "t", user: "u1", typing: true });
+    app.onUpdate({ kind: "typing", thread: "t", user: "u2", typing: true });
+    app.onUpdate({ kind: "typing", thread: "t", user: "u1", typing: false });
+    expect(app.typing["t"]).toEqual(["u2"]);
+    app.onUpdate({ kind: "applied", event: { seq: 1, id: "e", type: "queue.called", tenant: "demo", at: "", actor: "u", data: { ticket: "A-012", room_id: "r3" } } });
+    expect(app.lastCall?.ticket).toBe("A-012");
+    await app.refresh();
+    expect(app.desk.last_seq).toBeGreaterThan(0);
+  });
+
+  it("goes to sign-in when the session dies", () => {
+    const app = new App();
+    app.startup = { server: "s", tenant: "t", username: "u", signed_in: true, window: "desk", warnings: [] };
+    app.onUpdate({ kind: "connection", state: "signed_out", detail: "signed out" });
+    expect(app.startup.signed_in).toBe(false);
+  });
+});

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import type { Appointment, Message, OutboxEntry, QueueEntry } from "../types";
+import { alsoViewing, asOf, estimatedWaitMinutes, outboxFor, pendingCount, queueFor, scheduleByProvider, unreadCount } from "./desk";
+
+const q = (id: string, status: QueueEntry["status"], priority = 0, arrived = "09:00", provider = "p1"): QueueEntry => ({
+  id, ticket: id.toUpperCase(), provider_id: provider, room_id: null, initials: "M.K.", appointment_id: null,
+  status, priority, arrived_at: `2026-11-22T${arrived}:00.000Z`, called_at: null, version: 1, updated_at: "2026-11-22T09:00:00.000Z",
+});
+
+describe("queue", () => {
+  it("orders by service, then priority, then arrival, and drops finished tickets", () => {
+    const queue = [q("a", "waiting", 0, "09:00"), q("b", "waiting", 5, "09:10"), q("c", "called"), q("d", "done"), q("e", "waiting", 0, "08:50"), q("x", "waiting", 9, "08:00", "p2")];
+    expect(queueFor(queue, "p1").map((e) => e.id)).toEqual(["c", "b", "e", "a"]);
+  });
+
+  it("estimates waits from the tickets ahead", () => {
+    const queue = [q("c", "in_service"), q("a", "waiting", 0, "09:00"), q("b", "waiting", 0, "09:05")];
+    expect(estimatedWaitMinutes(queue, queue[1]!)).toBe(15);
+    expect(estimatedWaitMinutes(queue, queue[2]!)).toBe(30);
+    expect(estimatedWaitMinutes([q("z", "waiting")], q("z", "waiting"))).toBe(0);
+  });
+});
+
+describe("schedule", () => {
+  it("groups the day's appointments by provider in time order", () => {
+    const a = (id: string, start: string, provider: string): Appointment => ({
+      id, patient: { id: "p", name: "P", initials: "P." }, provider_id: provider, room_id: null,
+      start, end: start, status: "booked", reason: "", version: 1, updated_at: start,
+    });
+    const day = new Date("2026-11-22T12:00:00");
+    const s = scheduleByProvider([a("2", "2026-11-22T10:00:00", "p1"), a("1", "2026-11-22T09:00:00", "p1"), a("3", "2026-11-23T09:00:00", "p1"), a("4", "2026-11-22T09:30:00", "p2")], day);
+    expect(s.get("p1")!.map((x) => x.id)).toEqual(["1", "2"]);
+    expect(s.get("p2")!.map((x) => x.id)).toEqual(["4"]);
+  });
+});
+
+describe("messages", () => {
+  const m = (id: string, author: string, at: string): Message => ({ id, thread_id: "t", client_id: id, author_id: author, body: "", urgent: false, created_at: at });
+  const msgs = [m("1", "other", "2026-11-22T09:00:00Z"), m("2", "me", "2026-11-22T09:01:00Z"), m("3", "other", "2026-11-22T09:02:00Z")];
+  it("counts unread messages from others after my marker", () => {
+    expect(unreadCount(msgs, [], "t", "me")).toBe(2);
+    expect(unreadCount(msgs, [{ thread_id: "t", user_id: "me", message_id: "1", at: "" }], "t", "me")).toBe(1);
+    expect(unreadCount(msgs, [{ thread_id: "t", user_id: "me", message_id: "3", at: "" }], "t", "me")).toBe(0);
+  });
+});
+
+describe("presence and outbox", () => {
+  it("warns about others viewing the same patient", () => {
+    const state = {
+      users: [{ id: "u2", username: "doctor", name: "Dr. Elena Morales", role: "doctor" as const }],
+      presence: [
+        { user: "u2", state: "online" as const, viewing: "pat1" },
+        { user: "me", state: "online" as const, viewing: "pat1" },
+        { user: "u3", state: "offline" as const, viewing: "pat1" },
+      ],
+    };
+    expect(alsoViewing(state, "pat1", "me")).toEqual(["Dr. Elena Morales"]);
+    expect(alsoViewing(state, "pat2", "me")).toEqual([]);
+  });
+
+  it("finds pending and conflicting actions by record", () => {
+    const e = (n: number, state: OutboxEntry["state"], id: string): OutboxEntry => ({
+      n, key: `k${n}`, action: { action: "check_in" }, subject_kind: "appointment", subject_id: id, state, attempts: 0, created_at: "", error: null, conflict: null,
+    });
+    const outbox = [e(1, "pending", "a1"), e(2, "conflict", "a1"), e(3, "pending", "a2")];
+    expect(outboxFor(outbox, "appointment", "a1").map((x) => x.n)).toEqual([1, 2]);
+    expect(pendingCount(outbox)).toBe(2);
+  });
+
+  it("says how old the cached day is", () => {
+    expect(asOf(null)).toBe("never synced");
+    const d = new Date(2026, 10, 22, 9, 42);
+    expect(asOf(d.toISOString())).toBe("as of 09:42");
+  });
+});

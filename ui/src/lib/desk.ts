@@ -1,0 +1,69 @@
+// Pure desk logic: what the views show, computed from the cached state.
+// No Svelte, no Tauri: tested directly in desk.test.ts.
+
+import type { Appointment, DeskState, Message, OutboxEntry, QueueEntry, ReadMarker } from "../types";
+
+/** Active tickets of a provider in serving order: called/in service first, then by priority and arrival. */
+export function queueFor(queue: QueueEntry[], providerId: string): QueueEntry[] {
+  const rank = (q: QueueEntry) => (q.status === "in_service" ? 0 : q.status === "called" ? 1 : 2);
+  return queue
+    .filter((q) => q.provider_id === providerId && ["waiting", "called", "in_service"].includes(q.status))
+    .sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || a.arrived_at.localeCompare(b.arrived_at));
+}
+
+/** Minutes a waiting ticket will likely wait: the tickets ahead of it times the usual visit length. */
+export function estimatedWaitMinutes(queue: QueueEntry[], entry: QueueEntry, visitMinutes = 15): number {
+  const line = queueFor(queue, entry.provider_id).filter((q) => q.status === "waiting");
+  const ahead = line.findIndex((q) => q.id === entry.id);
+  const busy = queueFor(queue, entry.provider_id).some((q) => q.status !== "waiting") ? 1 : 0;
+  return ahead < 0 ? 0 : (ahead + busy) * visitMinutes;
+}
+
+/** The day's appointments grouped by provider, by start time. */
+export function scheduleByProvider(appointments: Appointment[], day: Date): Map<string, Appointment[]> {
+  const sameDay = (iso: string) => {
+    const d = new Date(iso);
+    return d.getFullYear() === day.getFullYear() && d.getMonth() === day.getMonth() && d.getDate() === day.getDate();
+  };
+  const out = new Map<string, Appointment[]>();
+  for (const a of appointments.filter((a) => sameDay(a.start)).sort((x, y) => x.start.localeCompare(y.start))) {
+    const list = out.get(a.provider_id) ?? [];
+    list.push(a);
+    out.set(a.provider_id, list);
+  }
+  return out;
+}
+
+/** Outbox entries about a record (pending, conflicting or refused actions). */
+export function outboxFor(outbox: OutboxEntry[], kind: string, id: string): OutboxEntry[] {
+  return outbox.filter((e) => e.subject_kind === kind && e.subject_id === id);
+}
+
+/** Messages in a thread after the user's read marker, not written by them. */
+export function unreadCount(messages: Message[], markers: ReadMarker[], threadId: string, me: string): number {
+  const inThread = messages.filter((m) => m.thread_id === threadId).sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const marker = markers.find((r) => r.thread_id === threadId && r.user_id === me);
+  const readUpTo = marker ? inThread.findIndex((m) => m.id === marker.message_id) : -1;
+  return inThread.slice(readUpTo + 1).filter((m) => m.author_id !== me).length;
+}
+
+/** Who (other than `me`) has the patient open. */
+export function alsoViewing(state: Pick<DeskState, "presence" | "users">, patientId: string, me: string): string[] {
+  return state.presence
+    .filter((p) => p.viewing === patientId && p.user !== me && p.state !== "offline")
+    .map((p) => state.users.find((u) => u.id === p.user)?.name ?? p.user);
+}
+
+/** "as of 09:42" for the offline banner, in the viewer's local time. */
+export function asOf(syncedAt: string | null): string {
+  if (!syncedAt) return "never synced";
+  const d = new Date(syncedAt);
+  const hh = String(d.getHours()).padStart(2, "0");
+  const mm = String(d.getMinutes()).padStart(2, "0");
+  return `as of ${hh}:${mm}`;
+}
+
+/** Number of actions still waiting to be sent. */
+export function pendingCount(outbox: OutboxEntry[]): number {
+  return outbox.filter((e) => e.state === "pending").length;
+}
