@@ -1,7 +1,8 @@
 //! The thin driver under [`crate::link::Link`]: opens the WebSocket (`ws://`
 //! or `wss://` with rustls, trusting the system roots plus an optional clinic
 //! CA file), then shuttles frames between the socket and the engine loop.
-//! It makes no protocol decisions.
+//! It makes one protocol decision only: Engine.IO pings are answered right
+//! here, so the answer never waits behind work in the engine loop.
 
 use crate::error::{EngineError, Result};
 use futures_util::{SinkExt, StreamExt};
@@ -112,17 +113,26 @@ pub async fn open(
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_frame))
         .max_frame_size(Some(max_frame));
-    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
         url.as_str(),
         Some(config),
         true,
         Some(Connector::Rustls(tls.0.clone())),
-    )
-    .await
-    .map_err(|e| EngineError::Network(format!("{url}: {e}")))?;
+    );
+    // A network that swallows packets must not hold the engine for minutes.
+    let (ws, _) = tokio::time::timeout(crate::link::HANDSHAKE_TIMEOUT, connect)
+        .await
+        .map_err(|_| {
+            EngineError::Network(format!(
+                "{url}: no answer within {:?}",
+                crate::link::HANDSHAKE_TIMEOUT
+            ))
+        })?
+        .map_err(|e| EngineError::Network(format!("{url}: {e}")))?;
     let (mut sink, mut stream) = ws.split();
     let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
     let writer_reports = reports.clone();
+    let ponger = out.clone();
     let writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
             let closing = matches!(msg, Message::Close(_));
@@ -140,6 +150,12 @@ pub async fn open(
         let reason = loop {
             match stream.next().await {
                 Some(Ok(Message::Text(t))) => {
+                    // Engine.IO pings are answered here, at once, so a busy
+                    // engine loop (a long replay) never misses the server's
+                    // ping timeout; the frame still goes on, for liveness.
+                    if let Some(data) = t.strip_prefix('2') {
+                        let _ = ponger.send(Message::text(format!("3{data}")));
+                    }
                     let _ = reports.send((generation, LinkIo::Text(t.to_string())));
                 }
                 Some(Ok(Message::Binary(b))) => {

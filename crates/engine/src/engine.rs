@@ -145,6 +145,7 @@ pub struct EngineHandle {
     config: EngineConfig,
     key: CacheKey,
     startup_warnings: Arc<Vec<String>>,
+    logged_out: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl EngineHandle {
@@ -231,6 +232,9 @@ impl EngineHandle {
 
     /// A second, read-only view of the cache for the UI or CLI to query.
     pub fn reader(&self) -> Result<Cache> {
+        if self.logged_out.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(EngineError::SignedOut("signed out; the local cache was wiped".into()));
+        }
         Cache::open(&self.config.cache_path(), &self.key)
     }
 
@@ -305,6 +309,7 @@ pub async fn start(
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let state = Arc::new(std::sync::Mutex::new(ConnState::Offline));
     let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let logged_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let me = tokens.as_ref().map(|t| t.user.id.clone()).or_else(|| {
         cache
             .meta("me")
@@ -342,6 +347,8 @@ pub async fn start(
         policy: Policy::new(me.as_deref().unwrap_or("")),
         outbox_retry_at: None,
         deferred: VecDeque::new(),
+        refresh_unsaved: None,
+        logged_out: logged_out.clone(),
     };
     engine.refresh_names();
     for w in &warnings {
@@ -355,6 +362,7 @@ pub async fn start(
         config,
         key,
         startup_warnings: Arc::new(warnings),
+        logged_out,
     };
     tokio::spawn(engine.run(cmd_rx, reports_rx));
     Ok(handle)
@@ -384,7 +392,7 @@ struct Loop {
     retry_at: Option<tokio::time::Instant>,
     /// The access token and when it should be replaced (a quarter of its
     /// lifetime, at most 30 s, before it expires).
-    access: Option<(String, Instant)>,
+    access: Option<(String, SystemTime)>,
     presence: OwnPresence,
     typing: TypingThrottle,
     remote_typing: RemoteTyping,
@@ -392,6 +400,10 @@ struct Loop {
     focus: Focus,
     policy: Policy,
     outbox_retry_at: Option<Instant>,
+    /// A rotated refresh token the keyring failed to store.
+    refresh_unsaved: Option<String>,
+    /// Set by logout: the handle's reader must not re-create the wiped cache.
+    logged_out: Arc<std::sync::atomic::AtomicBool>,
     /// Supervisor inputs discovered deep inside other work (a refresh refused
     /// during sync), fed in by [`Loop::input`]'s loop.
     deferred: VecDeque<Input>,
@@ -421,6 +433,10 @@ impl Loop {
         loop {
             let retry = self.retry_at;
             tokio::select! {
+                // Frames first: pings and events already waiting must count
+                // before the liveness check in `tick` looks at the clock.
+                biased;
+                Some((generation, io)) = reports.recv() => self.link_io(generation, io).await,
                 cmd = commands.recv() => match cmd {
                     None => break,
                     Some(Command::Shutdown(done)) => {
@@ -430,7 +446,6 @@ impl Loop {
                     }
                     Some(c) => self.command(c).await,
                 },
-                Some((generation, io)) = reports.recv() => self.link_io(generation, io).await,
                 _ = async { match retry { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                     self.retry_at = None;
                     self.input(Input::RetryTimer).await;
@@ -522,7 +537,7 @@ impl Loop {
     async fn ensure_token(&mut self, force: bool) -> Input {
         if !force
             && let Some((_, renew)) = &self.access
-            && *renew > Instant::now()
+            && *renew > SystemTime::now()
         {
             return Input::TokenReady;
         }
@@ -538,19 +553,28 @@ impl Loop {
 
     async fn refresh(&mut self) -> Result<()> {
         let name = self.config.refresh_secret();
-        let Some(refresh) = self.secrets.get(&name)? else {
-            return Err(EngineError::SignedOut("no stored session".into()));
+        let refresh = match self.refresh_unsaved.clone() {
+            Some(t) => t,
+            None => self.secrets.get(&name)?.ok_or_else(|| EngineError::SignedOut("no stored session".into()))?,
         };
         let tokens = self.api.refresh(&refresh).await?;
-        // Store the rotated token first: the old one is already spent.
-        self.secrets.set(&name, &tokens.refresh_token)?;
+        // The old token is spent now: keep the new one even if the keyring
+        // fails, or the next refresh would present the spent one and the
+        // server would revoke the login.
+        match self.secrets.set(&name, &tokens.refresh_token) {
+            Ok(()) => self.refresh_unsaved = None,
+            Err(e) => {
+                self.warn(format!("could not save the session in the keyring ({e}); keeping it in memory"));
+                self.refresh_unsaved = Some(tokens.refresh_token.clone());
+            }
+        }
         self.access = Some((tokens.access_token, renew_at(tokens.expires_in)));
         Ok(())
     }
 
     /// A token for a REST call, refreshing if it is about to expire.
     async fn token(&mut self) -> Result<String> {
-        let fresh = matches!(&self.access, Some((_, renew)) if *renew > Instant::now());
+        let fresh = matches!(&self.access, Some((_, renew)) if *renew > SystemTime::now());
         if !fresh && let Err(e) = self.refresh().await {
             if let EngineError::SignedOut(reason) = &e {
                 self.deferred.push_back(Input::RefreshFailed {
@@ -571,7 +595,8 @@ impl Loop {
         let token = self.access.as_ref()?.0.clone();
         self.generation += 1;
         let generation = self.generation;
-        let limits = LinkLimits::default();
+        // The driver answers pings itself (see `connection`).
+        let limits = LinkLimits { answer_pings: false, ..LinkLimits::default() };
         match connection::open(
             &self.config.server,
             &self.tls,
@@ -630,10 +655,20 @@ impl Loop {
                 }
             }
             LinkEvent::Connected { .. } => self.input(Input::Connected).await,
-            LinkEvent::Refused { message } => self.input(Input::Refused { message }).await,
+            LinkEvent::Refused { message } => {
+                // Whatever the reason, this access token is not to be tried again.
+                if message.starts_with("unauthorized") {
+                    self.access = None;
+                }
+                self.input(Input::Refused { message }).await
+            }
             LinkEvent::Closed { reason } => {
                 let connected = self.supervisor.state() == ConnState::Live;
                 self.link = None;
+                if connected {
+                    // Who is here is re-sent by the server on the next connect.
+                    let _ = self.cache.clear_presence();
+                }
                 let input = if connected {
                     Input::LinkLost { reason }
                 } else {
@@ -695,6 +730,11 @@ impl Loop {
 
     /// A live durable event: applied if next, skipped if old, replay on a gap.
     async fn apply_live(&mut self, env: Envelope) {
+        if matches!(self.cache.last_seq(), Ok(None)) {
+            // No snapshot yet: this event has nothing to apply to. Sync instead.
+            self.sync().await;
+            return;
+        }
         match self.cache.apply_events(std::slice::from_ref(&env)) {
             Ok(applied) => {
                 let gap = applied.gap.is_some();
@@ -758,6 +798,15 @@ impl Loop {
                 Err(EngineError::Server(p)) if p.status == 401 => {
                     self.access = None;
                 }
+                Err(EngineError::Gap { expected, got }) => {
+                    // The server's own history skipped (pruned under us?):
+                    // only a snapshot can be trusted now.
+                    self.warn(format!("replay skipped from {expected} to {got}; taking a snapshot"));
+                    if let Err(e) = self.cache.forget_position() {
+                        self.warn(format!("sync failed: {e}"));
+                        break;
+                    }
+                }
                 Err(e) => {
                     self.warn(format!("sync failed: {e}"));
                     break;
@@ -766,6 +815,11 @@ impl Loop {
         }
         for n in summarize(replayed) {
             self.show(n);
+        }
+        // Not synced: drop the link so the supervisor reconnects (with
+        // backoff) and the next connect syncs again.
+        if self.supervisor.state() == ConnState::Live {
+            self.deferred.push_back(Input::LinkLost { reason: "could not catch up with the server".into() });
         }
     }
 
@@ -784,10 +838,12 @@ impl Loop {
                             .applied
                             .last()
                             .is_none_or(|e| e.seq >= page.latest_seq);
-                    if let Some((expected, got)) = applied.gap {
+                    let gap = applied.gap;
+                    // What was applied is published even if the page then skips.
+                    replayed.extend(self.after_apply(applied.applied));
+                    if let Some((expected, got)) = gap {
                         return Err(EngineError::Gap { expected, got });
                     }
-                    replayed.extend(self.after_apply(applied.applied));
                     if done {
                         return Ok(());
                     }
@@ -809,9 +865,10 @@ impl Loop {
         self.sync().await;
         self.presence.reset_announced();
         self.announce_presence();
-        if let Some(p) = self.viewing.clone() {
-            self.emit(ephemeral::VIEWING, json!(ViewingEmit { patient: Some(p) }));
-        }
+        // Always say what is open now (even nothing): the server may still
+        // hold what we had open before the connection dropped.
+        let viewing = self.viewing.clone();
+        self.emit(ephemeral::VIEWING, json!(ViewingEmit { patient: viewing }));
         self.flush_outbox().await;
     }
 
@@ -877,6 +934,15 @@ impl Loop {
             let result = match outcome {
                 SendOutcome::Applied(_) => self.cache.outbox_done(entry.n),
                 SendOutcome::Conflict { current, problem } => {
+                    let kind = match entry.subject_kind.as_str() {
+                        "appointment" => Some(Kind::Appointment),
+                        "queue" => Some(Kind::Queue),
+                        _ => None,
+                    };
+                    if let (Some(kind), Some(record)) = (kind, &current) {
+                        // A retry built from the cache then starts from the server's version.
+                        let _ = self.cache.put_current(kind, record);
+                    }
                     let both = json!({"mine": request.body, "current": current});
                     let why = problem.detail.unwrap_or(problem.title);
                     self.cache
@@ -908,16 +974,10 @@ impl Loop {
                 let _ = reply.send(r);
                 if ok {
                     self.publish_outbox();
-                    if let DeskAction::SendMessage { thread_id, .. } = &action
-                        && self.typing.stop().is_some()
+                    if matches!(action, DeskAction::SendMessage { .. })
+                        && let Some(thread) = self.typing.stop()
                     {
-                        self.emit(
-                            ephemeral::TYPING,
-                            json!(TypingEmit {
-                                thread: thread_id.clone(),
-                                typing: false
-                            }),
-                        );
+                        self.emit(ephemeral::TYPING, json!(TypingEmit { thread, typing: false }));
                     }
                     self.flush_outbox().await;
                 }
@@ -978,16 +1038,19 @@ impl Loop {
         }
         self.input(Input::Stop { sign_out: true }).await;
         self.access = None;
-        self.secrets.delete(&name)?;
-        self.secrets.delete(&self.config.key_secret())?;
-        // Wipe the cache: close it by replacing it with a throwaway in-memory one.
+        self.refresh_unsaved = None;
+        self.logged_out.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Patient data first: close the cache (swap in a throwaway) and wipe it.
         let path = self.config.cache_path();
         let throwaway = tempfile_path(&self.config);
         self.cache = Cache::open(&throwaway, &CacheKey::generate())?;
-        Cache::wipe(&path)?;
-        Cache::wipe(&throwaway)?;
+        let wiped = Cache::wipe(&path);
+        let _ = Cache::wipe(&throwaway);
+        // Then the secrets, each attempted whatever the other did.
+        let forgot_token = self.secrets.delete(&name);
+        let forgot_key = self.secrets.delete(&self.config.key_secret());
         self.publish_outbox();
-        Ok(())
+        wiped.and(forgot_token).and(forgot_key)
     }
 
     async fn tick(&mut self) {
@@ -1019,9 +1082,13 @@ impl Loop {
 /// When to replace a token that lives `expires_in` seconds from now: a quarter
 /// of its lifetime (at most 30 s) early, so a request never carries one that
 /// expires in flight.
-fn renew_at(expires_in: u64) -> Instant {
-    let life = Duration::from_secs(expires_in);
-    Instant::now() + life - (life / 4).min(Duration::from_secs(30))
+///
+/// Wall-clock time, not `Instant`: a laptop that slept through the expiry must
+/// see the token as stale when it wakes. The server's figure is capped at a
+/// day so a bogus one cannot overflow.
+fn renew_at(expires_in: u64) -> SystemTime {
+    let life = Duration::from_secs(expires_in.min(86_400));
+    SystemTime::now() + life - (life / 4).min(Duration::from_secs(30))
 }
 
 fn tempfile_path(config: &EngineConfig) -> PathBuf {

@@ -59,6 +59,9 @@ pub struct LinkLimits {
     pub max_frame: usize,
     /// Binary attachments per packet and their size.
     pub binary: BinaryLimits,
+    /// Whether this session answers pings itself. The engine's driver answers
+    /// them in its reader task instead, and sets this to false.
+    pub answer_pings: bool,
 }
 
 impl Default for LinkLimits {
@@ -69,6 +72,7 @@ impl Default for LinkLimits {
                 max_attachments: 4,
                 max_attachment_len: 1024 * 1024,
             },
+            answer_pings: true,
         }
     }
 }
@@ -83,6 +87,9 @@ pub struct Link {
     ping_timeout: Duration,
     /// When we last heard from the server (any frame).
     last_heard: SystemTime,
+    /// When the handshake began; CONNECT must be answered within
+    /// [`HANDSHAKE_TIMEOUT`] of it, pings or not.
+    started: SystemTime,
     next_ack_id: u64,
     binary: Option<BinaryAssembler>,
 }
@@ -104,6 +111,7 @@ impl Link {
             ping_interval: Duration::ZERO,
             ping_timeout: HANDSHAKE_TIMEOUT,
             last_heard: now,
+            started: now,
             next_ack_id: 0,
             binary: None,
         }
@@ -131,6 +139,15 @@ impl Link {
     /// `Err` if the server has been silent for longer than allowed. A wall
     /// clock that jumped backwards counts as no silence.
     pub fn check_alive(&self, now: SystemTime) -> Result<(), Dead> {
+        if matches!(self.phase, Phase::AwaitingOpen | Phase::AwaitingConnect) {
+            let waiting = now.duration_since(self.started).unwrap_or(Duration::ZERO);
+            if waiting > HANDSHAKE_TIMEOUT {
+                return Err(Dead {
+                    silent_for: waiting,
+                    allowed: HANDSHAKE_TIMEOUT,
+                });
+            }
+        }
         let silent_for = now
             .duration_since(self.last_heard)
             .unwrap_or(Duration::ZERO);
@@ -182,7 +199,10 @@ impl Link {
                 )]
             }
             // Answer pings in every phase: the first one may come before the CONNECT answer.
-            EioPacket::Ping(data) => vec![LinkEvent::Send(EioPacket::Pong(data).encode())],
+            EioPacket::Ping(data) if self.limits.answer_pings => {
+                vec![LinkEvent::Send(EioPacket::Pong(data).encode())]
+            }
+            EioPacket::Ping(_) => Vec::new(),
             EioPacket::Close => self.close("server closed the session"),
             EioPacket::Message(text) => self.handle_sio(&text),
             EioPacket::Pong(_) | EioPacket::Noop | EioPacket::Upgrade => Vec::new(),
@@ -439,6 +459,35 @@ mod tests {
             l.handle_binary(vec![0], t(1)).as_slice(),
             [LinkEvent::Closed { .. }]
         ));
+    }
+
+    #[test]
+    fn connect_must_be_answered_in_time_even_with_pings() {
+        let mut l = Link::new(json!({}), LinkLimits::default(), t(0));
+        l.handle_text(OPEN, t(0));
+        for s in 1..=10 {
+            l.handle_text("2", t(s));
+        }
+        assert!(l.check_alive(t(10)).is_ok());
+        assert!(
+            l.check_alive(t(11)).is_err(),
+            "pinging but never answering CONNECT is dead"
+        );
+    }
+
+    #[test]
+    fn pings_can_be_left_to_the_driver() {
+        let limits = LinkLimits {
+            answer_pings: false,
+            ..LinkLimits::default()
+        };
+        let mut l = Link::new(json!({}), limits, t(0));
+        l.handle_text(OPEN, t(0));
+        assert!(l.handle_text("2", t(1)).is_empty());
+        assert!(
+            l.check_alive(t(1)).is_ok(),
+            "the ping still counts as hearing from the server"
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! then reconnecting (with backoff) after any loss, and signed-out when the
 //! refresh token is refused. Rules it guarantees:
 //! - a token check comes before every CONNECT (forced after a refusal);
-//! - a CONNECT refusal triggers exactly one forced refresh; a second refusal
-//!   in a row waits out the backoff instead of looping on a dead token;
+//! - an `unauthorized` CONNECT refusal triggers exactly one forced refresh;
+//!   a second one in a row signs out instead of looping on a dead token; a
+//!   refusal that is the server's own failure waits out the backoff;
 //! - a refresh refused by the server means signed-out, never a retry.
 
 use crate::backoff::Backoff;
@@ -151,10 +152,20 @@ impl Supervisor {
             }
             Input::Refused { message } if self.is_trying() => {
                 out.push(Action::CloseLink);
-                if self.refreshed_after_refusal {
+                if !message.starts_with("unauthorized") {
+                    // The server failed, not our credentials: wait, don't refresh.
                     self.retry_later(
-                        &format!("server refused the session again ({message})"),
+                        &format!("server could not accept the session ({message})"),
                         rng,
+                        &mut out,
+                    );
+                } else if self.refreshed_after_refusal {
+                    // Refused again with a token fresh from the server: the
+                    // session is dead (user removed, tenant changed). Stop.
+                    out.push(Action::CancelRetry);
+                    self.go(
+                        SignedOut,
+                        format!("signed out: the server refused the session ({message})"),
                         &mut out,
                     );
                 } else {
@@ -288,23 +299,42 @@ mod tests {
         s.handle(Input::TokenReady, &mut r);
         let a = s.handle(
             Input::Refused {
-                message: "access token expired".into(),
+                message: "unauthorized: access token expired".into(),
             },
             &mut r,
         );
         assert_eq!(a, [Action::CloseLink, Action::EnsureToken { force: true }]);
         s.handle(Input::TokenReady, &mut r);
-        // Refused again with the fresh token: back off, do not force another refresh.
+        // Refused again with the fresh token: signed out, no second refresh, no retry.
         let a = s.handle(
             Input::Refused {
-                message: "still no".into(),
+                message: "unauthorized: no such user".into(),
             },
             &mut r,
         );
         assert!(!a.contains(&Action::EnsureToken { force: true }));
+        assert!(retry_delay(&a).is_none());
+        assert_eq!(published(&a), Some(SignedOut));
+    }
+
+    #[test]
+    fn a_server_failure_at_connect_backs_off_without_refreshing() {
+        let (mut s, mut r) = sup();
+        s.handle(Input::Start, &mut r);
+        s.handle(Input::TokenReady, &mut r);
+        let a = s.handle(
+            Input::Refused {
+                message: "server error; try again".into(),
+            },
+            &mut r,
+        );
+        assert!(
+            !a.iter()
+                .any(|x| matches!(x, Action::EnsureToken { force: true }))
+        );
         assert!(retry_delay(&a).is_some());
         assert_eq!(published(&a), Some(Reconnecting));
-        // Once live again, a later refusal may force a refresh again.
+        // After a success, an unauthorized refusal gets its one refresh again.
         s.handle(Input::RetryTimer, &mut r);
         s.handle(Input::TokenReady, &mut r);
         s.handle(Input::Connected, &mut r);
@@ -314,7 +344,7 @@ mod tests {
         assert!(
             s.handle(
                 Input::Refused {
-                    message: "m".into()
+                    message: "unauthorized: m".into()
                 },
                 &mut r
             )

@@ -61,7 +61,12 @@ fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
     let data = match env.decode() {
         Ok(d) => d,
         Err(EnvelopeError::Redacted { .. } | EnvelopeError::UnknownType(_)) => return Ok(()),
-        Err(e) => return Err(crate::error::EngineError::Invalid(e.to_string())),
+        // A record this build cannot read must not freeze the stream: its seq
+        // still advances, and the next snapshot brings the record in whole.
+        Err(e @ EnvelopeError::Malformed { .. }) => {
+            tracing::warn!("event {} skipped: {e}", env.seq);
+            return Ok(());
+        }
     };
     match &data {
         EventData::AppointmentCreated(a)
@@ -162,5 +167,40 @@ impl Cache {
     /// "as of 09:42" while offline).
     pub fn mark_synced(&self) -> Result<()> {
         self.set_meta(META_SYNCED_AT, &now_text())
+    }
+
+    /// Forgets the applied position, so the next sync takes a snapshot. The
+    /// records stay on screen until the snapshot replaces them.
+    pub fn forget_position(&self) -> Result<()> {
+        self.conn.execute("DELETE FROM meta WHERE key = ?1", [META_LAST_SEQ])?;
+        Ok(())
+    }
+
+    /// Forgets everyone's presence: after a reconnect the server sends who is
+    /// here now, and what was seen before the drop may be stale.
+    pub fn clear_presence(&self) -> Result<()> {
+        self.conn.execute("DELETE FROM records WHERE kind = ?1", [Kind::Presence.as_str()])?;
+        Ok(())
+    }
+
+    /// Stores the server's current version of a record (from a `409`) if it
+    /// is newer than what the cache holds, so a retry starts from it.
+    pub fn put_current(&self, kind: Kind, record: &serde_json::Value) -> Result<bool> {
+        let (Some(id), Some(version)) = (record["id"].as_str(), record["version"].as_u64()) else {
+            return Ok(false);
+        };
+        let held: Option<serde_json::Value> = self.get(kind, id)?;
+        if held.as_ref().and_then(|h| h["version"].as_u64()).is_some_and(|v| v >= version) {
+            return Ok(false);
+        }
+        let sort = match kind {
+            Kind::Appointment => record["start"].as_str(),
+            Kind::Queue => record["arrived_at"].as_str(),
+            _ => None,
+        }
+        .unwrap_or(id)
+        .to_owned();
+        upsert(&self.conn, kind, id, &sort, record)?;
+        Ok(true)
     }
 }

@@ -130,11 +130,14 @@ async fn on_connect(s: SocketRef, State(st): State<AppState>) {
             p.disconnect(&c.tenant, &c.id, Instant::now());
         }
     });
-    let change = st
-        .presence
-        .lock()
-        .ok()
-        .and_then(|mut p| p.connect(&caller.tenant, &caller.id));
+    let (change, here) = match st.presence.lock() {
+        Ok(mut p) => (p.connect(&caller.tenant, &caller.id), p.snapshot(&caller.tenant)),
+        Err(_) => (None, Vec::new()),
+    };
+    // Presence is not replayed: tell the new socket who is here now.
+    for p in here.iter().filter(|p| p.user != caller.id) {
+        let _ = s.emit(ephemeral::PRESENCE, p);
+    }
     announce(&s, &caller.tenant, change).await;
 }
 
