@@ -9,7 +9,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # SQLCipher cache links against, Node for the JavaScript Socket.IO peers, and a
 # D-Bus session bus with gnome-keyring (the real Secret Service) for the
 # keyring tests.
-apt_packages=(pkg-config libssl-dev nodejs npm dbus gnome-keyring)
+apt_packages=(pkg-config libssl-dev nodejs npm dbus gnome-keyring
+  # the desktop app (Tauri 2 on WebKitGTK) and its end-to-end tests
+  libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
+  xvfb webkit2gtk-driver dbus-x11 dunst xdotool)
 
 need_apt=()
 for p in "${apt_packages[@]}"; do
@@ -33,6 +36,15 @@ if ! command -v cargo >/dev/null; then
   echo "Rust (cargo) is not installed: install it from https://rustup.rs and run this again." >&2
   exit 1
 fi
+
+# The UI (Svelte + Vite), pinned by package-lock.json; the app embeds ui/dist,
+# so it is built before any cargo build.
+if [ ! -d "$root/ui/node_modules/svelte" ] || [ "$root/ui/package-lock.json" -nt "$root/ui/node_modules" ]; then
+  echo "==> npm ci (ui)"
+  (cd "$root/ui" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "==> building the UI (ui/dist)"
+(cd "$root/ui" && npm run --silent build >/dev/null)
 
 # The JavaScript Socket.IO peers the tests talk to, pinned by package-lock.json.
 if [ ! -d "$root/tests/js/node_modules/socket.io-client" ] || [ "$root/tests/js/package-lock.json" -nt "$root/tests/js/node_modules" ]; then

@@ -6,6 +6,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/setup.sh
 
+echo "==> UI: type check and unit tests"
+(cd ui && npm run --silent check && npm test --silent)
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1,0 +1,23 @@
+fn main() {
+    // The config lives at the repository root; the app's own commands get
+    // permissions (`allow-<command>`) that capabilities grant per window.
+    let commands = &[
+        "startup",
+        "sign_in",
+        "logout",
+        "desk_state",
+        "act",
+        "typing",
+        "set_dnd",
+        "viewing",
+        "focus",
+        "activity",
+        "dismiss",
+        "subscribe",
+        "board",
+    ];
+    let attributes = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(commands));
+    tauri_build::try_build(attributes).expect("tauri build script");
+}

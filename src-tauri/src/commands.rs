@@ -1,0 +1,206 @@
+//! The commands the UI may invoke (each window only those its capability grants).
+
+use crate::error::{CmdResult, CommandError};
+use crate::shell::{Remembered, Shell};
+use frontdesk_engine::cache::outbox::DeskAction;
+use frontdesk_engine::cache::{Cache, Kind, META_SYNCED_AT};
+use frontdesk_engine::engine::{self, Update};
+use frontdesk_engine::notify::Focus;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tauri::ipc::Channel;
+use tauri::{State, WebviewWindow};
+
+/// What the UI needs before anything else.
+#[derive(Serialize)]
+pub struct Startup {
+    server: String,
+    tenant: String,
+    username: String,
+    signed_in: bool,
+    window: &'static str,
+    warnings: Vec<String>,
+}
+
+#[tauri::command]
+pub async fn startup(window: WebviewWindow, shell: State<'_, Shell>) -> CmdResult<Startup> {
+    let r = shell.remembered();
+    let signed_in = shell.engine.lock().await.is_some();
+    let mut warnings = shell.warnings.clone();
+    if let Some(h) = shell.engine.lock().await.as_ref() {
+        warnings.extend(h.startup_warnings().iter().cloned());
+    }
+    Ok(Startup {
+        server: r.server,
+        tenant: r.tenant,
+        username: r.username,
+        signed_in,
+        window: if window.label() == "display" {
+            "display"
+        } else {
+            "desk"
+        },
+        warnings,
+    })
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct SignIn {
+    server: String,
+    tenant: String,
+    username: String,
+    password: String,
+}
+
+#[tauri::command]
+pub async fn sign_in(form: SignIn, shell: State<'_, Shell>) -> CmdResult<()> {
+    let r = Remembered {
+        server: form.server.trim().trim_end_matches('/').to_owned(),
+        tenant: form.tenant.trim().to_owned(),
+        username: form.username.trim().to_owned(),
+    };
+    if let Some(old) = shell.engine.lock().await.take() {
+        old.shutdown().await;
+    }
+    let tokens = engine::sign_in(&shell.config(&r), &form.password, shell.secrets.as_ref()).await?;
+    shell.remember(&r)?;
+    shell.start_engine(&r, Some(tokens)).await?;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn logout(shell: State<'_, Shell>) -> CmdResult<()> {
+    let handle = shell.engine.lock().await.take();
+    if let Some(h) = handle {
+        h.logout().await?;
+        h.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Everything the desk shows, read from the engine's cache.
+#[derive(Serialize)]
+pub struct DeskState {
+    me: Option<Value>,
+    users: Vec<Value>,
+    providers: Vec<Value>,
+    rooms: Vec<Value>,
+    appointments: Vec<Value>,
+    queue: Vec<Value>,
+    threads: Vec<Value>,
+    messages: Vec<Value>,
+    read_markers: Vec<Value>,
+    presence: Vec<Value>,
+    outbox: Vec<frontdesk_engine::cache::outbox::OutboxEntry>,
+    last_seq: Option<u64>,
+    synced_at: Option<String>,
+}
+
+fn read_desk(c: &Cache) -> frontdesk_engine::Result<DeskState> {
+    Ok(DeskState {
+        me: c.meta("me")?.and_then(|m| serde_json::from_str(&m).ok()),
+        users: c.list(Kind::User)?,
+        providers: c.list(Kind::Provider)?,
+        rooms: c.list(Kind::Room)?,
+        appointments: c.list(Kind::Appointment)?,
+        queue: c.list(Kind::Queue)?,
+        threads: c.list(Kind::Thread)?,
+        messages: c.list(Kind::Message)?,
+        read_markers: c.list(Kind::ReadMarker)?,
+        presence: c.list(Kind::Presence)?,
+        outbox: c.outbox_list()?,
+        last_seq: c.last_seq()?,
+        synced_at: c.meta(META_SYNCED_AT)?,
+    })
+}
+
+#[tauri::command]
+pub async fn desk_state(shell: State<'_, Shell>) -> CmdResult<DeskState> {
+    let h = shell.engine().await?;
+    Ok(read_desk(&h.reader()?)?)
+}
+
+/// The waiting-room board: tickets, rooms and providers, with no patient in it.
+#[tauri::command]
+pub async fn board(shell: State<'_, Shell>) -> CmdResult<DeskState> {
+    let h = shell.engine().await?;
+    let mut d = read_desk(&h.reader()?)?;
+    for q in &mut d.queue {
+        if let Some(obj) = q.as_object_mut() {
+            obj.remove("patient");
+        }
+    }
+    d.appointments.clear();
+    d.users.clear();
+    d.messages.clear();
+    d.threads.clear();
+    d.read_markers.clear();
+    d.presence.clear();
+    d.outbox.clear();
+    d.me = None;
+    Ok(d)
+}
+
+#[tauri::command]
+pub async fn act(action: DeskAction, shell: State<'_, Shell>) -> CmdResult<()> {
+    shell.engine().await?.act(action).await?;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn typing(thread: String, typing: bool, shell: State<'_, Shell>) -> CmdResult<()> {
+    Ok(shell.engine().await?.typing(&thread, typing)?)
+}
+
+#[tauri::command]
+pub async fn set_dnd(dnd: bool, shell: State<'_, Shell>) -> CmdResult<()> {
+    Ok(shell.engine().await?.set_dnd(dnd)?)
+}
+
+#[tauri::command]
+pub async fn viewing(patient: Option<String>, shell: State<'_, Shell>) -> CmdResult<()> {
+    Ok(shell.engine().await?.viewing(patient)?)
+}
+
+#[tauri::command]
+pub async fn focus(
+    window_focused: bool,
+    thread: Option<String>,
+    shell: State<'_, Shell>,
+) -> CmdResult<()> {
+    Ok(shell.engine().await?.focus(Focus {
+        window_focused,
+        thread,
+    })?)
+}
+
+#[tauri::command]
+pub async fn activity(shell: State<'_, Shell>) -> CmdResult<()> {
+    Ok(shell.engine().await?.activity()?)
+}
+
+#[tauri::command]
+pub async fn dismiss(n: i64, shell: State<'_, Shell>) -> CmdResult<()> {
+    let h = shell.engine().await?;
+    if h.reader()?.outbox_dismiss(n)? {
+        Ok(())
+    } else {
+        Err(CommandError::new(
+            "not_found",
+            "that action is no longer in the outbox",
+        ))
+    }
+}
+
+#[tauri::command]
+pub async fn subscribe(channel: Channel<Update>, shell: State<'_, Shell>) -> CmdResult<()> {
+    if let Some(h) = shell.engine.lock().await.as_ref() {
+        let _ = channel.send(Update::Connection {
+            state: h.state(),
+            detail: "current".into(),
+        });
+    }
+    shell.channels.lock().await.push(channel);
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Frontdesk, the desktop app: a thin Tauri 2 shell around the engine.
+//!
+//! - [`commands`]: what the UI may invoke (per-window capabilities in
+//!   `src-tauri/capabilities`).
+//! - [`shell`]: settings, secrets and the running engine.
+//! - [`notifier`]: OS notifications via notify-rust.
+//! - [`tray`]: the tray icon.
+//! - [`demo`]: `--demo`, the clinic server in-process with a simulator.
+//!
+//! Flags: `--demo` (embedded demo clinic, signed in as reception),
+//! `--display` (also open the fullscreen waiting-room board).
+
+mod commands;
+mod demo;
+mod error;
+mod notifier;
+mod shell;
+mod tray;
+
+use frontdesk_engine::engine;
+use frontdesk_engine::secrets;
+use shell::{Remembered, Shell};
+use std::sync::Arc;
+use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().collect();
+    let demo_mode = args.iter().any(|a| a == "--demo");
+    let display = args.iter().any(|a| a == "--display");
+
+    tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            // A second launch brings the running window forward instead.
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.show();
+                let _ = w.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let data_dir = app.path().app_data_dir()?;
+            let (store, warning) = secrets::system_store("frontdesk");
+            let shell = Shell {
+                app: handle.clone(),
+                data_dir: data_dir.clone(),
+                secrets: Arc::from(store),
+                warnings: warning.into_iter().collect(),
+                engine: tokio::sync::Mutex::new(None),
+                channels: tokio::sync::Mutex::new(Vec::new()),
+            };
+            app.manage(shell);
+            tray::install(&handle)?;
+            if display {
+                WebviewWindowBuilder::new(app, "display", WebviewUrl::App("index.html".into()))
+                    .title("Frontdesk — waiting room")
+                    .fullscreen(true)
+                    .build()?;
+            }
+            tauri::async_runtime::block_on(
+                async move { resume(&handle, demo_mode, &data_dir).await },
+            )
+            .map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::startup,
+            commands::sign_in,
+            commands::logout,
+            commands::desk_state,
+            commands::board,
+            commands::act,
+            commands::typing,
+            commands::set_dnd,
+            commands::viewing,
+            commands::focus,
+            commands::activity,
+            commands::dismiss,
+            commands::subscribe,
+        ])
+        .run(tauri::generate_context!("../tauri.conf.json"))
+        .unwrap_or_else(|e| {
+            eprintln!("Frontdesk could not start: {e}");
+            std::process::exit(1);
+        });
+}
+
+/// At launch: start the demo clinic if asked, then resume a stored session
+/// (no password needed) or leave the sign-in form up.
+async fn resume(
+    app: &tauri::AppHandle,
+    demo_mode: bool,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let shell = app.state::<Shell>();
+    if demo_mode {
+        // Kept in the app's state: the server lives as long as the app.
+        app.manage(demo::DemoClinic(
+            demo::start_server(&data_dir.join("demo")).await?,
+        ));
+        let base = app.state::<demo::DemoClinic>().url();
+        println!("demo clinic listening on {base}");
+        let r = Remembered {
+            server: base.clone(),
+            tenant: "demo".into(),
+            username: "reception".into(),
+        };
+        shell.remember(&r).map_err(|e| anyhow::anyhow!(e.message))?;
+        let tokens = engine::sign_in(&shell.config(&r), "demo", shell.secrets.as_ref()).await?;
+        shell
+            .start_engine(&r, Some(tokens))
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        tauri::async_runtime::spawn(demo::simulate(base));
+        return Ok(());
+    }
+    let r = shell.remembered();
+    if engine::has_session(&shell.config(&r), shell.secrets.as_ref())? {
+        shell
+            .start_engine(&r, None)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! The tray icon: connection state and unread messages at a glance, and a way
+//! back to the window.
+
+use frontdesk_engine::engine::Update;
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager};
+
+const TRAY_ID: &str = "frontdesk";
+
+/// Creates the tray icon with its menu.
+pub fn install(app: &AppHandle) -> tauri::Result<()> {
+    let open = MenuItem::with_id(app, "open", "Open Frontdesk", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&open, &quit])?;
+    let mut tray = TrayIconBuilder::with_id(TRAY_ID)
+        .tooltip("Frontdesk — starting")
+        .menu(&menu)
+        .on_menu_event(|app, event| match event.id.as_ref() {
+            "open" => {
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.show();
+                    let _ = w.set_focus();
+                }
+            }
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    tray.build(app)?;
+    Ok(())
+}
+
+/// Keeps the tray's tooltip in step with the connection and the unread count.
+pub fn reflect(app: &AppHandle, update: &Update) {
+    static UNREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static STATE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+    match update {
+        Update::Connection { state, .. } => {
+            if let Ok(mut s) = STATE.lock() {
+                *s = format!("{state:?}").to_lowercase().replace('_', " ");
+            }
+        }
+        Update::Notified { .. } => {
+            UNREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        _ => return,
+    }
+    let state = STATE.lock().map(|s| s.clone()).unwrap_or_default();
+    let unread = UNREAD.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let _ = tray.set_tooltip(Some(format!("Frontdesk — {state}, {unread} unread")));
+    }
+}
