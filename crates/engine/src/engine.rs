@@ -233,7 +233,9 @@ impl EngineHandle {
     /// A second, read-only view of the cache for the UI or CLI to query.
     pub fn reader(&self) -> Result<Cache> {
         if self.logged_out.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(EngineError::SignedOut("signed out; the local cache was wiped".into()));
+            return Err(EngineError::SignedOut(
+                "signed out; the local cache was wiped".into(),
+            ));
         }
         Cache::open(&self.config.cache_path(), &self.key)
     }
@@ -555,7 +557,10 @@ impl Loop {
         let name = self.config.refresh_secret();
         let refresh = match self.refresh_unsaved.clone() {
             Some(t) => t,
-            None => self.secrets.get(&name)?.ok_or_else(|| EngineError::SignedOut("no stored session".into()))?,
+            None => self
+                .secrets
+                .get(&name)?
+                .ok_or_else(|| EngineError::SignedOut("no stored session".into()))?,
         };
         let tokens = self.api.refresh(&refresh).await?;
         // The old token is spent now: keep the new one even if the keyring
@@ -564,7 +569,9 @@ impl Loop {
         match self.secrets.set(&name, &tokens.refresh_token) {
             Ok(()) => self.refresh_unsaved = None,
             Err(e) => {
-                self.warn(format!("could not save the session in the keyring ({e}); keeping it in memory"));
+                self.warn(format!(
+                    "could not save the session in the keyring ({e}); keeping it in memory"
+                ));
                 self.refresh_unsaved = Some(tokens.refresh_token.clone());
             }
         }
@@ -596,7 +603,10 @@ impl Loop {
         self.generation += 1;
         let generation = self.generation;
         // The driver answers pings itself (see `connection`).
-        let limits = LinkLimits { answer_pings: false, ..LinkLimits::default() };
+        let limits = LinkLimits {
+            answer_pings: false,
+            ..LinkLimits::default()
+        };
         match connection::open(
             &self.config.server,
             &self.tls,
@@ -801,7 +811,9 @@ impl Loop {
                 Err(EngineError::Gap { expected, got }) => {
                     // The server's own history skipped (pruned under us?):
                     // only a snapshot can be trusted now.
-                    self.warn(format!("replay skipped from {expected} to {got}; taking a snapshot"));
+                    self.warn(format!(
+                        "replay skipped from {expected} to {got}; taking a snapshot"
+                    ));
                     if let Err(e) = self.cache.forget_position() {
                         self.warn(format!("sync failed: {e}"));
                         break;
@@ -819,7 +831,9 @@ impl Loop {
         // Not synced: drop the link so the supervisor reconnects (with
         // backoff) and the next connect syncs again.
         if self.supervisor.state() == ConnState::Live {
-            self.deferred.push_back(Input::LinkLost { reason: "could not catch up with the server".into() });
+            self.deferred.push_back(Input::LinkLost {
+                reason: "could not catch up with the server".into(),
+            });
         }
     }
 
@@ -977,7 +991,13 @@ impl Loop {
                     if matches!(action, DeskAction::SendMessage { .. })
                         && let Some(thread) = self.typing.stop()
                     {
-                        self.emit(ephemeral::TYPING, json!(TypingEmit { thread, typing: false }));
+                        self.emit(
+                            ephemeral::TYPING,
+                            json!(TypingEmit {
+                                thread,
+                                typing: false
+                            }),
+                        );
                     }
                     self.flush_outbox().await;
                 }
@@ -1039,7 +1059,8 @@ impl Loop {
         self.input(Input::Stop { sign_out: true }).await;
         self.access = None;
         self.refresh_unsaved = None;
-        self.logged_out.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.logged_out
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         // Patient data first: close the cache (swap in a throwaway) and wipe it.
         let path = self.config.cache_path();
         let throwaway = tempfile_path(&self.config);

@@ -172,14 +172,18 @@ impl Cache {
     /// Forgets the applied position, so the next sync takes a snapshot. The
     /// records stay on screen until the snapshot replaces them.
     pub fn forget_position(&self) -> Result<()> {
-        self.conn.execute("DELETE FROM meta WHERE key = ?1", [META_LAST_SEQ])?;
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [META_LAST_SEQ])?;
         Ok(())
     }
 
     /// Forgets everyone's presence: after a reconnect the server sends who is
     /// here now, and what was seen before the drop may be stale.
     pub fn clear_presence(&self) -> Result<()> {
-        self.conn.execute("DELETE FROM records WHERE kind = ?1", [Kind::Presence.as_str()])?;
+        self.conn.execute(
+            "DELETE FROM records WHERE kind = ?1",
+            [Kind::Presence.as_str()],
+        )?;
         Ok(())
     }
 
@@ -190,7 +194,11 @@ impl Cache {
             return Ok(false);
         };
         let held: Option<serde_json::Value> = self.get(kind, id)?;
-        if held.as_ref().and_then(|h| h["version"].as_u64()).is_some_and(|v| v >= version) {
+        if held
+            .as_ref()
+            .and_then(|h| h["version"].as_u64())
+            .is_some_and(|v| v >= version)
+        {
             return Ok(false);
         }
         let sort = match kind {

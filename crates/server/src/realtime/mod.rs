@@ -131,7 +131,10 @@ async fn on_connect(s: SocketRef, State(st): State<AppState>) {
         }
     });
     let (change, here) = match st.presence.lock() {
-        Ok(mut p) => (p.connect(&caller.tenant, &caller.id), p.snapshot(&caller.tenant)),
+        Ok(mut p) => (
+            p.connect(&caller.tenant, &caller.id),
+            p.snapshot(&caller.tenant),
+        ),
         Err(_) => (None, Vec::new()),
     };
     // Presence is not replayed: tell the new socket who is here now.
