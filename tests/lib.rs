@@ -384,7 +384,36 @@ pub struct FaultyProxy {
     pub addr: SocketAddr,
     cut: tokio::sync::watch::Sender<u64>,
     blocked: Arc<std::sync::atomic::AtomicBool>,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Copies bytes one way, holding them back while `stalled` is set.
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                // A close does not get through a stall either.
+                while stalled.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                return;
+            }
+            Ok(n) => n,
+        };
+        while stalled.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl FaultyProxy {
@@ -395,6 +424,8 @@ impl FaultyProxy {
         let (cut, cut_rx) = tokio::sync::watch::channel(0u64);
         let blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let is_blocked = blocked.clone();
+        let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_stalled = stalled.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
@@ -405,12 +436,16 @@ impl FaultyProxy {
                 }
                 let mut cut_rx = cut_rx.clone();
                 cut_rx.mark_unchanged();
+                let stalled = is_stalled.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
+                    let (in_read, in_write) = inbound.split();
+                    let (out_read, out_write) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = pump(in_read, out_write, stalled.clone()) => {}
+                        _ = pump(out_read, in_write, stalled) => {}
                         _ = cut_rx.changed() => {}
                     }
                     // Dropping both streams resets the connection mid-whatever.
@@ -421,8 +456,17 @@ impl FaultyProxy {
             addr,
             cut,
             blocked,
+            stalled,
             task,
         }
+    }
+
+    /// While stalled, connections stay open but nothing gets through in either
+    /// direction (a Wi-Fi that hangs, or a laptop asleep): only missed pings
+    /// can tell.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled
+            .store(stalled, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// While blocked, every connection through the proxy is cut and new ones

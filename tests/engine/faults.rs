@@ -306,3 +306,73 @@ async fn without_a_keyring_the_cli_says_so_and_keeps_nothing_on_disk() {
         assert!(!bytes.windows(4).any(|w| w == b"eyJ0"), "no JWT on disk");
     }
 }
+
+#[tokio::test]
+async fn a_link_that_goes_silent_is_noticed_by_missed_pings_and_replaced() {
+    let clinic = Clinic::start(|c| {
+        c.ping_interval = Duration::from_millis(300);
+        c.ping_timeout = Duration::from_millis(600);
+    })
+    .await;
+    let proxy = FaultyProxy::start(clinic.addr).await;
+    let mut me = Client::sign_in(&proxy.url(), "reception").await;
+    me.wait_state(ConnState::Live).await;
+    me.wait_cache("synced", |c| c.count(Kind::Appointment).unwrap() == 24)
+        .await;
+    // Nothing gets through, but no connection is closed either.
+    proxy.set_stalled(true);
+    me.wait_state(ConnState::Reconnecting).await;
+    proxy.set_stalled(false);
+    proxy.cut_all(); // the stuck connections are gone for good
+    me.wait_state(ConnState::Live).await;
+    // And it still follows the clinic afterwards.
+    let desk = Desk::login(&clinic.url(), "admin").await;
+    let team = clinic.clinic.threads[1].clone();
+    desk.post(
+        &format!("/api/threads/{team}/messages"),
+        json!({"client_id": "after-stall", "body": "back"}),
+    )
+    .await;
+    me.wait_cache("event after the stall", |c| {
+        c.list::<Message>(Kind::Message)
+            .unwrap()
+            .iter()
+            .any(|m| m.client_id == "after-stall")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stall_in_the_middle_of_a_request_is_noticed_without_waiting_for_the_request_timeout() {
+    let clinic = Clinic::start(|c| {
+        c.ping_interval = Duration::from_millis(300);
+        c.ping_timeout = Duration::from_millis(600);
+    })
+    .await;
+    let proxy = FaultyProxy::start(clinic.addr).await;
+    let mut me = Client::sign_in(&proxy.url(), "reception").await;
+    // Live is announced before the first sync runs: stall right then, so the
+    // replay request hangs. The 20 s request timeout must not be what saves us.
+    me.wait_state(ConnState::Live).await;
+    proxy.set_stalled(true);
+    let noticed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if me.handle.state() == ConnState::Reconnecting {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        noticed.is_ok(),
+        "a silent link during a request is noticed within seconds"
+    );
+    proxy.set_stalled(false);
+    proxy.cut_all();
+    me.wait_state(ConnState::Live).await;
+    me.wait_cache("synced after the stall", |c| {
+        c.count(Kind::Appointment).unwrap() == 24
+    })
+    .await;
+}

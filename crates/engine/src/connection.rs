@@ -8,6 +8,8 @@ use crate::error::{EngineError, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::Connector;
@@ -28,12 +30,20 @@ pub enum LinkIo {
 pub struct LinkHandle {
     out: mpsc::UnboundedSender<Message>,
     tasks: [JoinHandle<()>; 2],
+    /// When the reader last received a frame (ms since the Unix epoch), kept
+    /// here too so liveness can be judged while the engine loop is busy.
+    heard: Arc<AtomicU64>,
 }
 
 impl LinkHandle {
     /// Queues a text frame.
     pub fn send(&self, text: String) {
         let _ = self.out.send(Message::text(text));
+    }
+
+    /// When anything last arrived on this socket.
+    pub fn last_heard(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.heard.load(Ordering::Relaxed))
     }
 
     /// Sends a close frame and lets the writer finish.
@@ -85,6 +95,13 @@ impl Tls {
     }
 }
 
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// The Socket.IO WebSocket URL for a server base URL.
 pub fn socket_url(base: &str) -> Result<String> {
     let base = base.trim_end_matches('/');
@@ -133,6 +150,8 @@ pub async fn open(
     let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
     let writer_reports = reports.clone();
     let ponger = out.clone();
+    let heard = Arc::new(AtomicU64::new(now_ms()));
+    let reader_heard = heard.clone();
     let writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
             let closing = matches!(msg, Message::Close(_));
@@ -148,7 +167,9 @@ pub async fn open(
     });
     let reader = tokio::spawn(async move {
         let reason = loop {
-            match stream.next().await {
+            let next = stream.next().await;
+            reader_heard.store(now_ms(), Ordering::Relaxed);
+            match next {
                 Some(Ok(Message::Text(t))) => {
                     // Engine.IO pings are answered here, at once, so a busy
                     // engine loop (a long replay) never misses the server's
@@ -176,6 +197,7 @@ pub async fn open(
     Ok(LinkHandle {
         out,
         tasks: [writer, reader],
+        heard,
     })
 }
 

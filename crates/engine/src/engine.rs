@@ -843,7 +843,12 @@ impl Loop {
             let Some(last) = self.cache.last_seq()? else {
                 return self.resnapshot(&token).await;
             };
-            match self.api.events(&token, last, REPLAY_PAGE).await? {
+            let page = while_alive(
+                self.link.as_ref(),
+                self.api.events(&token, last, REPLAY_PAGE),
+            )
+            .await?;
+            match page {
                 Replay::Gone => return self.resnapshot(&token).await,
                 Replay::Page(page) => {
                     let applied = self.cache.apply_events(&page.events)?;
@@ -867,7 +872,7 @@ impl Loop {
     }
 
     async fn resnapshot(&mut self, token: &str) -> Result<()> {
-        let snap = self.api.snapshot(token).await?;
+        let snap = while_alive(self.link.as_ref(), self.api.snapshot(token)).await?;
         self.cache.replace_with_snapshot(&snap)?;
         self.policy = Policy::new(&snap.me.id);
         self.refresh_names();
@@ -939,7 +944,10 @@ impl Loop {
                         break;
                     }
                 };
-                outcome = self.api.send(&token, &request, &entry.key).await;
+                let send = async { Ok(self.api.send(&token, &request, &entry.key).await) };
+                outcome = while_alive(self.link.as_ref(), send)
+                    .await
+                    .unwrap_or_else(|e| SendOutcome::Later(e.to_string()));
                 if outcome != SendOutcome::Unauthorized {
                     break;
                 }
@@ -1110,6 +1118,34 @@ impl Loop {
 fn renew_at(expires_in: u64) -> SystemTime {
     let life = Duration::from_secs(expires_in.min(86_400));
     SystemTime::now() + life - (life / 4).min(Duration::from_secs(30))
+}
+
+/// Runs a REST call, giving up as soon as the live link is found dead: the
+/// engine loop waits on such calls, and a network that stalls mid-request
+/// must be noticed by missed pings, not only when the call times out.
+async fn while_alive<T>(
+    link: Option<&LiveLink>,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(live) = link else { return call.await };
+    tokio::pin!(call);
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            r = &mut call => return r,
+            _ = every.tick() => {
+                // Frames wait in the channel while we are here, so judge by
+                // what the reader task last heard.
+                let silent = SystemTime::now().duration_since(live.io.last_heard()).unwrap_or_default();
+                if silent > live.link.allowed_silence() {
+                    return Err(EngineError::Network(format!(
+                        "the connection went silent for {:.0}s during a request",
+                        silent.as_secs_f64()
+                    )));
+                }
+            }
+        }
+    }
 }
 
 fn tempfile_path(config: &EngineConfig) -> PathBuf {
