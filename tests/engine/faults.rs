@@ -307,15 +307,22 @@ async fn without_a_keyring_the_cli_says_so_and_keeps_nothing_on_disk() {
     }
 }
 
-#[tokio::test]
-async fn a_link_that_goes_silent_is_noticed_by_missed_pings_and_replaced() {
+/// A clinic that pings every 300 ms (a dead link shows within a second),
+/// reached by reception through a fault proxy.
+async fn behind_a_proxy_with_fast_pings() -> (Clinic, FaultyProxy, Client) {
     let clinic = Clinic::start(|c| {
         c.ping_interval = Duration::from_millis(300);
         c.ping_timeout = Duration::from_millis(600);
     })
     .await;
     let proxy = FaultyProxy::start(clinic.addr).await;
-    let mut me = Client::sign_in(&proxy.url(), "reception").await;
+    let me = Client::sign_in(&proxy.url(), "reception").await;
+    (clinic, proxy, me)
+}
+
+#[tokio::test]
+async fn a_link_that_goes_silent_is_noticed_by_missed_pings_and_replaced() {
+    let (clinic, proxy, mut me) = behind_a_proxy_with_fast_pings().await;
     me.wait_state(ConnState::Live).await;
     me.wait_cache("synced", |c| c.count(Kind::Appointment).unwrap() == 24)
         .await;
@@ -344,13 +351,7 @@ async fn a_link_that_goes_silent_is_noticed_by_missed_pings_and_replaced() {
 
 #[tokio::test]
 async fn a_stall_in_the_middle_of_a_request_is_noticed_without_waiting_for_the_request_timeout() {
-    let clinic = Clinic::start(|c| {
-        c.ping_interval = Duration::from_millis(300);
-        c.ping_timeout = Duration::from_millis(600);
-    })
-    .await;
-    let proxy = FaultyProxy::start(clinic.addr).await;
-    let mut me = Client::sign_in(&proxy.url(), "reception").await;
+    let (_clinic, proxy, mut me) = behind_a_proxy_with_fast_pings().await;
     // Live is announced before the first sync runs: stall right then, so the
     // replay request hangs. The 20 s request timeout must not be what saves us.
     me.wait_state(ConnState::Live).await;
