@@ -51,3 +51,11 @@ if [ ! -d "$root/tests/js/node_modules/socket.io-client" ] || [ "$root/tests/js/
   echo "==> npm ci (tests/js)"
   (cd "$root/tests/js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# tauri-driver: the WebDriver front the end-to-end tests drive the real app
+# through (it starts WebKitWebDriver from webkit2gtk-driver).
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+if ! command -v tauri-driver >/dev/null; then
+  echo "==> cargo install tauri-driver"
+  cargo install --locked tauri-driver@^2
+fi

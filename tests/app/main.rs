@@ -1,0 +1,155 @@
+//! The real desktop app, end to end: the `frontdesk` binary under Xvfb, on
+//! its own D-Bus session with dunst and an unlocked gnome-keyring, driven
+//! through tauri-driver and WebKitWebDriver against the real clinic server on
+//! loopback. Each test saves screenshots to `target/e2e-screenshots`.
+
+mod desktop;
+
+use desktop::Desktop;
+use fantoccini::Locator;
+use frontdesk_e2e::{Clinic, Desk};
+use serde_json::{Value, json};
+
+/// Ids of the appointments the server holds for today (UTC; the app runs with TZ=UTC).
+async fn todays_appointments(desk: &Desk) -> Vec<Value> {
+    let today = chrono::Utc::now().date_naive().to_string();
+    let snap = desk.get("/api/snapshot").await;
+    snap["appointments"]
+        .as_array()
+        .expect("the snapshot lists appointments")
+        .iter()
+        .filter(|a| a["start"].as_str().is_some_and(|s| s.starts_with(&today)))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn signs_in_shows_the_schedule_and_follows_other_desks() {
+    let clinic = Clinic::start(|_| {}).await;
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    let want = todays_appointments(&admin).await.len();
+    assert!(want > 0, "the demo clinic has appointments today");
+
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+    app.wait_texts("[data-testid=appointment]", "today's schedule", |rows| {
+        rows.len() == want
+    })
+    .await;
+    app.wait_texts("[data-testid=provider] h2", "both providers", |h| {
+        h.len() == 2
+    })
+    .await;
+    app.screenshot("desk").await;
+
+    // Another desk adds a walk-in; it shows up in this app's queue.
+    let (status, _) = admin
+        .post(
+            "/api/queue",
+            json!({"provider_id": clinic.clinic.providers[0], "patient": {"name": "Zora Otherdesk"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    app.wait_texts("[data-testid=ticket]", "the other desk's walk-in", |t| {
+        t.iter().any(|s| s.contains("Zora Otherdesk"))
+    })
+    .await;
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_check_in_made_while_the_server_is_down_lands_when_it_returns() {
+    let mut clinic = Clinic::start(|_| {}).await;
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+    let button = app
+        .find("[data-testid=appointment] [data-testid=check-in]")
+        .await;
+    let row = app
+        .web
+        .find(Locator::Css(
+            "[data-testid=appointment]:has([data-testid=check-in])",
+        ))
+        .await
+        .expect("a row with a check-in button");
+    let id = row
+        .attr("data-id")
+        .await
+        .unwrap()
+        .expect("rows carry their appointment id");
+
+    clinic.stop().await;
+    app.wait_texts("[data-testid=connection]", "the offline badge", |t| {
+        t.iter().any(|s| s.contains("Offline"))
+    })
+    .await;
+    button.click().await.unwrap();
+    let pending = format!("[data-testid=appointment][data-id=\"{id}\"].pending");
+    app.find(&pending).await;
+    app.wait_texts("[data-testid=connection]", "one pending action", |t| {
+        t.iter().any(|s| s.contains("1 pending"))
+    })
+    .await;
+    app.screenshot("offline").await;
+
+    clinic.restart().await;
+    app.wait_texts("[data-testid=connection]", "Live again", |t| {
+        t.iter().any(|s| s.contains("Live"))
+    })
+    .await;
+    app.wait_texts(&pending, "the pending mark gone", |t| t.is_empty())
+        .await;
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    let after = todays_appointments(&admin).await;
+    let ours = after
+        .iter()
+        .find(|a| a["id"] == id.as_str())
+        .expect("the appointment is still there");
+    assert_eq!(ours["status"], "arrived", "the server applied the check-in");
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_new_message_raises_an_os_notification() {
+    let clinic = Clinic::start(|_| {}).await;
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+
+    let doctor = Desk::login(&clinic.url(), "doctor").await;
+    let thread = &clinic.clinic.threads[0];
+    let body = "Room 2 is free, send the next one in";
+    let (status, _) = doctor
+        .post(
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "e2e-note-1", "body": body}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let shown = app.wait_notification(body).await;
+    assert_eq!(shown["appname"]["data"], "Frontdesk", "{shown}");
+    app.wait_texts(
+        "[data-testid=messages] [data-testid=unread]",
+        "an unread badge",
+        |t| !t.is_empty(),
+    )
+    .await;
+    // Opening the thread shows the message.
+    for b in app
+        .web
+        .find_all(Locator::Css("[data-testid=messages] button"))
+        .await
+        .unwrap()
+    {
+        if b.text().await.unwrap_or_default().contains("Dr. Morales") {
+            b.click().await.unwrap();
+        }
+    }
+    app.wait_texts(
+        "[data-testid=messages] li",
+        "the message in its thread",
+        |t| t.iter().any(|s| s.contains(body)),
+    )
+    .await;
+    app.screenshot("messages").await;
+    app.close().await;
+}
