@@ -137,6 +137,20 @@ impl Desk {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// PATCH and return (status, body).
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// GET and return the body.
     pub async fn get(&self, path: &str) -> Value {
         self.http

@@ -1,6 +1,7 @@
 //! The engine against the real clinic server on loopback.
 
 mod basics;
+mod board;
 mod faults;
 mod node_server;
 mod signals;

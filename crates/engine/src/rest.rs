@@ -5,8 +5,8 @@
 use crate::cache::outbox::Request;
 use crate::error::{EngineError, Result};
 use frontdesk_protocol::api::{
-    EventsPage, IDEMPOTENCY_KEY_HEADER, LoginRequest, Problem, RefreshRequest, Snapshot,
-    TokenResponse,
+    Board, CreateDisplay, DisplayToken, EventsPage, IDEMPOTENCY_KEY_HEADER, LoginRequest, Problem,
+    RefreshRequest, Snapshot, TokenResponse,
 };
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -172,6 +172,31 @@ impl Api {
             .http
             .get(self.url("/api/snapshot"))
             .bearer_auth(token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `GET /api/board` with a display token.
+    pub async fn board(&self, display_token: &str) -> Result<Board> {
+        let resp = self
+            .http
+            .get(self.url("/api/board"))
+            .bearer_auth(display_token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `POST /api/displays` (admin): a new waiting-room board and its token.
+    pub async fn create_display(&self, token: &str, req: &CreateDisplay) -> Result<DisplayToken> {
+        let resp = self
+            .http
+            .post(self.url("/api/displays"))
+            .bearer_auth(token)
+            .json(req)
             .send()
             .await
             .map_err(Self::net)?;
