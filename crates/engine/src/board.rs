@@ -34,7 +34,7 @@ pub enum Applied {
     /// A ticket moved.
     Changed,
     /// A ticket was called (or recalled) to a room: chime.
-    Called(QueueEntry),
+    Called(Box<QueueEntry>),
 }
 
 fn is_active(status: QueueStatus) -> bool {
@@ -82,7 +82,7 @@ impl BoardState {
         }
         self.sort();
         if called && entry.status == QueueStatus::Called {
-            Applied::Called(self.redacted(entry))
+            Applied::Called(Box::new(self.redacted(entry)))
         } else {
             Applied::Changed
         }
@@ -210,7 +210,7 @@ mod tests {
         called.room_id = Some("r1".into());
         called.called_at = Some(t(5));
         let got = b.apply(&env(11, "queue.called", &called), t(6));
-        assert_eq!(got, Applied::Called(called.clone()));
+        assert_eq!(got, Applied::Called(Box::new(called.clone())));
         assert_eq!(b.queue[0].id, "2");
         assert_eq!(b.room_name(b.queue[0].room_id.as_deref()), "Room 1");
         assert_eq!((b.seq, b.as_of), (11, t(6)));
