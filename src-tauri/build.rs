@@ -14,7 +14,9 @@ fn main() {
         "activity",
         "dismiss",
         "subscribe",
-        "board",
+        "display_status",
+        "display_setup",
+        "display_subscribe",
     ];
     let attributes = tauri_build::Attributes::new()
         .config_path("../tauri.conf.json")

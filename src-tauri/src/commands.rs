@@ -1,7 +1,9 @@
 //! The commands the UI may invoke (each window only those its capability grants).
 
+use crate::display::{DisplaySettings, DisplayShell, DisplayStatus};
 use crate::error::{CmdResult, CommandError};
 use crate::shell::{Remembered, Shell};
+use frontdesk_engine::board_client::BoardUpdate;
 use frontdesk_engine::cache::outbox::DeskAction;
 use frontdesk_engine::cache::{Cache, Kind, META_SYNCED_AT};
 use frontdesk_engine::engine::{self, Update};
@@ -121,25 +123,49 @@ pub async fn desk_state(shell: State<'_, Shell>) -> CmdResult<DeskState> {
     Ok(read_desk(&h.reader()?)?)
 }
 
-/// The waiting-room board: tickets, rooms and providers, with no patient in it.
+/// The display window's state: its set-up and what it shows.
 #[tauri::command]
-pub async fn board(shell: State<'_, Shell>) -> CmdResult<DeskState> {
-    let h = shell.engine().await?;
-    let mut d = read_desk(&h.reader()?)?;
-    for q in &mut d.queue {
-        if let Some(obj) = q.as_object_mut() {
-            obj.remove("patient");
-        }
+pub async fn display_status(display: State<'_, DisplayShell>) -> CmdResult<DisplayStatus> {
+    Ok(display.status().await)
+}
+
+/// The display set-up form: where the clinic is, an admin to issue the
+/// board's token, and the screen's name.
+#[derive(Deserialize)]
+pub struct DisplaySetup {
+    server: String,
+    tenant: String,
+    username: String,
+    password: String,
+    name: String,
+}
+
+#[tauri::command]
+pub async fn display_setup(form: DisplaySetup, display: State<'_, DisplayShell>) -> CmdResult<()> {
+    let settings = DisplaySettings {
+        server: form.server.trim().trim_end_matches('/').to_owned(),
+        tenant: form.tenant.trim().to_owned(),
+        name: form.name.trim().to_owned(),
+    };
+    display
+        .set_up(settings, form.username.trim(), &form.password)
+        .await
+}
+
+/// Streams board updates to the display window.
+#[tauri::command]
+pub async fn display_subscribe(
+    channel: Channel<BoardUpdate>,
+    display: State<'_, DisplayShell>,
+) -> CmdResult<()> {
+    if let Some(view) = display.status().await.view {
+        let _ = channel.send(BoardUpdate::Connection {
+            state: view.state,
+            detail: view.detail,
+        });
     }
-    d.appointments.clear();
-    d.users.clear();
-    d.messages.clear();
-    d.threads.clear();
-    d.read_markers.clear();
-    d.presence.clear();
-    d.outbox.clear();
-    d.me = None;
-    Ok(d)
+    display.channels.lock().await.push(channel);
+    Ok(())
 }
 
 #[tauri::command]

@@ -8,10 +8,13 @@
 //! - [`demo`]: `--demo`, the clinic server in-process with a simulator.
 //!
 //! Flags: `--demo` (embedded demo clinic, signed in as reception),
-//! `--display` (also open the fullscreen waiting-room board).
+//! `--display` (this screen is a waiting-room board: only the fullscreen
+//! board window, no desk; with `--demo`, set up on the demo clinic).
+//! The tray menu opens a board window beside the desk too.
 
 mod commands;
 mod demo;
+mod display;
 mod error;
 mod notifier;
 mod shell;
@@ -58,16 +61,25 @@ fn main() {
                 channels: tokio::sync::Mutex::new(Vec::new()),
             };
             app.manage(shell);
-            tray::install(&handle)?;
+            app.manage(display::DisplayShell {
+                data_dir: data_dir.join("display"),
+                secrets: app.state::<Shell>().secrets.clone(),
+                board: tokio::sync::Mutex::new(None),
+                channels: Arc::new(tokio::sync::Mutex::new(Vec::new())),
+            });
+            tray::install(&handle, !display)?;
             if display {
-                WebviewWindowBuilder::new(app, "display", WebviewUrl::App("index.html".into()))
-                    .title("Frontdesk — waiting room")
-                    .fullscreen(true)
-                    .build()?;
+                open_display_window(&handle)?;
+            } else if let Some(main) = app.config().app.windows.iter().find(|w| w.label == "main") {
+                WebviewWindowBuilder::from_config(app, main)?.build()?;
             }
-            tauri::async_runtime::block_on(
-                async move { resume(&handle, demo_mode, &data_dir).await },
-            )
+            tauri::async_runtime::block_on(async move {
+                if display {
+                    resume_display(&handle, demo_mode, &data_dir).await
+                } else {
+                    resume(&handle, demo_mode, &data_dir).await
+                }
+            })
             .map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
             Ok(())
         })
@@ -76,7 +88,9 @@ fn main() {
             commands::sign_in,
             commands::logout,
             commands::desk_state,
-            commands::board,
+            commands::display_status,
+            commands::display_setup,
+            commands::display_subscribe,
             commands::act,
             commands::typing,
             commands::set_dnd,
@@ -91,6 +105,50 @@ fn main() {
             eprintln!("Frontdesk could not start: {e}");
             std::process::exit(1);
         });
+}
+
+/// Opens the fullscreen waiting-room board window (or brings it forward).
+pub fn open_display_window(app: &tauri::AppHandle) -> tauri::Result<()> {
+    if let Some(w) = app.get_webview_window("display") {
+        return w.set_focus();
+    }
+    WebviewWindowBuilder::new(app, "display", WebviewUrl::App("index.html".into()))
+        .title("Frontdesk — waiting room")
+        .fullscreen(true)
+        .build()?;
+    Ok(())
+}
+
+/// At launch of a board screen: resume its set-up; with `--demo`, start the
+/// demo clinic and set the board up on it the first time.
+async fn resume_display(
+    app: &tauri::AppHandle,
+    demo_mode: bool,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let board = app.state::<display::DisplayShell>();
+    let fail = |e: error::CommandError| anyhow::anyhow!(e.message);
+    if !demo_mode {
+        board.resume().await.map_err(fail)?;
+        return Ok(());
+    }
+    app.manage(demo::DemoClinic(
+        demo::start_server(&data_dir.join("demo")).await?,
+    ));
+    let base = app.state::<demo::DemoClinic>().url();
+    println!("demo clinic listening on {base}");
+    // The demo clinic picks a new port each run: set the board up afresh.
+    let settings = display::DisplaySettings {
+        server: base.clone(),
+        tenant: "demo".into(),
+        name: "Waiting room".into(),
+    };
+    board
+        .set_up(settings, "admin", "demo")
+        .await
+        .map_err(fail)?;
+    tauri::async_runtime::spawn(demo::simulate(base));
+    Ok(())
 }
 
 /// At launch: start the demo clinic if asked, then resume a stored session

@@ -9,10 +9,18 @@ use tauri::{AppHandle, Manager};
 const TRAY_ID: &str = "frontdesk";
 
 /// Creates the tray icon with its menu.
-pub fn install(app: &AppHandle) -> tauri::Result<()> {
-    let open = MenuItem::with_id(app, "open", "Open Frontdesk", true, None::<&str>)?;
+/// `desk` is false on a waiting-room screen, which has no desk to open.
+pub fn install(app: &AppHandle, desk: bool) -> tauri::Result<()> {
+    let open = MenuItem::with_id(app, "open", "Open Frontdesk", desk, None::<&str>)?;
+    let board = MenuItem::with_id(
+        app,
+        "display",
+        "Waiting-room display on this screen",
+        true,
+        None::<&str>,
+    )?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&open, &quit])?;
+    let menu = Menu::with_items(app, &[&open, &board, &quit])?;
     let mut tray = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("Frontdesk — starting")
         .menu(&menu)
@@ -21,6 +29,11 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
                 if let Some(w) = app.get_webview_window("main") {
                     let _ = w.show();
                     let _ = w.set_focus();
+                }
+            }
+            "display" => {
+                if let Err(e) = crate::open_display_window(app) {
+                    tracing::warn!("could not open the waiting-room display: {e}");
                 }
             }
             "quit" => app.exit(0),

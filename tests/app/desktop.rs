@@ -127,6 +127,12 @@ impl Desktop {
     pub async fn start(args: &[&str]) -> Desktop {
         let turn = ONE_AT_A_TIME.lock().await;
         let home = tempfile::tempdir().unwrap();
+        // No sound card here: the display's chime plays into ALSA's null device.
+        std::fs::write(
+            home.path().join(".asoundrc"),
+            "pcm.!default { type null }\nctl.!default { type hw card 0 }\n",
+        )
+        .unwrap();
         let (xvfb, display) = start_xvfb();
         let keyring = KeyringSession::start();
         // Owned from the start, so a failed start still stops what it began.
@@ -347,7 +353,27 @@ impl Desktop {
 
     /// Saves a PNG of the current window as `target/e2e-screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
-        match self.web.screenshot().await {
+        // WebKit's WebDriver screenshot waits for the page's next paint, and a
+        // page where nothing changes (a board with no caret, no animation)
+        // never paints again: a 1-pixel animation keeps frames coming while
+        // the screenshot is taken.
+        let _ = self
+            .web
+            .execute(
+                "const d = document.createElement('div'); d.id = 'e2e-frames';
+                 d.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;pointer-events:none';
+                 document.body.append(d);
+                 let on = true;
+                 (function tick() { if (!d.isConnected) return; d.style.opacity = (on = !on) ? '0.01' : '0.02'; requestAnimationFrame(tick); })();",
+                vec![],
+            )
+            .await;
+        let shot = self.web.screenshot().await;
+        let _ = self
+            .web
+            .execute("document.getElementById('e2e-frames')?.remove()", vec![])
+            .await;
+        match shot {
             Ok(png) => {
                 let path = screenshot_dir().join(format!("{name}.png"));
                 std::fs::write(&path, png).unwrap();

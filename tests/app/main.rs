@@ -153,3 +153,71 @@ async fn a_new_message_raises_an_os_notification() {
     app.screenshot("messages").await;
     app.close().await;
 }
+
+#[tokio::test]
+async fn the_display_shows_a_called_ticket_without_the_patients_name() {
+    let mut clinic = Clinic::start(|_| {}).await;
+    let app = Desktop::start(&["--display"]).await;
+
+    // Set up once by an admin, on the screen itself.
+    app.switch_to_view("display-setup").await;
+    app.fill("server", &clinic.url()).await;
+    app.fill("tenant", "demo").await;
+    app.fill("name", "Lobby").await;
+    app.fill("username", "admin").await;
+    app.fill("password", "demo").await;
+    app.screenshot("display-setup").await;
+    app.find("[data-testid=display-setup] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.find("[data-testid=display]").await;
+
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    let name = "Quentin Privatename";
+    let (status, _) = admin
+        .post(
+            "/api/queue",
+            json!({"provider_id": clinic.clinic.providers[1], "patient": {"name": name}, "priority": 9}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, called) = admin
+        .post(
+            "/api/queue/call-next",
+            json!({"provider_id": clinic.clinic.providers[1], "room_id": clinic.clinic.rooms[1]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{called}");
+    assert_eq!(
+        called["patient"]["name"], name,
+        "the emergency is called first"
+    );
+    let ticket = called["ticket"].as_str().unwrap().to_owned();
+    app.wait_texts("[data-testid=now-serving]", "the called ticket", |t| {
+        t.iter().any(|s| s.contains(&ticket))
+    })
+    .await;
+    let html = app.web.source().await.unwrap();
+    assert!(
+        !html.contains("Quentin") && !html.contains("Privatename"),
+        "the display must not show the patient's name"
+    );
+    app.screenshot("display").await;
+
+    // The server goes away: the board stays up, marked stale; it recovers alone.
+    clinic.stop().await;
+    app.find("[data-testid=stale]").await;
+    app.wait_texts("[data-testid=now-serving]", "the board kept up", |t| {
+        t.iter().any(|s| s.contains(&ticket))
+    })
+    .await;
+    app.screenshot("display-stale").await;
+    clinic.restart().await;
+    app.wait_texts("[data-testid=stale]", "the stale badge gone", |t| {
+        t.is_empty()
+    })
+    .await;
+    app.close().await;
+}

@@ -55,5 +55,20 @@ export type Update =
   | { kind: "notified"; notification: { title: string; body: string; urgency: Urgency; subject: { kind: string; id: string } } }
   | { kind: "warning"; message: string };
 
+/** A waiting-room board's own record (crates/protocol `Display`). */
+export interface DisplayInfo { id: string; name: string; provider_ids: string[]; created_at: string }
+
+/** What a board screen shows (crates/engine `BoardState`): tickets, never names. */
+export interface BoardState { seq: number; display: DisplayInfo; rooms: Room[]; queue: QueueEntry[]; as_of: string }
+
+/** The board client's connection and last known board (crates/engine `BoardView`). */
+export interface BoardView { state: ConnState; detail: string; board: BoardState | null }
+
+/** What the board client publishes (crates/engine `BoardUpdate`), tagged by `kind`. */
+export type BoardUpdate =
+  | { kind: "connection"; state: ConnState; detail: string }
+  | { kind: "board"; board: BoardState }
+  | { kind: "called"; ticket: string; room: string };
+
 /** An error from a command, as `{code, message}` (never matched by text). */
 export interface CommandError { code: string; message: string }

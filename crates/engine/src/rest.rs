@@ -47,10 +47,25 @@ pub struct Api {
     base: String,
 }
 
+/// Refuses a server address that is not an `http(s)://host[:port]` URL, with
+/// a message a person typing it into a form can act on.
+pub fn check_server_address(base: &str) -> Result<()> {
+    let hint = "give the server as a web address, like https://clinic.example:8443";
+    let url = reqwest::Url::parse(base.trim())
+        .map_err(|_| EngineError::Invalid(format!("{base:?} is not a server address: {hint}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(EngineError::Invalid(format!(
+            "{base:?} is not a server address: {hint}"
+        )));
+    }
+    Ok(())
+}
+
 impl Api {
     /// A client for `base` (`http://host:port` or `https://…`), trusting the
     /// system roots plus, if given, the CA certificates in `ca_file` (PEM).
     pub fn new(base: &str, ca_file: Option<&Path>) -> Result<Api> {
+        check_server_address(base)?;
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
@@ -255,6 +270,33 @@ impl Api {
                 }
             }
             _ => SendOutcome::Refused(Self::problem(resp).await),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_server_address;
+
+    #[test]
+    fn server_addresses_are_checked_before_anything_is_sent() {
+        for good in [
+            "http://127.0.0.1:8080",
+            "https://clinic.example",
+            "https://clinic.example:8443/",
+        ] {
+            assert!(check_server_address(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "clinic.example",
+            "127.0.0.1:8080",
+            "ftp://clinic",
+            "http://",
+            "https:// ",
+        ] {
+            let err = check_server_address(bad).expect_err(bad).to_string();
+            assert!(err.contains("is not a server address"), "{bad}: {err}");
         }
     }
 }

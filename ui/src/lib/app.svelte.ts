@@ -17,13 +17,23 @@ export class App {
   warnings = $state<string[]>([]);
   /** thread id → user ids typing there */
   typing = $state<Record<string, string[]>>({});
-  /** The ticket most recently called (for the display's chime and banner). */
-  lastCall = $state<{ ticket: string; room: string | null; at: number } | null>(null);
   private inFlight: Promise<void> | null = null;
   private again = false;
+  private lastActivity = -Infinity;
+
+  /** Tells the engine someone is at the desk (it resets "away"); at most every 30 s. */
+  noteActivity(now = Date.now()): void {
+    if (!this.startup?.signed_in || this.startup.window !== "desk" || now - this.lastActivity < 30_000) return;
+    this.lastActivity = now;
+    backend.activity().catch(() => {
+      // Signed out or starting: presence is not announced then anyway.
+    });
+  }
 
   async start(): Promise<void> {
     this.startup = await backend.startup();
+    // The display window follows its own board (DisplayScreen), not the desk.
+    if (this.startup.window === "display") return;
     this.warnings = [...this.startup.warnings];
     await backend.subscribe((u) => this.onUpdate(u));
     if (this.startup.signed_in) await this.refresh();
@@ -66,12 +76,6 @@ export class App {
         this.warnings = [...this.warnings, u.message];
         break;
       case "applied":
-        if (u.event.type === "queue.called" && !u.event.redacted) {
-          const d = u.event.data as { ticket: string; room_id: string | null };
-          this.lastCall = { ticket: d.ticket, room: d.room_id, at: Date.now() };
-        }
-        void this.refresh();
-        break;
       case "resynced":
       case "synced":
       case "presence":

@@ -5,7 +5,7 @@ import { App } from "./app.svelte";
 afterEach(() => clearMocks());
 
 describe("App", () => {
-  it("follows connection, typing and calls, and re-reads the desk on events", async () => {
+  it("follows connection and typing, and re-reads the desk on events", async () => {
     let reads = 0;
     mockIPC((cmd) => {
       if (cmd === "desk_state") {
@@ -22,9 +22,24 @@ describe("App", () => {
     app.onUpdate({ kind: "typing", thread: "t", user: "u1", typing: false });
     expect(app.typing["t"]).toEqual(["u2"]);
     app.onUpdate({ kind: "applied", event: { seq: 1, id: "e", type: "queue.called", tenant: "demo", at: "", actor: "u", data: { ticket: "A-012", room_id: "r3" } } });
-    expect(app.lastCall?.ticket).toBe("A-012");
     await app.refresh();
     expect(app.desk.last_seq).toBeGreaterThan(0);
+  });
+
+  it("reports activity to the engine, at most every 30 seconds", () => {
+    const seen: number[] = [];
+    mockIPC((cmd) => {
+      if (cmd === "activity") seen.push(1);
+      return null;
+    });
+    const app = new App();
+    app.noteActivity(0);
+    expect(seen.length, "nobody signed in yet").toBe(0);
+    app.startup = { server: "s", tenant: "t", username: "u", signed_in: true, window: "desk", warnings: [] };
+    app.noteActivity(1_000);
+    app.noteActivity(20_000);
+    app.noteActivity(31_500);
+    expect(seen.length).toBe(2);
   });
 
   it("goes to sign-in when the session dies", () => {

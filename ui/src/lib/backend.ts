@@ -2,7 +2,7 @@
 // Views and logic import from here, never from @tauri-apps/api directly.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { CommandError, DeskState, Update } from "../types";
+import type { BoardUpdate, BoardView, CommandError, DeskState, Update } from "../types";
 
 /** Sign-in form values; the server and user are remembered by the shell. */
 export interface SignIn { server: string; tenant: string; username: string; password: string }
@@ -18,6 +18,15 @@ export interface Startup {
   /** Problems the user should know about (no keyring, a cleared cache). */
   warnings: string[];
 }
+
+/** Where a waiting-room board lives (its token is in the keyring). */
+export interface DisplaySettings { server: string; tenant: string; name: string }
+
+/** The display window's state: its set-up, and what it shows while running. */
+export interface DisplayStatus { settings: DisplaySettings | null; view: BoardView | null }
+
+/** The display set-up form: the clinic, an admin to issue the token, the screen's name. */
+export interface DisplaySetup { server: string; tenant: string; username: string; password: string; name: string }
 
 /** A desk action, as the engine's outbox takes it (tagged by `action`). */
 export type DeskAction =
@@ -54,6 +63,14 @@ export const backend = {
   focus: (windowFocused: boolean, thread: string | null) => call<void>("focus", { windowFocused, thread }),
   activity: () => call<void>("activity"),
   dismiss: (n: number) => call<void>("dismiss", { n }),
+  displayStatus: () => call<DisplayStatus>("display_status"),
+  displaySetup: (form: DisplaySetup) => call<void>("display_setup", { form }),
+  /** Streams board updates to `onUpdate` until the window closes. */
+  displaySubscribe: (onUpdate: (u: BoardUpdate) => void) => {
+    const channel = new Channel<BoardUpdate>();
+    channel.onmessage = onUpdate;
+    return call<void>("display_subscribe", { channel });
+  },
   /** Streams engine updates to `onUpdate` until the window closes. */
   subscribe: (onUpdate: (u: Update) => void) => {
     const channel = new Channel<Update>();

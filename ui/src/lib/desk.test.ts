@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Appointment, Message, OutboxEntry, QueueEntry } from "../types";
-import { alsoViewing, asOf, estimatedWaitMinutes, outboxFor, pendingCount, queueFor, scheduleByProvider, unreadCount } from "./desk";
+import { alsoViewing, arrivals, asOf, estimatedWaitMinutes, outboxFor, pendingCount, queueFor, rescheduled, scheduleByProvider, staffPresence, unreadCount } from "./desk";
 
 const q = (id: string, status: QueueEntry["status"], priority = 0, arrived = "09:00", provider = "p1"): QueueEntry => ({
   id, ticket: id.toUpperCase(), provider_id: provider, room_id: null, initials: "M.K.", appointment_id: null,
@@ -71,5 +71,48 @@ describe("presence and outbox", () => {
     expect(asOf(null)).toBe("never synced");
     const d = new Date(2026, 10, 22, 9, 42);
     expect(asOf(d.toISOString())).toBe("as of 09:42");
+  });
+});
+
+describe("doctor view", () => {
+  it("lists my waiting patients, newest arrival first, and nobody else's", () => {
+    const queue = [q("a", "waiting", 0, "09:00"), q("b", "waiting", 0, "09:10"), q("c", "called"), q("x", "waiting", 0, "09:20", "p2")];
+    expect(arrivals(queue, ["p1"]).map((e) => e.id)).toEqual(["b", "a"]);
+    expect(arrivals(queue, [])).toEqual([]);
+  });
+});
+
+describe("reschedule", () => {
+  const a = { start: new Date(2026, 10, 22, 9, 0).toISOString(), end: new Date(2026, 10, 22, 9, 20).toISOString() };
+  it("moves an appointment to a new time the same day, keeping its length", () => {
+    const r = rescheduled(a, "14:05")!;
+    expect(r.start).toBe(new Date(2026, 10, 22, 14, 5).toISOString());
+    expect(r.end).toBe(new Date(2026, 10, 22, 14, 25).toISOString());
+    expect(rescheduled(a, "7:30")!.start).toBe(new Date(2026, 10, 22, 7, 30).toISOString());
+  });
+  it("refuses what is not a time of day", () => {
+    for (const bad of ["", "24:00", "9", "12:60", "noon", "12:5"]) expect(rescheduled(a, bad)).toBeNull();
+  });
+});
+
+describe("presence", () => {
+  it("lists other staff, online first, then by name; the unknown are offline; displays are not staff", () => {
+    const users = [
+      { id: "me", username: "me", name: "Me", role: "receptionist" as const },
+      { id: "d1", username: "d1", name: "Dr. Zed", role: "doctor" as const },
+      { id: "d2", username: "d2", name: "Dr. Amy", role: "doctor" as const },
+      { id: "r", username: "r", name: "Bea", role: "receptionist" as const },
+      { id: "s", username: "s", name: "Lobby", role: "display" as const },
+    ];
+    const presence = [
+      { user: "d1", state: "online" as const, viewing: null },
+      { user: "r", state: "dnd" as const, viewing: null },
+      { user: "me", state: "online" as const, viewing: null },
+    ];
+    expect(staffPresence({ users, presence }, "me")).toEqual([
+      { id: "d1", name: "Dr. Zed", state: "online" },
+      { id: "r", name: "Bea", state: "dnd" },
+      { id: "d2", name: "Dr. Amy", state: "offline" },
+    ]);
   });
 });

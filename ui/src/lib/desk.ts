@@ -1,7 +1,7 @@
 // Pure desk logic: what the views show, computed from the cached state.
 // No Svelte, no Tauri: tested directly in desk.test.ts.
 
-import type { Appointment, DeskState, Message, OutboxEntry, QueueEntry, ReadMarker } from "../types";
+import type { Appointment, DeskState, Message, OutboxEntry, PresenceState, QueueEntry, ReadMarker } from "../types";
 
 /** Active tickets of a provider in serving order: called/in service first, then by priority and arrival. */
 export function queueFor(queue: QueueEntry[], providerId: string): QueueEntry[] {
@@ -66,4 +66,33 @@ export function asOf(syncedAt: string | null): string {
 /** Number of actions still waiting to be sent. */
 export function pendingCount(outbox: OutboxEntry[]): number {
   return outbox.filter((e) => e.state === "pending").length;
+}
+
+/** A doctor's patients who have arrived and are not yet seen: newest arrival first. */
+export function arrivals(queue: QueueEntry[], providerIds: string[]): QueueEntry[] {
+  return queue
+    .filter((q) => providerIds.includes(q.provider_id) && q.status === "waiting")
+    .sort((a, b) => b.arrived_at.localeCompare(a.arrived_at));
+}
+
+/**
+ * New start and end for an appointment moved to `hhmm` (local time) on the same
+ * day, keeping its length; null when `hhmm` is not a time of day.
+ */
+export function rescheduled(a: Pick<Appointment, "start" | "end">, hhmm: string): { start: string; end: string } | null {
+  const m = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(hhmm.trim());
+  if (!m) return null;
+  const start = new Date(a.start);
+  const length = new Date(a.end).getTime() - start.getTime();
+  start.setHours(Number(m[1]), Number(m[2]), 0, 0);
+  return { start: start.toISOString(), end: new Date(start.getTime() + length).toISOString() };
+}
+
+/** Presence of every other staff member (displays excluded), online first, then by name. */
+export function staffPresence(state: Pick<DeskState, "presence" | "users">, me: string): { id: string; name: string; state: PresenceState }[] {
+  const rank: Record<PresenceState, number> = { online: 0, dnd: 1, away: 2, offline: 3 };
+  return state.users
+    .filter((u) => u.id !== me && u.role !== "display")
+    .map((u) => ({ id: u.id, name: u.name, state: state.presence.find((p) => p.user === u.id)?.state ?? ("offline" as PresenceState) }))
+    .sort((a, b) => rank[a.state] - rank[b.state] || a.name.localeCompare(b.name));
 }
