@@ -7,7 +7,8 @@ mod desktop;
 
 use desktop::Desktop;
 use fantoccini::Locator;
-use frontdesk_e2e::{Clinic, Desk};
+use frontdesk_e2e::{Client, Clinic, Desk};
+use frontdesk_engine::supervisor::ConnState;
 use serde_json::{Value, json};
 
 /// Ids of the appointments the server holds for today (UTC; the app runs with TZ=UTC).
@@ -217,6 +218,153 @@ async fn the_display_shows_a_called_ticket_without_the_patients_name() {
     clinic.restart().await;
     app.wait_texts("[data-testid=stale]", "the stale badge gone", |t| {
         t.is_empty()
+    })
+    .await;
+    app.close().await;
+}
+
+#[tokio::test]
+async fn reschedules_an_appointment_and_sends_a_walk_in_to_a_room() {
+    let clinic = Clinic::start(|_| {}).await;
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+
+    // Select a bookable appointment; its record offers "Reschedule".
+    let row = app
+        .find("[data-testid=appointment]:has([data-testid=check-in])")
+        .await;
+    let id = row.attr("data-id").await.unwrap().expect("row id");
+    row.find(Locator::Css("time"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.find("[data-testid=record] [data-testid=reschedule]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.fill("new-time", "not a time").await;
+    app.find("[data-testid=reschedule-form] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts(".error", "the bad time refused", |t| {
+        t.iter().any(|s| s.contains("HH:MM"))
+    })
+    .await;
+    app.fill("new-time", "16:45").await;
+    app.screenshot("reschedule").await;
+    app.find("[data-testid=reschedule-form] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let moved = format!("[data-testid=appointment][data-id=\"{id}\"] time");
+    app.wait_texts(&moved, "the new time on the row", |t| {
+        t.iter().any(|s| s.contains("16:45") || s.contains("04:45"))
+    })
+    .await;
+    let ours = todays_appointments(&admin)
+        .await
+        .into_iter()
+        .find(|a| a["id"] == id.as_str())
+        .expect("the appointment is still today");
+    assert!(
+        ours["start"].as_str().unwrap().contains("T16:45:00"),
+        "the server moved it: {ours}"
+    );
+
+    // A walk-in is sent to Room 3 from its ticket: called there.
+    let (status, walk_in) = admin
+        .post(
+            "/api/queue",
+            json!({"provider_id": clinic.clinic.providers[0], "patient": {"name": "Wanda Roomward"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let ticket = walk_in["entry"]["id"].as_str().unwrap().to_owned();
+    let select = app
+        .find(&format!(
+            "[data-testid=ticket][data-id=\"{ticket}\"] [data-testid=send-to-room]"
+        ))
+        .await;
+    select
+        .select_by_value(&clinic.clinic.rooms[2])
+        .await
+        .unwrap();
+    let row = format!("[data-testid=ticket][data-id=\"{ticket}\"] .chip");
+    app.wait_texts(&row, "the ticket called", |t| {
+        t.iter().any(|s| s.contains("called"))
+    })
+    .await;
+    let snap = admin.get("/api/snapshot").await;
+    let entry = snap["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["id"] == ticket.as_str())
+        .expect("the ticket");
+    assert_eq!(entry["status"], "called");
+    assert_eq!(entry["room_id"], clinic.clinic.rooms[2].as_str());
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_doctor_sees_their_own_queue_their_patients_and_who_is_around() {
+    let clinic = Clinic::start(|_| {}).await;
+    let mut reception = Client::sign_in(&clinic.url(), "reception").await;
+    reception.wait_state(ConnState::Live).await;
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "doctor").await;
+
+    // Only Dr. Morales's own column, under "My queue".
+    app.wait_texts(
+        "[data-testid=provider] h2",
+        "the doctor's own column",
+        |h| h == ["Dr. Elena Morales"],
+    )
+    .await;
+    app.wait_texts(
+        "[data-testid=staff][data-state=online]",
+        "the receptionist online",
+        |t| t.iter().any(|s| s.contains("Rosa Delgado")),
+    )
+    .await;
+    reception.handle.set_dnd(true).unwrap();
+    app.wait_texts(
+        "[data-testid=staff][data-state=dnd]",
+        "the receptionist on do-not-disturb",
+        |t| t.iter().any(|s| s.contains("Rosa Delgado")),
+    )
+    .await;
+
+    // The desk adds a walk-in for this doctor: it shows among "my patients waiting".
+    let desk = Desk::login(&clinic.url(), "reception").await;
+    let (status, _) = desk
+        .post(
+            "/api/queue",
+            json!({"provider_id": clinic.clinic.providers[0], "patient": {"name": "Walter Firstcome"}, "priority": 9}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    app.wait_texts("[data-testid=arrivals] p", "the new arrival", |t| {
+        t.first().is_some_and(|s| s.contains("Walter Firstcome"))
+    })
+    .await;
+    app.screenshot("doctor").await;
+
+    app.find("[data-testid=call-next]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=ticket]", "the emergency called", |t| {
+        t.iter()
+            .any(|s| s.contains("Walter Firstcome") && s.contains("called"))
     })
     .await;
     app.close().await;
