@@ -14,6 +14,7 @@ fn main() {
         "activity",
         "dismiss",
         "subscribe",
+        "startup_painted",
         "display_status",
         "display_setup",
         "display_subscribe",

@@ -1,5 +1,9 @@
 //! Shared fixtures for the end-to-end suites: a demo clinic server on
-//! loopback whose database survives restarts, and engine set-up helpers.
+//! loopback whose database survives restarts, engine set-up helpers, and
+//! [`desktop`], the real app on a private X display (also used by the app
+//! benchmark).
+
+pub mod desktop;
 
 use clinic_server::demo::{self, DemoClinic};
 use clinic_server::{Db, DbLocation, RunningServer, ServerConfig};

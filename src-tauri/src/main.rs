@@ -26,7 +26,11 @@ use shell::{Remembered, Shell};
 use std::sync::Arc;
 use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
 
+/// When this process started, for the start-up time it reports.
+pub static LAUNCHED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn main() {
+    LAUNCHED.get_or_init(std::time::Instant::now);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")
@@ -98,6 +102,7 @@ fn main() {
             commands::focus,
             commands::activity,
             commands::dismiss,
+            commands::startup_painted,
             commands::subscribe,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))

@@ -3,10 +3,8 @@
 //! through tauri-driver and WebKitWebDriver against the real clinic server on
 //! loopback. Each test saves screenshots to `target/e2e-screenshots`.
 
-mod desktop;
-
-use desktop::Desktop;
 use fantoccini::Locator;
+use frontdesk_e2e::desktop::Desktop;
 use frontdesk_e2e::{Client, Clinic, Desk};
 use frontdesk_engine::supervisor::ConnState;
 use serde_json::{Value, json};

@@ -9,6 +9,12 @@ const EMPTY: DeskState = {
   read_markers: [], presence: [], outbox: [], last_seq: null, synced_at: null,
 };
 
+/** Runs `fn` once the frame now being prepared has been painted. */
+function afterNextPaint(fn: () => void): void {
+  if (typeof requestAnimationFrame !== "function") return fn();
+  requestAnimationFrame(() => requestAnimationFrame(fn));
+}
+
 export class App {
   startup = $state<Startup | null>(null);
   desk = $state<DeskState>(EMPTY);
@@ -20,6 +26,7 @@ export class App {
   private inFlight: Promise<void> | null = null;
   private again = false;
   private lastActivity = -Infinity;
+  private painted = false;
 
   /** Tells the engine someone is at the desk (it resets "away"); at most every 30 s. */
   noteActivity(now = Date.now()): void {
@@ -51,6 +58,10 @@ export class App {
           this.again = false;
           this.desk = await backend.state();
         } while (this.again);
+        if (!this.painted && this.desk.appointments.length > 0) {
+          this.painted = true;
+          afterNextPaint(() => backend.startupPainted().catch(() => undefined));
+        }
       } finally {
         this.inFlight = null;
       }

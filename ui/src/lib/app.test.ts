@@ -42,6 +42,25 @@ describe("App", () => {
     expect(seen.length).toBe(2);
   });
 
+  it("reports the first painted schedule once, not an empty desk", async () => {
+    let appointments: unknown[] = [];
+    let painted = 0;
+    mockIPC((cmd) => {
+      if (cmd === "startup_painted") painted += 1;
+      if (cmd === "desk_state")
+        return { me: null, users: [], providers: [], rooms: [], appointments, queue: [], threads: [], messages: [], read_markers: [], presence: [], outbox: [], last_seq: 1, synced_at: null };
+      return null;
+    });
+    const app = new App();
+    await app.refresh();
+    expect(painted).toBe(0);
+    appointments = [{ id: "a" }];
+    await app.refresh();
+    await app.refresh();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(painted).toBe(1);
+  });
+
   it("goes to sign-in when the session dies", () => {
     const app = new App();
     app.startup = { server: "s", tenant: "t", username: "u", signed_in: true, window: "desk", warnings: [] };

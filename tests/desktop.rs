@@ -6,13 +6,13 @@
 //! Only one desktop runs at a time ([`Desktop::start`] takes a lock): two
 //! WebKit apps at once on a 2-core machine make every wait flaky.
 
+use crate::{KeyringSession, WAIT};
 use fantoccini::{Client, ClientBuilder, Locator};
-use frontdesk_e2e::{KeyringSession, WAIT};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, MutexGuard};
@@ -27,23 +27,31 @@ pub struct Desktop {
     _watchdog: std::sync::mpsc::Sender<()>,
     _home: tempfile::TempDir,
     display: String,
+    home: PathBuf,
+    port: u16,
+    app: PathBuf,
+    args: Vec<String>,
     _turn: MutexGuard<'static, ()>,
 }
 
-/// The built `frontdesk` app binary beside this test binary.
-fn app_path() -> PathBuf {
+/// The built `frontdesk` app binary of this build profile: beside the running
+/// binary (a benchmark in `target/release`) or one folder up (a test in
+/// `target/debug/deps`).
+pub fn app_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let app = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("frontdesk");
-    assert!(
-        app.exists(),
-        "{} is missing: build it first (cargo build -p frontdesk-app, as scripts/test.sh does)",
-        app.display()
-    );
-    app
+    let dir = exe.parent().unwrap();
+    let app = [
+        dir.join("frontdesk"),
+        dir.parent().unwrap().join("frontdesk"),
+    ]
+    .into_iter()
+    .find(|p| p.exists());
+    app.unwrap_or_else(|| {
+        panic!(
+            "no frontdesk app beside {}: build it first (cargo build -p frontdesk-app, as scripts/test.sh does)",
+            exe.display()
+        )
+    })
 }
 
 /// `tauri-driver` from PATH or cargo's bin folder.
@@ -125,6 +133,12 @@ fn wait_port(port: u16) {
 impl Desktop {
     /// Starts the desktop and the app with `args` (a fresh profile each time).
     pub async fn start(args: &[&str]) -> Desktop {
+        Desktop::start_app(&app_path(), args, LONGEST_TEST).await
+    }
+
+    /// Starts the desktop and `app` with `args`; after `longest` the watchdog
+    /// stops the app, so no WebDriver call can wait forever.
+    pub async fn start_app(app: &Path, args: &[&str], longest: Duration) -> Desktop {
         let turn = ONE_AT_A_TIME.lock().await;
         let home = tempfile::tempdir().unwrap();
         // No sound card here: the display's chime plays into ALSA's null device.
@@ -137,17 +151,7 @@ impl Desktop {
         let keyring = KeyringSession::start();
         // Owned from the start, so a failed start still stops what it began.
         let mut children = Processes(vec![xvfb]);
-        let env = |c: &mut Command| {
-            c.env("DISPLAY", &display)
-                .env("HOME", home.path())
-                .env("XDG_DATA_HOME", home.path().join("data"))
-                .env("XDG_CONFIG_HOME", home.path().join("config"))
-                .env("XDG_CACHE_HOME", home.path().join("cache"))
-                .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-                .env("NO_AT_BRIDGE", "1")
-                .env("TZ", "UTC")
-                .envs(keyring.env());
-        };
+        let env = |c: &mut Command| desktop_env(c, &display, home.path(), &keyring);
         let mut dunst = Command::new("dunst");
         env(&mut dunst);
         dunst.process_group(0);
@@ -178,29 +182,23 @@ impl Desktop {
                 .expect("tauri-driver starts"),
         );
         wait_port(port);
-        let watchdog = watchdog(children.0.last().map(Child::id).unwrap_or(0));
-        let caps = json!({"tauri:options": {
-            "application": app_path(),
-            "args": args,
-        }});
-        let caps = match caps {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        };
-        let mut builder = ClientBuilder::new(HttpConnector::new());
-        builder.capabilities(caps);
-        let url = format!("http://127.0.0.1:{port}");
-        let web = tokio::time::timeout(Duration::from_secs(60), builder.connect(&url))
-            .await
-            .expect("the app started under tauri-driver within a minute")
-            .expect("a WebDriver session with the app");
+        // tauri-driver forwards to WebKitWebDriver, which starts a moment
+        // later: a session asked for before it listens is dropped.
+        wait_port(native);
+        let watchdog = watchdog(children.0.last().map(Child::id).unwrap_or(0), longest);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let web = connect(port, app, &args).await;
         let desktop = Desktop {
             web,
             keyring,
             children,
             _watchdog: watchdog,
-            _home: home,
             display,
+            home: home.path().to_path_buf(),
+            _home: home,
+            port,
+            app: app.to_path_buf(),
+            args,
             _turn: turn,
         };
         desktop.wait_notification_server();
@@ -383,6 +381,25 @@ impl Desktop {
         }
     }
 
+    /// Quits the app (ends the WebDriver session); the desktop, its profile and
+    /// keyring stay, for [`Desktop::relaunch`] or [`Desktop::command`].
+    pub async fn quit_app(&self) {
+        let _ = self.web.clone().close().await;
+    }
+
+    /// Starts the app again under WebDriver, on the same profile.
+    pub async fn relaunch(&mut self) {
+        self.web = connect(self.port, &self.app, &self.args).await;
+    }
+
+    /// A command for a program on this desktop: its display, session bus,
+    /// keyring, HOME and XDG folders (the app's profile), as the app gets them.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        desktop_env(&mut c, &self.display, &self.home, &self.keyring);
+        c
+    }
+
     /// Ends the WebDriver session (the app quits), then the desktop.
     pub async fn close(mut self) {
         let _ = self.web.clone().close().await;
@@ -394,17 +411,65 @@ impl Desktop {
 /// is still up after [`LONGEST_TEST`], this kills tauri-driver's process group
 /// so the stuck call fails and the test reports it. Dropping the returned
 /// sender (when the desktop goes) stands the watchdog down.
-fn watchdog(driver_group: u32) -> std::sync::mpsc::Sender<()> {
+fn watchdog(driver_group: u32, longest: Duration) -> std::sync::mpsc::Sender<()> {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(LONGEST_TEST) {
-            eprintln!("the app test ran past {LONGEST_TEST:?}: stopping the app");
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(longest) {
+            eprintln!("the app ran past {longest:?}: stopping it");
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{driver_group}")])
                 .status();
         }
     });
     tx
+}
+
+/// A WebDriver session with `app` through the tauri-driver on `port`.
+async fn connect(port: u16, app: &Path, args: &[String]) -> Client {
+    let caps = json!({"tauri:options": {
+        "application": app,
+        "args": args,
+    }});
+    let Value::Object(caps) = caps else {
+        unreachable!("a JSON object")
+    };
+    let mut builder = ClientBuilder::new(HttpConnector::new());
+    builder.capabilities(caps);
+    let url = format!("http://127.0.0.1:{port}");
+    // On a busy machine the first request can still find the driver not
+    // ready (the connection is dropped without an answer): ask again.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match tokio::time::timeout(Duration::from_secs(60), builder.connect(&url))
+            .await
+            .expect("the app started under tauri-driver within a minute")
+        {
+            Ok(client) => return client,
+            Err(fantoccini::error::NewSessionError::Lost(e)) if attempts < 3 => {
+                eprintln!("WebDriver session lost ({e}); asking again");
+            }
+            Err(fantoccini::error::NewSessionError::FailedC(e)) if attempts < 3 => {
+                eprintln!("WebDriver session failed ({e}); asking again");
+            }
+            Err(e) => panic!("a WebDriver session with the app: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The environment of everything on a desktop: its X display, its own HOME
+/// and XDG folders, the session bus with the keyring, UTC.
+fn desktop_env(c: &mut Command, display: &str, home: &Path, keyring: &KeyringSession) {
+    c.env("DISPLAY", display)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("NO_AT_BRIDGE", "1")
+        .env("TZ", "UTC")
+        .envs(keyring.env());
 }
 
 /// The most one app test may take, start to close.

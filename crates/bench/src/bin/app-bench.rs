@@ -1,0 +1,434 @@
+//! App benchmark: the real desktop app (the release `frontdesk` binary) on a
+//! private X display with its own session bus, keyring and notification
+//! server, against the demo clinic on loopback. Measures:
+//!
+//! - cold start: launch → the cached schedule painted (the app prints the
+//!   moment its window reports the first painted schedule), with the OS page
+//!   cache dropped before each launch where this process may do so;
+//! - idle memory: proportional set size of the app and its WebKit processes,
+//!   settled after start;
+//! - 100 events/s for a minute: how far the window's applied `seq` falls
+//!   behind the server's, how long it takes to catch up after, and whether
+//!   memory grows.
+//!
+//! Build with `bench/run-app-bench.sh`, which builds the app and this in
+//! release mode first.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use frontdesk_bench::machine::Machine;
+use frontdesk_bench::markdown;
+use frontdesk_bench::process::Memory;
+use frontdesk_e2e::desktop::{Desktop, app_path};
+use frontdesk_e2e::{Clinic, Desk};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::io::BufRead;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const START: &str = "<!-- app-bench:start -->";
+const END: &str = "<!-- app-bench:end -->";
+
+#[derive(Parser)]
+#[command(about = "Benchmark the desktop app: cold start, idle memory, 100 events/s")]
+struct Args {
+    /// Write the results into this markdown file (between the app-bench markers).
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Cold starts to time.
+    #[arg(long, default_value_t = 5)]
+    starts: usize,
+    /// Seconds of the event burst.
+    #[arg(long, default_value_t = 60)]
+    burst_seconds: u64,
+    /// Events per second in the burst.
+    #[arg(long, default_value_t = 100)]
+    rate: u64,
+}
+
+#[derive(Default)]
+struct Results {
+    page_cache_dropped: bool,
+    /// Launch → schedule painted, as this process saw it.
+    starts: Vec<Duration>,
+    /// The same, as the app measured it from its own start.
+    reported_ms: Vec<u64>,
+    idle: Memory,
+    idle_processes: usize,
+    burst_events: u64,
+    burst_seconds: f64,
+    max_lag: u64,
+    catch_up: Duration,
+    /// PSS (KiB) of the app and its WebKit processes, sampled each second.
+    burst_pss: Vec<u64>,
+}
+
+/// The app's process and every process under it (WebKit's web and network
+/// processes), by walking /proc for parents.
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …": comm may hold spaces, so split after ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree
+}
+
+/// Memory of a process tree: RSS and PSS summed (PSS sums meaningfully).
+fn tree_memory(root: u32) -> (Memory, usize) {
+    let pids = process_tree(root);
+    let mut total = Memory::default();
+    for pid in &pids {
+        if let Ok(m) = Memory::of(*pid) {
+            total.rss_kib += m.rss_kib;
+            total.pss_kib += m.pss_kib;
+        }
+    }
+    (total, pids.len())
+}
+
+/// The running app's pid: the process whose executable is `app`.
+fn find_app(app: &Path) -> anyhow::Result<u32> {
+    let want = app.canonicalize()?;
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == want) {
+            return Ok(pid);
+        }
+    }
+    bail!("no running {}", app.display())
+}
+
+/// Drops the OS page cache, so a launch reads the app and its libraries from
+/// disk. Needs root; false when not allowed.
+fn drop_page_cache() -> bool {
+    let _ = std::process::Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+}
+
+/// Stops a directly launched app (its own process group) and waits for it.
+fn stop(mut child: Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", child.id())])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Launches the app on the desktop and waits for its "schedule painted" line.
+fn launch_until_painted(desktop: &Desktop, app: &Path) -> anyhow::Result<(Child, Duration, u64)> {
+    let t0 = Instant::now();
+    let mut cmd = desktop.command(app);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = cmd.spawn().context("launching the app")?;
+    let out = child.stdout.take().context("piped stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let ms = line
+                .strip_prefix("schedule painted ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(ms) = ms {
+                let _ = tx.send((t0.elapsed(), ms));
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok((seen, reported)) => Ok((child, seen, reported)),
+        Err(_) => {
+            stop(child);
+            bail!("the app did not paint its schedule within a minute")
+        }
+    }
+}
+
+async fn cold_starts(
+    desktop: &Desktop,
+    app: &Path,
+    n: usize,
+    r: &mut Results,
+) -> anyhow::Result<()> {
+    for i in 0..n {
+        r.page_cache_dropped = drop_page_cache();
+        let (child, seen, reported) = launch_until_painted(desktop, app)?;
+        println!("  start {}: {} (app: {reported} ms)", i + 1, ms(seen));
+        r.starts.push(seen);
+        r.reported_ms.push(reported);
+        if i + 1 == n {
+            // Idle: connected, synced, nothing happening.
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            (r.idle, r.idle_processes) = tree_memory(child.id());
+        }
+        stop(child);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+/// The tenant's newest seq, as the server has it.
+async fn server_seq(desk: &Desk) -> u64 {
+    desk.get("/api/events?after=0&limit=1").await["latest_seq"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The newest seq the window has applied (the desk's `data-seq`).
+async fn window_seq(desktop: &Desktop) -> u64 {
+    let el = desktop.find("[data-seq]").await;
+    el.attr("data-seq")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Another desk changes two tickets' priority back and forth, `rate` times a
+/// second: every change is one `queue.updated` event, and nothing accumulates
+/// (the queue stays the same size), so memory should stay flat.
+async fn post_events(clinic_url: String, rate: u64, seconds: u64) -> anyhow::Result<u64> {
+    let desk = Desk::login(&clinic_url, "admin").await;
+    let snap = desk.get("/api/snapshot").await;
+    let mut tickets: Vec<(String, u64)> = snap["queue"]
+        .as_array()
+        .context("snapshot queue")?
+        .iter()
+        .filter(|q| q["status"] == "waiting")
+        .filter_map(|q| Some((q["id"].as_str()?.to_owned(), q["version"].as_u64()?)))
+        .take(2)
+        .collect();
+    if tickets.is_empty() {
+        bail!("no waiting ticket to update");
+    }
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let total = rate * seconds;
+    for n in 0..total {
+        tick.tick().await;
+        let i = (n as usize) % tickets.len();
+        let (id, version) = &tickets[i];
+        let (status, body) = desk
+            .patch(
+                &format!("/api/queue/{id}"),
+                json!({"version": version, "priority": (n / tickets.len() as u64) % 2}),
+            )
+            .await;
+        if status != 200 {
+            bail!("PATCH answered {status}: {body}");
+        }
+        tickets[i].1 = body["version"].as_u64().unwrap_or(version + 1);
+    }
+    Ok(total)
+}
+
+async fn burst(
+    desktop: &mut Desktop,
+    clinic: &Clinic,
+    app: &Path,
+    args: &Args,
+    r: &mut Results,
+) -> anyhow::Result<()> {
+    desktop.relaunch().await;
+    desktop
+        .wait_texts("[data-testid=appointment]", "the schedule", |rows| {
+            !rows.is_empty()
+        })
+        .await;
+    let pid = find_app(app)?;
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let t0 = Instant::now();
+    let poster = tokio::spawn(post_events(clinic.url(), args.rate, args.burst_seconds));
+    while !poster.is_finished() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (server, window) = (server_seq(&admin).await, window_seq(desktop).await);
+        r.max_lag = r.max_lag.max(server.saturating_sub(window));
+        r.burst_pss.push(tree_memory(pid).0.pss_kib);
+    }
+    r.burst_events = poster.await??;
+    r.burst_seconds = t0.elapsed().as_secs_f64();
+    let last = server_seq(&admin).await;
+    let done = Instant::now();
+    while window_seq(desktop).await < last {
+        if done.elapsed() > Duration::from_secs(60) {
+            bail!("the window never caught up with seq {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    r.catch_up = done.elapsed();
+    Ok(())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**not met**" }
+}
+
+fn markdown(r: &Results, m: &Machine, date: &str) -> String {
+    let mut sorted = r.starts.clone();
+    sorted.sort();
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
+    let worst = sorted.last().copied().unwrap_or_default();
+    let mut reported = r.reported_ms.clone();
+    reported.sort_unstable();
+    let reported_median = reported.get(reported.len() / 2).copied().unwrap_or(0);
+    // The first ten seconds warm up (the WebKit heap grows to its working size).
+    let steady: Vec<u64> = r.burst_pss.iter().skip(10).copied().collect();
+    let (first, last) = (
+        steady.first().copied().unwrap_or(0),
+        steady.last().copied().unwrap_or(0),
+    );
+    let peak = r.burst_pss.iter().copied().max().unwrap_or(0);
+    let growth = last as i64 - first as i64;
+    let mut md = String::new();
+    let _ = writeln!(md, "{START}\n## Desktop app benchmark (`app-bench`)\n");
+    let _ = writeln!(
+        md,
+        "Measured {date} with `app-bench --write docs/benchmarks.md` (release build of the app; `bench/run-app-bench.sh`), under Xvfb.\n"
+    );
+    let _ = writeln!(
+        md,
+        "Machine: {} · {} cores · {} · {:.1} GiB RAM. The clinic server runs in the benchmark process on the same cores.\n",
+        m.kernel, m.cores, m.cpu, m.memory_gib
+    );
+    let _ = writeln!(md, "| measurement | result | target |\n|---|---:|---|");
+    let _ = writeln!(
+        md,
+        "| cold start → cached schedule painted, {} launches{}, median / worst (the app's own count from its start: {} ms) | {} / **{}** | ≤ 1.5 s: {} |",
+        r.starts.len(),
+        if r.page_cache_dropped {
+            ", page cache dropped before each"
+        } else {
+            ", page cache warm"
+        },
+        reported_median,
+        ms(median),
+        ms(worst),
+        verdict(worst <= Duration::from_millis(1500))
+    );
+    let _ = writeln!(
+        md,
+        "| idle memory, app + WebKit ({} processes), PSS (RSS summed: {}) | **{}** | ≤ 250 MB: {} |",
+        r.idle_processes,
+        mib(r.idle.rss_kib),
+        mib(r.idle.pss_kib),
+        verdict(r.idle.pss_kib * 1024 <= 250_000_000)
+    );
+    let _ = writeln!(
+        md,
+        "| {} events in {:.1} s ({:.0}/s): most events the window was behind the server (sampled each second) / caught up after the last | {} / **{}** | keeps up |",
+        r.burst_events,
+        r.burst_seconds,
+        r.burst_events as f64 / r.burst_seconds.max(0.001),
+        r.max_lag,
+        ms(r.catch_up),
+    );
+    let _ = writeln!(
+        md,
+        "| memory over that minute, PSS after 10 s → at the end (peak) | {} → **{}** ({}), {:+.1} MiB | no growth |",
+        mib(first),
+        mib(last),
+        mib(peak),
+        growth as f64 / 1024.0
+    );
+    let _ = writeln!(
+        md,
+        "\nHow: the app is signed in once as `reception` through its own window (WebDriver), then quit. \
+Cold start = this process launches `frontdesk` (same profile, keyring and session bus) and waits for the line the app prints when its window has painted a non-empty schedule (two animation frames after the desk state arrives); \
+the schedule comes from the local encrypted cache while the engine connects. \
+Idle = 15 s after the last launch, VmRSS and Pss of the app and every process under it (WebKitWebProcess, WebKitNetworkProcess) summed. \
+Events = another desk (REST, `admin`) changes two waiting tickets' priority back and forth at the given rate, each change one `queue.updated` event the app applies to its cache and redraws; \
+each second the benchmark reads the server's `latest_seq` and the window's applied seq (`data-seq` on the desk, through WebDriver) and the tree's PSS.\n"
+    );
+    let _ = writeln!(md, "{END}");
+    md
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let machine = Machine::detect();
+    let app = app_path();
+    let clinic = Clinic::start(|_| {}).await;
+    let mut r = Results::default();
+
+    println!("signing in once through the window…");
+    let longest = Duration::from_secs(30 * 60);
+    let mut desktop = Desktop::start_app(&app, &[], longest).await;
+    desktop.sign_in(&clinic.url(), "reception").await;
+    desktop
+        .wait_texts("[data-testid=appointment]", "the schedule", |rows| {
+            !rows.is_empty()
+        })
+        .await;
+    desktop.quit_app().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    println!("cold starts…");
+    cold_starts(&desktop, &app, args.starts, &mut r).await?;
+    println!(
+        "  idle: PSS {} (RSS {}) over {} processes",
+        mib(r.idle.pss_kib),
+        mib(r.idle.rss_kib),
+        r.idle_processes
+    );
+
+    println!("{} events/s for {} s…", args.rate, args.burst_seconds);
+    burst(&mut desktop, &clinic, &app, &args, &mut r).await?;
+    println!(
+        "  {} events, max lag {}, caught up after {}",
+        r.burst_events,
+        r.max_lag,
+        ms(r.catch_up)
+    );
+    desktop.close().await;
+
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let md = markdown(&r, &machine, &date);
+    println!("\n{md}");
+    if let Some(path) = &args.write {
+        markdown::replace_section(path, START, END, &md)?;
+    }
+    Ok(())
+}
