@@ -14,6 +14,14 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// One line for a report: "kernel · N cores · CPU · X GiB RAM".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} · {} cores · {} · {:.1} GiB RAM",
+            self.kernel, self.cores, self.cpu, self.memory_gib
+        )
+    }
+
     /// Describes this machine.
     pub fn detect() -> Machine {
         let kernel = std::process::Command::new("uname")

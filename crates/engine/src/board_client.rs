@@ -355,11 +355,7 @@ impl BoardLoop {
 
     fn close_link(&mut self) {
         if let Some(l) = self.link.take() {
-            l.io.close();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                drop(l.io);
-            });
+            l.io.close_and_drop();
         }
     }
 

@@ -50,6 +50,16 @@ impl LinkHandle {
     pub fn close(&self) {
         let _ = self.out.send(Message::Close(None));
     }
+
+    /// Says goodbye (a close frame) and drops the socket a moment later, so
+    /// the frame goes out before its tasks are stopped.
+    pub fn close_and_drop(self) {
+        self.close();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(self);
+        });
+    }
 }
 
 impl Drop for LinkHandle {

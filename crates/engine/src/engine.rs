@@ -633,12 +633,7 @@ impl Loop {
 
     fn close_link(&mut self) {
         if let Some(l) = self.link.take() {
-            l.io.close();
-            // Let the close frame go out before the tasks are dropped.
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                drop(l.io);
-            });
+            l.io.close_and_drop();
         }
     }
 

@@ -329,8 +329,8 @@ fn markdown(r: &Results, m: &Machine, date: &str) -> String {
     );
     let _ = writeln!(
         md,
-        "Machine: {} · {} cores · {} · {:.1} GiB RAM. The clinic server runs in the benchmark process on the same cores.\n",
-        m.kernel, m.cores, m.cpu, m.memory_gib
+        "Machine: {}. The clinic server runs in the benchmark process on the same cores.\n",
+        m.describe()
     );
     let _ = writeln!(md, "| measurement | result | target |\n|---|---:|---|");
     let _ = writeln!(

@@ -514,8 +514,8 @@ fn markdown(r: &Results, m: &Machine, date: &str) -> String {
     );
     let _ = writeln!(
         md,
-        "Machine: {} · {} cores · {} · {:.1} GiB RAM. Server and engine share these cores.\n",
-        m.kernel, m.cores, m.cpu, m.memory_gib
+        "Machine: {}. Server and engine share these cores.\n",
+        m.describe()
     );
     let _ = writeln!(md, "| measurement | result | target |\n|---|---:|---|");
     let _ = writeln!(
