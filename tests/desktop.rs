@@ -70,15 +70,17 @@ fn tauri_driver() -> PathBuf {
     )
 }
 
-/// Where screenshots go: `target/e2e-screenshots`, beside the build.
+/// Where screenshots go: `e2e-screenshots` in cargo's target folder (the
+/// ancestor of this binary holding `CACHEDIR.TAG`).
 pub fn screenshot_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .and_then(|d| d.parent())
+    let target = exe
+        .ancestors()
+        .find(|d| d.join("CACHEDIR.TAG").exists())
+        .or_else(|| exe.ancestors().nth(3))
         .unwrap()
-        .join("e2e-screenshots");
+        .to_path_buf();
+    let dir = target.join("e2e-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -26,6 +26,7 @@ pub struct Startup {
 
 #[tauri::command]
 pub async fn startup(window: WebviewWindow, shell: State<'_, Shell>) -> CmdResult<Startup> {
+    crate::since_launch("window asked for its start-up state");
     let r = shell.remembered();
     let signed_in = shell.engine.lock().await.is_some();
     let mut warnings = shell.warnings.clone();
@@ -239,7 +240,7 @@ pub fn startup_painted() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let ms = crate::LAUNCHED.get().map_or(0, |t| t.elapsed().as_millis());
-        tracing::info!(ms, "schedule painted after launch");
+        crate::since_launch("schedule painted");
         println!("schedule painted {ms} ms after launch");
     });
 }

@@ -29,6 +29,13 @@ use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
 /// When this process started, for the start-up time it reports.
 pub static LAUNCHED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
+/// Logs a start-up step with the time since launch (`FRONTDESK_LOG=info`),
+/// so slow starts on a clinic PC can be told apart.
+pub fn since_launch(step: &str) {
+    let ms = LAUNCHED.get().map_or(0, |t| t.elapsed().as_millis());
+    tracing::info!(ms, "{step}");
+}
+
 fn main() {
     LAUNCHED.get_or_init(std::time::Instant::now);
     tracing_subscriber::fmt()
@@ -71,12 +78,14 @@ fn main() {
                 board: tokio::sync::Mutex::new(None),
                 channels: Arc::new(tokio::sync::Mutex::new(Vec::new())),
             });
+            since_launch("shell ready");
             tray::install(&handle, !display)?;
             if display {
                 open_display_window(&handle)?;
             } else if let Some(main) = app.config().app.windows.iter().find(|w| w.label == "main") {
                 WebviewWindowBuilder::from_config(app, main)?.build()?;
             }
+            since_launch("window created");
             tauri::async_runtime::block_on(async move {
                 if display {
                     resume_display(&handle, demo_mode, &data_dir).await
@@ -85,6 +94,7 @@ fn main() {
                 }
             })
             .map_err(|e| -> Box<dyn std::error::Error> { e.into() })?;
+            since_launch("session resumed");
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
