@@ -44,6 +44,14 @@ pub fn replace_section(path: &Path, start: &str, end: &str, section: &str) -> an
     std::fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
 }
 
+/// The opening of a benchmark's section: its start marker, heading, how and
+/// when it was measured, the machine, and the head of the results table.
+pub fn section_head(start: &str, heading: &str, measured: &str, machine: &str) -> String {
+    format!(
+        "{start}\n## {heading}\n\n{measured}\n\nMachine: {machine}\n\n| measurement | result | target |\n|---|---:|---|\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -71,6 +79,14 @@ mod tests {
             std::fs::read_to_string(&p)
                 .unwrap()
                 .ends_with("<!-- c:end -->\n")
+        );
+    }
+
+    #[test]
+    fn a_section_head_is_marker_heading_how_machine_and_table_head() {
+        assert_eq!(
+            super::section_head("<!-- x:start -->", "X", "Measured today.", "a box."),
+            "<!-- x:start -->\n## X\n\nMeasured today.\n\nMachine: a box.\n\n| measurement | result | target |\n|---|---:|---|\n"
         );
     }
 }

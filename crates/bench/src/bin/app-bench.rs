@@ -400,18 +400,17 @@ fn markdown(r: &Results, m: &Machine, date: &str) -> String {
     );
     let peak = r.burst_pss.iter().copied().max().unwrap_or(0);
     let growth = last as i64 - first as i64;
-    let mut md = String::new();
-    let _ = writeln!(md, "{START}\n## Desktop app benchmark (`app-bench`)\n");
-    let _ = writeln!(
-        md,
-        "Measured {date} with `app-bench --write docs/benchmarks.md` (release build of the app; `bench/run-app-bench.sh`), under Xvfb.\n"
+    let mut md = markdown::section_head(
+        START,
+        "Desktop app benchmark (`app-bench`)",
+        &format!(
+            "Measured {date} with `app-bench --write docs/benchmarks.md` (release build of the app; `bench/run-app-bench.sh`), under Xvfb."
+        ),
+        &format!(
+            "{}. The clinic server runs in the benchmark process on the same cores.",
+            m.describe()
+        ),
     );
-    let _ = writeln!(
-        md,
-        "Machine: {}. The clinic server runs in the benchmark process on the same cores.\n",
-        m.describe()
-    );
-    let _ = writeln!(md, "| measurement | result | target |\n|---|---:|---|");
     let _ = writeln!(
         md,
         "| cold start → cached schedule painted, {} launches{}, median / worst (the app's own count from its start: {} ms) | {} / **{}** | ≤ 1.5 s: {} |",

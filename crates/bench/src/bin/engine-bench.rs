@@ -506,18 +506,14 @@ async fn memory_child(server: &str) -> anyhow::Result<()> {
 }
 
 fn markdown(r: &Results, m: &Machine, date: &str) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "{START}\n## Engine benchmark (`engine-bench`)\n");
-    let _ = writeln!(
-        md,
-        "Measured {date} with `engine-bench --write docs/benchmarks.md` (release build; `bench/run-engine-bench.sh`).\n"
+    let mut md = markdown::section_head(
+        START,
+        "Engine benchmark (`engine-bench`)",
+        &format!(
+            "Measured {date} with `engine-bench --write docs/benchmarks.md` (release build; `bench/run-engine-bench.sh`)."
+        ),
+        &format!("{}. Server and engine share these cores.", m.describe()),
     );
-    let _ = writeln!(
-        md,
-        "Machine: {}. Server and engine share these cores.\n",
-        m.describe()
-    );
-    let _ = writeln!(md, "| measurement | result | target |\n|---|---:|---|");
     let _ = writeln!(
         md,
         "| apply into the encrypted cache ({} events, pages of 500) | **{:.0} events/s** | ≥ 20,000/s: {} |",
