@@ -134,6 +134,20 @@ pub fn open_display_window(app: &tauri::AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
+/// Starts the embedded demo clinic, kept in the app's state so the server
+/// lives as long as the app; returns its address.
+async fn start_demo_clinic(
+    app: &tauri::AppHandle,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<String> {
+    app.manage(demo::DemoClinic(
+        demo::start_server(&data_dir.join("demo")).await?,
+    ));
+    let base = app.state::<demo::DemoClinic>().url();
+    println!("demo clinic listening on {base}");
+    Ok(base)
+}
+
 /// At launch of a board screen: resume its set-up; with `--demo`, start the
 /// demo clinic and set the board up on it the first time.
 async fn resume_display(
@@ -147,11 +161,7 @@ async fn resume_display(
         board.resume().await.map_err(fail)?;
         return Ok(());
     }
-    app.manage(demo::DemoClinic(
-        demo::start_server(&data_dir.join("demo")).await?,
-    ));
-    let base = app.state::<demo::DemoClinic>().url();
-    println!("demo clinic listening on {base}");
+    let base = start_demo_clinic(app, data_dir).await?;
     // The demo clinic picks a new port each run: set the board up afresh.
     let settings = display::DisplaySettings {
         server: base.clone(),
@@ -175,12 +185,7 @@ async fn resume(
 ) -> anyhow::Result<()> {
     let shell = app.state::<Shell>();
     if demo_mode {
-        // Kept in the app's state: the server lives as long as the app.
-        app.manage(demo::DemoClinic(
-            demo::start_server(&data_dir.join("demo")).await?,
-        ));
-        let base = app.state::<demo::DemoClinic>().url();
-        println!("demo clinic listening on {base}");
+        let base = start_demo_clinic(app, data_dir).await?;
         let r = Remembered {
             server: base.clone(),
             tenant: "demo".into(),

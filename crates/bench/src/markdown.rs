@@ -52,6 +52,16 @@ pub fn section_head(start: &str, heading: &str, measured: &str, machine: &str) -
     )
 }
 
+/// Prints a benchmark's section and, if asked, writes it into `write`
+/// between its markers.
+pub fn publish(section: &str, write: Option<&Path>, start: &str, end: &str) -> anyhow::Result<()> {
+    println!("\n{section}");
+    match write {
+        Some(path) => replace_section(path, start, end, section),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -618,9 +618,5 @@ async fn main() -> anyhow::Result<()> {
     }
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
     let md = markdown(&r, &machine, &date);
-    println!("\n{md}");
-    if let Some(path) = &args.write {
-        markdown::replace_section(path, START, END, &md)?;
-    }
-    Ok(())
+    markdown::publish(&md, args.write.as_deref(), START, END)
 }
