@@ -73,6 +73,12 @@ impl OwnPresence {
         }
     }
 
+    /// When the state changes by itself next (online turns away), if it will.
+    pub fn next_change(&self) -> Option<Instant> {
+        (!self.dnd && self.announced != Some(PresenceState::Away))
+            .then(|| self.last_active + AWAY_AFTER)
+    }
+
     /// Forget what was announced (a new connection must announce again).
     pub fn reset_announced(&mut self) {
         self.announced = None;
@@ -136,6 +142,11 @@ impl RemoteTyping {
             self.until.remove(k);
         }
         gone
+    }
+
+    /// When the next signal expires.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.until.values().min().copied()
     }
 
     /// Users typing in `thread` at `now`, sorted.

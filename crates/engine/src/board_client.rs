@@ -1,33 +1,37 @@
 //! The waiting-room display's client: one socket with a display token, the
 //! board refetched on every (re)connect, live queue events applied to it.
 //!
-//! The same pure pieces as the desk engine ([`Supervisor`], [`Link`],
-//! [`connection`]) under a much smaller loop: a board has no cache, no
-//! outbox and no presence. What it shows survives outages (the last board
-//! stays up, marked stale by its connection state) and restarts (it is kept
-//! in a small file beside the app's data; it names no patient).
+//! [`BoardCore`] is a pure state machine over the same [`Session`] as the
+//! desk, run by the same [`crate::driver`]: a board has no cache, no outbox
+//! and no presence. What it shows survives outages (the last board stays up,
+//! marked stale by its connection state) and restarts (it is kept in a small
+//! file beside the app's data; it names no patient).
 //!
-//! A display token cannot be refreshed. When the server refuses it (the board
-//! was removed), the supervisor's one forced retry is answered with the same
-//! token, the second refusal signs the board out, and it stops trying.
+//! A display token cannot be refreshed ([`FixedToken`]). When the server
+//! refuses it (the board was removed), the supervisor's one forced retry is
+//! answered with the same token, the second refusal signs the board out, and
+//! it stops trying.
 
 use crate::backoff::Backoff;
 use crate::board::{Applied, BoardState};
-use crate::connection::{self, LinkHandle, LinkIo, Tls};
+use crate::clock::{Clock, Now, SystemClock};
+use crate::connection::Tls;
+use crate::driver::{self, Control, Core, Executor, FixedToken, Output, Task, Transport};
 use crate::error::{EngineError, Result};
-use crate::link::{Link, LinkEvent, LinkLimits};
+use crate::link::{LinkLimits, Refusal};
 use crate::rest::Api;
-use crate::supervisor::{Action, ConnState, Input, Supervisor};
-use frontdesk_protocol::api::{CreateDisplay, DisplayToken};
+use crate::session::{Grant, GrantError, Session, SessionConfig, SessionEvent, SocketReport};
+use crate::supervisor::ConnState;
+use frontdesk_protocol::api::{Board, CreateDisplay, DisplayToken};
 use frontdesk_protocol::envelope::Envelope;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 
 /// Where a board connects and where it keeps its last known state.
@@ -66,7 +70,7 @@ pub struct BoardView {
 }
 
 /// What a board publishes to the screen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BoardUpdate {
     Connection {
@@ -88,7 +92,7 @@ pub enum BoardUpdate {
 pub struct BoardHandle {
     updates: broadcast::Sender<BoardUpdate>,
     view: Arc<Mutex<BoardView>>,
-    stop: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
+    control: mpsc::UnboundedSender<Control<BoardCore>>,
 }
 
 impl BoardHandle {
@@ -108,8 +112,10 @@ impl BoardHandle {
     /// Stops the client and closes its socket.
     pub async fn shutdown(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.stop.send(tx).is_ok() {
-            let _ = rx.await;
+        let stop = Control::Run(Box::new(|core: &mut BoardCore, now| core.stop(now)));
+        if self.control.send(stop).is_ok() && self.control.send(Control::Stop(tx)).is_ok() {
+            // An error means the driver already ended: stopped either way.
+            rx.await.ok();
         }
     }
 }
@@ -158,91 +164,258 @@ pub fn start(config: BoardConfig, token: String) -> Result<BoardHandle> {
         board: saved.clone(),
     }));
     let (updates, _) = broadcast::channel(256);
-    let (stop, stop_rx) = mpsc::unbounded_channel();
-    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let board_loop = BoardLoop {
-        supervisor: Supervisor::new(config.backoff.clone()),
-        config,
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let limits = LinkLimits {
+        answer_pings: false,
+        ..LinkLimits::default()
+    };
+    let now = clock.now();
+    let mut core = BoardCore::new(
+        SessionConfig {
+            backoff: config.backoff.clone(),
+            auth: json!({ "tenant": config.tenant }),
+            limits,
+        },
+        StdRng::from_os_rng(),
+        saved,
+        now,
+    );
+    core.start(now);
+    let executor = BoardIo {
         api,
-        tls,
-        token,
-        rng: StdRng::from_os_rng(),
+        saved: config.saved.clone(),
         updates: updates.clone(),
         view: view.clone(),
-        board: saved,
-        link: None,
-        generation: 0,
-        reports_tx,
-        retry_at: None,
     };
-    tokio::spawn(board_loop.run(stop_rx, reports_rx));
+    let transport = Transport {
+        server: config.server.clone(),
+        tls,
+        max_frame: limits.max_frame,
+    };
+    tokio::spawn(driver::drive(
+        core,
+        executor,
+        transport,
+        Arc::new(FixedToken(token)),
+        clock,
+        control_rx,
+    ));
     Ok(BoardHandle {
         updates,
         view,
-        stop,
+        control,
     })
 }
 
-struct OpenLink {
-    generation: u64,
-    io: LinkHandle,
-    link: Link,
+/// What a [`BoardCore`] asks its driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoardOut {
+    /// `GET /api/board` with `token`; answer with [`BoardCore::handle_board`].
+    Fetch { id: u64, token: String },
+    /// Keep this board on disk (it survives a restart).
+    Save(BoardState),
+    /// Tell the screen.
+    Update(BoardUpdate),
 }
 
-struct BoardLoop {
-    config: BoardConfig,
-    api: Api,
-    tls: Tls,
-    token: String,
-    supervisor: Supervisor,
-    rng: StdRng,
-    updates: broadcast::Sender<BoardUpdate>,
-    view: Arc<Mutex<BoardView>>,
+/// How a board fetch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// `401`: the display token is no longer accepted.
+    Unauthorized(String),
+    /// Anything else: try again after reconnecting.
+    Failed(String),
+}
+
+/// The waiting-room board as a pure state machine: the session, the last
+/// known board, and the one fetch that may be in flight.
+pub struct BoardCore {
+    session: Session,
     board: Option<BoardState>,
-    link: Option<OpenLink>,
-    generation: u64,
-    reports_tx: mpsc::UnboundedSender<(u64, LinkIo)>,
-    retry_at: Option<tokio::time::Instant>,
+    fetching: Option<u64>,
+    next_id: u64,
+    out: VecDeque<BoardOut>,
 }
 
-impl BoardLoop {
-    async fn run(
-        mut self,
-        mut stop: mpsc::UnboundedReceiver<tokio::sync::oneshot::Sender<()>>,
-        mut reports: mpsc::UnboundedReceiver<(u64, LinkIo)>,
-    ) {
-        self.input(Input::Start).await;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            let retry = self.retry_at;
-            tokio::select! {
-                biased;
-                Some((generation, io)) = reports.recv() => self.link_io(generation, io).await,
-                done = stop.recv() => {
-                    self.input(Input::Stop { sign_out: false }).await;
-                    if let Some(done) = done {
-                        let _ = done.send(());
+impl BoardCore {
+    /// A board that shows `saved` until it has fetched its own.
+    pub fn new(
+        config: SessionConfig,
+        rng: StdRng,
+        saved: Option<BoardState>,
+        now: Now,
+    ) -> BoardCore {
+        BoardCore {
+            session: Session::new(config, rng, now),
+            board: saved,
+            fetching: None,
+            next_id: 0,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Starts connecting.
+    pub fn start(&mut self, now: Now) {
+        self.session.start(now);
+        self.after_session(now);
+    }
+
+    /// Stops and closes the socket.
+    pub fn stop(&mut self, now: Now) {
+        self.session.stop(false, now);
+        self.after_session(now);
+    }
+
+    /// The board as last known.
+    pub fn board(&self) -> Option<&BoardState> {
+        self.board.as_ref()
+    }
+
+    /// The answer to [`BoardOut::Fetch`] `id`.
+    pub fn handle_board(&mut self, id: u64, answer: std::result::Result<Board, FetchError>, now: Now) {
+        if self.fetching != Some(id) {
+            return; // asked on a link that is gone
+        }
+        self.fetching = None;
+        match answer {
+            Ok(b) => {
+                let board = BoardState::fetched(b, now.utc());
+                self.board = Some(board.clone());
+                self.out.push_back(BoardOut::Save(board.clone()));
+                self.out
+                    .push_back(BoardOut::Update(BoardUpdate::Board { board }));
+                self.session.healthy(now);
+            }
+            Err(FetchError::Unauthorized(why)) => self
+                .session
+                .refused(Refusal::from_message(&format!("unauthorized: {why}")), now),
+            Err(FetchError::Failed(why)) => self
+                .session
+                .lose(&format!("could not read the board ({why})"), now),
+        }
+        self.after_session(now);
+    }
+
+    fn after_session(&mut self, now: Now) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::State { state, detail } => self
+                    .out
+                    .push_back(BoardOut::Update(BoardUpdate::Connection { state, detail })),
+                // After every connect: the board as the server has it now.
+                SessionEvent::Live => match self.session.token(now).map(str::to_owned) {
+                    Some(token) => {
+                        self.next_id += 1;
+                        self.fetching = Some(self.next_id);
+                        self.out.push_back(BoardOut::Fetch {
+                            id: self.next_id,
+                            token,
+                        });
                     }
-                    break;
-                }
-                _ = async { match retry { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
-                    self.retry_at = None;
-                    self.input(Input::RetryTimer).await;
-                }
-                _ = tick.tick() => {
-                    // Liveness on wall-clock time, as in the desk engine.
-                    if let Some(l) = &self.link
-                        && let Err(dead) = l.link.check_alive(SystemTime::now())
-                    {
-                        let reason = format!("no word from the server for {:.0}s", dead.silent_for.as_secs_f64());
-                        self.link_event(LinkEvent::Closed { reason }).await;
+                    None => self.session.lose("no display token", now),
+                },
+                SessionEvent::Down => self.fetching = None,
+                SessionEvent::Event { data, .. } => {
+                    if let Ok(env) = serde_json::from_value::<Envelope>(data) {
+                        self.live_event(&env, now);
                     }
                 }
+                SessionEvent::Ack { .. } | SessionEvent::GrantFailed { .. } => {}
             }
         }
     }
 
+    fn live_event(&mut self, env: &Envelope, now: Now) {
+        let Some(board) = self.board.as_mut() else {
+            return; // not fetched yet: the fetch will include it
+        };
+        let applied = board.apply(env, now.utc());
+        if applied == Applied::Unchanged {
+            return;
+        }
+        let board = board.clone();
+        self.out.push_back(BoardOut::Save(board.clone()));
+        if let Applied::Called(entry) = applied {
+            let room = board.room_name(entry.room_id.as_deref()).to_owned();
+            self.out.push_back(BoardOut::Update(BoardUpdate::Called {
+                ticket: entry.ticket,
+                room,
+            }));
+        }
+        self.out
+            .push_back(BoardOut::Update(BoardUpdate::Board { board }));
+    }
+}
+
+impl Core for BoardCore {
+    type Out = BoardOut;
+
+    fn handle_socket(&mut self, generation: u64, report: SocketReport, now: Now) {
+        self.session.handle_socket(generation, report, now);
+        self.after_session(now);
+    }
+
+    fn handle_grant(&mut self, grant: std::result::Result<Grant, GrantError>, now: Now) {
+        self.session.handle_grant(grant, now);
+        self.after_session(now);
+    }
+
+    fn handle_timeout(&mut self, now: Now) {
+        self.session.handle_timeout(now);
+        self.after_session(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    fn poll_output(&mut self) -> Option<Output<BoardOut>> {
+        if let Some(o) = self.session.poll_output() {
+            return Some(Output::Session(o));
+        }
+        self.out.pop_front().map(Output::App)
+    }
+}
+
+/// Carries out a board's outputs: the fetch, the file, the screen.
+struct BoardIo {
+    api: Api,
+    saved: Option<PathBuf>,
+    updates: broadcast::Sender<BoardUpdate>,
+    view: Arc<Mutex<BoardView>>,
+}
+
+impl Executor<BoardCore> for BoardIo {
+    fn execute(&mut self, out: BoardOut) -> Option<Task<BoardCore>> {
+        match out {
+            BoardOut::Fetch { id, token } => {
+                let api = self.api.clone();
+                Some(Box::pin(async move {
+                    let answer = match api.board(&token).await {
+                        Ok(b) => Ok(b),
+                        Err(EngineError::Server(p)) if p.status == 401 => {
+                            Err(FetchError::Unauthorized(p.detail.unwrap_or(p.title)))
+                        }
+                        Err(e) => Err(FetchError::Failed(e.to_string())),
+                    };
+                    Box::new(move |core: &mut BoardCore, now| core.handle_board(id, answer, now))
+                        as driver::Feedback<BoardCore>
+                }))
+            }
+            BoardOut::Save(board) => {
+                self.save(&board);
+                None
+            }
+            BoardOut::Update(u) => {
+                self.publish(u);
+                None
+            }
+        }
+    }
+}
+
+impl BoardIo {
     fn publish(&self, u: BoardUpdate) {
         if let Ok(mut v) = self.view.lock() {
             match &u {
@@ -254,57 +427,12 @@ impl BoardLoop {
                 BoardUpdate::Called { .. } => {}
             }
         }
-        let _ = self.updates.send(u);
-    }
-
-    /// Feeds the supervisor and carries out what it asks, until nothing is left.
-    async fn input(&mut self, first: Input) {
-        let mut inputs = VecDeque::from([first]);
-        while let Some(input) = inputs.pop_front() {
-            let was_live = self.supervisor.state() == ConnState::Live;
-            for action in self.supervisor.handle(input, &mut self.rng) {
-                match action {
-                    Action::Publish(state, detail) => {
-                        self.publish(BoardUpdate::Connection { state, detail })
-                    }
-                    // The display token is all there is: a forced "refresh"
-                    // presents it once more, and a second refusal signs out.
-                    Action::EnsureToken { .. } => inputs.push_back(Input::TokenReady),
-                    Action::OpenLink => inputs.extend(self.open_link().await),
-                    Action::CloseLink => self.close_link(),
-                    Action::ScheduleRetry(d) => {
-                        self.retry_at = Some(tokio::time::Instant::now() + d)
-                    }
-                    Action::CancelRetry => self.retry_at = None,
-                }
-            }
-            if !was_live && self.supervisor.state() == ConnState::Live {
-                inputs.extend(self.refetch().await);
-            }
-        }
-    }
-
-    /// After every connect: the board as the server has it now.
-    async fn refetch(&mut self) -> Option<Input> {
-        match self.api.board(&self.token).await {
-            Ok(b) => {
-                let board = BoardState::fetched(b, chrono::Utc::now());
-                self.save(&board);
-                self.board = Some(board.clone());
-                self.publish(BoardUpdate::Board { board });
-                None
-            }
-            Err(EngineError::Server(p)) if p.status == 401 => Some(Input::Refused {
-                message: format!("unauthorized: {}", p.detail.as_deref().unwrap_or(&p.title)),
-            }),
-            Err(e) => Some(Input::LinkLost {
-                reason: format!("could not read the board ({e})"),
-            }),
-        }
+        // No subscriber is fine: the view above holds the state.
+        self.updates.send(u).ok();
     }
 
     fn save(&self, board: &BoardState) {
-        let Some(path) = &self.config.saved else {
+        let Some(path) = &self.saved else {
             return;
         };
         let written = serde_json::to_vec(board)
@@ -320,109 +448,5 @@ impl BoardLoop {
         if let Err(e) = written {
             tracing::warn!("could not keep the board in {}: {e}", path.display());
         }
-    }
-
-    async fn open_link(&mut self) -> Option<Input> {
-        self.close_link();
-        self.generation += 1;
-        let limits = LinkLimits {
-            answer_pings: false,
-            ..LinkLimits::default()
-        };
-        match connection::open(
-            &self.config.server,
-            &self.tls,
-            limits.max_frame,
-            self.generation,
-            self.reports_tx.clone(),
-        )
-        .await
-        {
-            Ok(io) => {
-                let auth = json!({"token": self.token, "tenant": self.config.tenant});
-                self.link = Some(OpenLink {
-                    generation: self.generation,
-                    io,
-                    link: Link::new(auth, limits, SystemTime::now()),
-                });
-                None
-            }
-            Err(e) => Some(Input::ConnectFailed {
-                reason: e.to_string(),
-            }),
-        }
-    }
-
-    fn close_link(&mut self) {
-        if let Some(l) = self.link.take() {
-            l.io.close_and_drop();
-        }
-    }
-
-    async fn link_io(&mut self, generation: u64, io: LinkIo) {
-        let Some(open) = self.link.as_mut().filter(|l| l.generation == generation) else {
-            return;
-        };
-        let now = SystemTime::now();
-        let events = match io {
-            LinkIo::Text(t) => open.link.handle_text(&t, now),
-            LinkIo::Binary(b) => open.link.handle_binary(b, now),
-            LinkIo::Closed(reason) => vec![LinkEvent::Closed { reason }],
-        };
-        for e in events {
-            self.link_event(e).await;
-        }
-    }
-
-    async fn link_event(&mut self, event: LinkEvent) {
-        match event {
-            LinkEvent::Send(frame) => {
-                if let Some(l) = &self.link {
-                    l.io.send(frame);
-                }
-            }
-            LinkEvent::Connected { .. } => self.input(Input::Connected).await,
-            LinkEvent::Refused { message } => self.input(Input::Refused { message }).await,
-            LinkEvent::Closed { reason } => {
-                self.link = None;
-                let input = if self.supervisor.state() == ConnState::Live {
-                    Input::LinkLost { reason }
-                } else {
-                    Input::ConnectFailed { reason }
-                };
-                self.input(input).await;
-            }
-            LinkEvent::Event { args, ack, .. } => {
-                if let (Some(id), Some(l)) = (ack, &self.link) {
-                    l.io.send(l.link.ack(id, vec![json!({"ok": true})]));
-                }
-                self.live_event(args.into_iter().next().unwrap_or(Value::Null));
-            }
-            LinkEvent::Ack { .. } => {}
-            LinkEvent::Ignored { reason } => tracing::debug!("board ignored a frame: {reason}"),
-        }
-    }
-
-    fn live_event(&mut self, data: Value) {
-        let Some(board) = self.board.as_mut() else {
-            return; // not fetched yet: the fetch will include it
-        };
-        let Ok(env) = serde_json::from_value::<Envelope>(data) else {
-            return;
-        };
-        let applied = board.apply(&env, chrono::Utc::now());
-        if applied == Applied::Unchanged {
-            return;
-        }
-        let board = board.clone();
-        self.save(&board);
-        if let Applied::Called(entry) = applied {
-            let room = board.room_name(entry.room_id.as_deref()).to_owned();
-            self.publish(BoardUpdate::Called {
-                ticket: entry.ticket,
-                room,
-            });
-        }
-        self.publish(BoardUpdate::Board { board });
     }
 }

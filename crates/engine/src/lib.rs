@@ -5,22 +5,28 @@
 //! - [`backoff`]: full-jitter exponential backoff.
 //! - [`link`]: one Socket.IO session over one WebSocket.
 //! - [`supervisor`]: offline / connecting / live / reconnecting / signed-out.
+//! - [`session`]: the supervisor, the link, retries, liveness and the token
+//!   as one session that keeps itself up (shared by desk and board).
+//! - [`desk`]: the desk core on top of a session: sync, outbox, presence,
+//!   typing, notifications; tested on virtual time in `tests/virtual`.
 //! - [`activity`]: own presence (away when idle), typing throttle and expiry.
 //! - [`notify`]: which events become OS notifications.
 //! - [`board`]: a waiting-room board kept current from its queue events.
+//! - [`clock`]: time as a value the drivers read and the cores are handed.
 //!
 //! Storage:
 //! - [`cache`]: the SQLCipher cache (records, last `seq`, outbox).
 //! - [`secrets`]: refresh token and cache key in the OS keyring.
 //!
 //! Drivers (thin I/O):
+//! - [`driver`]: the one async loop under every core (socket, timer, tasks).
 //! - [`connection`]: the WebSocket under a [`link::Link`].
 //! - [`rest`]: login, refresh, snapshot, replay, sending outbox actions.
 //!
-//! [`board_client`] is the waiting-room display's much smaller loop over the
-//! same pieces, with a display token.
+//! [`board_client`] is the waiting-room display: a small core over the same
+//! session and driver, with a display token.
 //!
-//! [`engine`] wires them together: [`engine::start`] gives an
+//! [`engine`] runs the desk: [`engine::start`] gives an
 //! [`engine::EngineHandle`] to act with and a stream of [`engine::Update`]s.
 
 pub mod activity;
@@ -28,13 +34,17 @@ pub mod backoff;
 pub mod board;
 pub mod board_client;
 pub mod cache;
+pub mod clock;
 pub mod connection;
+pub mod desk;
+pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod link;
 pub mod notify;
 pub mod rest;
 pub mod secrets;
+pub mod session;
 pub mod supervisor;
 
 pub use error::{EngineError, Result};

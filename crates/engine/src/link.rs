@@ -21,6 +21,40 @@ pub const NAMESPACE: &str = "/";
 /// How long to wait for the Engine.IO open packet and the CONNECT answer.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why the server refused a CONNECT, decided once, here, from its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The credentials were not accepted (`unauthorized: …`): a fresh token
+    /// may help, once.
+    Unauthorized,
+    /// The server could not take the session now (its own failure, or a
+    /// reason we do not know): wait and try again, without a refresh.
+    Unavailable,
+}
+
+/// A CONNECT refusal: its kind and the server's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub message: String,
+}
+
+impl Refusal {
+    /// Classifies the message of a CONNECT_ERROR (protocol §4.2: refusals of
+    /// the credentials start with `unauthorized`).
+    pub fn from_message(message: &str) -> Refusal {
+        let kind = if message.starts_with("unauthorized") {
+            RefusalKind::Unauthorized
+        } else {
+            RefusalKind::Unavailable
+        };
+        Refusal {
+            kind,
+            message: message.to_owned(),
+        }
+    }
+}
+
 /// Something the driver must do or should know.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
@@ -29,7 +63,7 @@ pub enum LinkEvent {
     /// The server accepted our CONNECT.
     Connected { sid: String },
     /// The server refused our CONNECT (usually the token).
-    Refused { message: String },
+    Refused(Refusal),
     /// An event from the server; answer `ack` with [`Link::ack`] if present.
     Event {
         name: String,
@@ -254,10 +288,9 @@ impl Link {
             (Phase::AwaitingConnect, SioKind::ConnectError) => {
                 let message = p
                     .connect_error_message()
-                    .unwrap_or("refused without a reason")
-                    .to_owned();
+                    .unwrap_or("refused without a reason");
                 self.phase = Phase::Closed;
-                vec![LinkEvent::Refused { message }]
+                vec![LinkEvent::Refused(Refusal::from_message(message))]
             }
             (Phase::Connected, SioKind::Event) => vec![LinkEvent::Event {
                 name: p.event_name().unwrap_or_default().to_owned(),
@@ -351,13 +384,23 @@ mod tests {
         l.handle_text(OPEN, t(0));
         assert_eq!(
             l.handle_text(r#"44{"message":"access token expired"}"#, t(0)),
-            [LinkEvent::Refused {
+            [LinkEvent::Refused(Refusal {
+                kind: RefusalKind::Unavailable,
                 message: "access token expired".into()
-            }]
+            })]
         );
         assert!(
             l.handle_text("2", t(0)).is_empty(),
             "a closed link says nothing more"
+        );
+        let mut l = Link::new(json!({}), LinkLimits::default(), t(0));
+        l.handle_text(OPEN, t(0));
+        assert_eq!(
+            l.handle_text(r#"44{"message":"unauthorized: access token expired"}"#, t(0)),
+            [LinkEvent::Refused(Refusal {
+                kind: RefusalKind::Unauthorized,
+                message: "unauthorized: access token expired".into()
+            })]
         );
     }
 

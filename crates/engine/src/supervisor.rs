@@ -8,9 +8,14 @@
 //! - an `unauthorized` CONNECT refusal triggers exactly one forced refresh;
 //!   a second one in a row signs out instead of looping on a dead token; a
 //!   refusal that is the server's own failure waits out the backoff;
-//! - a refresh refused by the server means signed-out, never a retry.
+//! - a refresh refused by the server means signed-out, never a retry;
+//! - the backoff starts over only when the session proved useful
+//!   ([`Input::Healthy`]: the desk caught up, the board was read), not at
+//!   CONNECT: a desk that connects and then cannot work (a full disk, a server
+//!   failing every request) keeps backing off instead of reconnecting at once.
 
 use crate::backoff::Backoff;
+use crate::link::{Refusal, RefusalKind};
 use rand::Rng;
 use serde::Serialize;
 use std::time::Duration;
@@ -39,7 +44,7 @@ pub enum Input {
     /// The server accepted CONNECT.
     Connected,
     /// The server refused CONNECT.
-    Refused { message: String },
+    Refused(Refusal),
     /// The WebSocket could not be opened, or closed before CONNECT was answered.
     ConnectFailed { reason: String },
     /// A live link was lost (closed, errored, or silent too long).
@@ -48,6 +53,9 @@ pub enum Input {
     RetryTimer,
     /// Retry now: the network came back or the machine woke up.
     RetryNow,
+    /// The live session did what it is for (synced, board read): the next
+    /// loss starts the backoff from the beginning.
+    Healthy,
     /// The user signed out, or the app is stopping.
     Stop { sign_out: bool },
 }
@@ -145,14 +153,14 @@ impl Supervisor {
                 );
             }
             Input::Connected if self.is_trying() => {
-                self.backoff.reset();
                 self.refreshed_after_refusal = false;
                 out.push(Action::CancelRetry);
                 self.go(Live, "live", &mut out);
             }
-            Input::Refused { message } if self.is_trying() => {
+            Input::Healthy if self.state == Live => self.backoff.reset(),
+            Input::Refused(Refusal { kind, message }) if self.is_trying() => {
                 out.push(Action::CloseLink);
-                if !message.starts_with("unauthorized") {
+                if kind == RefusalKind::Unavailable {
                     // The server failed, not our credentials: wait, don't refresh.
                     self.retry_later(
                         &format!("server could not accept the session ({message})"),
@@ -170,6 +178,7 @@ impl Supervisor {
                     );
                 } else {
                     self.refreshed_after_refusal = true;
+                    out.push(Action::CancelRetry);
                     out.push(Action::EnsureToken { force: true });
                 }
             }
@@ -235,6 +244,13 @@ mod tests {
         })
     }
 
+    fn unauthorized(message: &str) -> Input {
+        Input::Refused(Refusal {
+            kind: RefusalKind::Unauthorized,
+            message: message.into(),
+        })
+    }
+
     #[test]
     fn happy_path_checks_the_token_before_connecting() {
         let (mut s, mut r) = sup();
@@ -297,21 +313,18 @@ mod tests {
         let (mut s, mut r) = sup();
         s.handle(Input::Start, &mut r);
         s.handle(Input::TokenReady, &mut r);
-        let a = s.handle(
-            Input::Refused {
-                message: "unauthorized: access token expired".into(),
-            },
-            &mut r,
+        let a = s.handle(unauthorized("unauthorized: access token expired"), &mut r);
+        assert_eq!(
+            a,
+            [
+                Action::CloseLink,
+                Action::CancelRetry,
+                Action::EnsureToken { force: true }
+            ]
         );
-        assert_eq!(a, [Action::CloseLink, Action::EnsureToken { force: true }]);
         s.handle(Input::TokenReady, &mut r);
         // Refused again with the fresh token: signed out, no second refresh, no retry.
-        let a = s.handle(
-            Input::Refused {
-                message: "unauthorized: no such user".into(),
-            },
-            &mut r,
-        );
+        let a = s.handle(unauthorized("unauthorized: no such user"), &mut r);
         assert!(!a.contains(&Action::EnsureToken { force: true }));
         assert!(retry_delay(&a).is_none());
         assert_eq!(published(&a), Some(SignedOut));
@@ -323,9 +336,7 @@ mod tests {
         s.handle(Input::Start, &mut r);
         s.handle(Input::TokenReady, &mut r);
         let a = s.handle(
-            Input::Refused {
-                message: "server error; try again".into(),
-            },
+            Input::Refused(Refusal::from_message("server error; try again")),
             &mut r,
         );
         assert!(
@@ -342,13 +353,8 @@ mod tests {
         s.handle(Input::RetryTimer, &mut r);
         s.handle(Input::TokenReady, &mut r);
         assert!(
-            s.handle(
-                Input::Refused {
-                    message: "unauthorized: m".into()
-                },
-                &mut r
-            )
-            .contains(&Action::EnsureToken { force: true })
+            s.handle(unauthorized("unauthorized: m"), &mut r)
+                .contains(&Action::EnsureToken { force: true })
         );
     }
 
@@ -375,6 +381,27 @@ mod tests {
             assert!(s.handle(i, &mut r).is_empty());
         }
         assert_eq!(published(&s.handle(Input::Start, &mut r)), Some(Connecting));
+    }
+
+    #[test]
+    fn the_backoff_starts_over_only_once_the_session_proved_healthy() {
+        let (mut s, mut r) = sup();
+        s.handle(Input::Start, &mut r);
+        let mut ceilings = Vec::new();
+        for _ in 0..4 {
+            s.handle(Input::TokenReady, &mut r);
+            s.handle(Input::Connected, &mut r);
+            // Connected, but could not work: the delay keeps growing.
+            s.handle(Input::LinkLost { reason: "x".into() }, &mut r);
+            ceilings.push(s.backoff.attempts());
+            s.handle(Input::RetryTimer, &mut r);
+        }
+        assert_eq!(ceilings, [1, 2, 3, 4]);
+        s.handle(Input::TokenReady, &mut r);
+        s.handle(Input::Connected, &mut r);
+        s.handle(Input::Healthy, &mut r);
+        s.handle(Input::LinkLost { reason: "x".into() }, &mut r);
+        assert_eq!(s.backoff.attempts(), 1);
     }
 
     #[test]
@@ -412,7 +439,7 @@ mod tests {
         let (mut s, mut r) = sup();
         let mut pick = StdRng::seed_from_u64(9);
         for _ in 0..20_000 {
-            let input = match pick.random_range(0..11) {
+            let input = match pick.random_range(0..12) {
                 0 => Input::Start,
                 1 => Input::TokenReady,
                 2 => Input::RefreshFailed {
@@ -420,9 +447,11 @@ mod tests {
                     reason: "r".into(),
                 },
                 3 => Input::Connected,
-                4 => Input::Refused {
-                    message: "m".into(),
-                },
+                4 => Input::Refused(Refusal::from_message(if pick.random_bool(0.5) {
+                    "unauthorized: m"
+                } else {
+                    "m"
+                })),
                 5 => Input::ConnectFailed { reason: "c".into() },
                 6 => Input::LinkLost { reason: "l".into() },
                 7 => Input::RetryTimer,
@@ -430,6 +459,7 @@ mod tests {
                 9 => Input::Stop {
                     sign_out: pick.random_bool(0.5),
                 },
+                10 => Input::Healthy,
                 _ => Input::Start,
             };
             let before = s.state();

@@ -243,7 +243,7 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
         read_markers: vec![],
         notifications: vec![],
         presence: vec![],
-    })?;
+    }, at)?;
     let events: Vec<Envelope> = (1..=n as u64)
         .map(|seq| {
             let data = if seq % 2 == 0 {

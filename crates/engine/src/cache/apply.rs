@@ -4,7 +4,7 @@
 
 use super::{Cache, Kind, META_LAST_SEQ, META_SYNCED_AT, set_meta, upsert};
 use crate::error::Result;
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use frontdesk_protocol::api::Snapshot;
 use frontdesk_protocol::envelope::{Envelope, EnvelopeError, EventData};
 use frontdesk_protocol::records::{Patient, PatientRef, ReadMarker};
@@ -28,10 +28,6 @@ fn ts(t: &chrono::DateTime<Utc>) -> String {
 
 fn marker_id(m: &ReadMarker) -> String {
     format!("{}/{}", m.thread_id, m.user_id)
-}
-
-fn now_text() -> String {
-    ts(&Utc::now())
 }
 
 /// Adds a patient seen only as a reference (a walk-in) if the cache lacks it.
@@ -93,7 +89,8 @@ fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
 impl Cache {
     /// Replaces everything the server owns with `snap`, in one transaction.
     /// The outbox is kept: pending work survives a resync.
-    pub fn replace_with_snapshot(&mut self, snap: &Snapshot) -> Result<()> {
+    /// `at` is when it was fetched (shown as "as of" while offline).
+    pub fn replace_with_snapshot(&mut self, snap: &Snapshot, at: DateTime<Utc>) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM records", [])?;
         for u in &snap.users {
@@ -132,7 +129,7 @@ impl Cache {
         set_meta(&tx, "tenant", &serde_json::to_string(&snap.tenant)?)?;
         set_meta(&tx, "me", &serde_json::to_string(&snap.me)?)?;
         set_meta(&tx, META_LAST_SEQ, &snap.seq.to_string())?;
-        set_meta(&tx, META_SYNCED_AT, &now_text())?;
+        set_meta(&tx, META_SYNCED_AT, &ts(&at))?;
         tx.commit()?;
         Ok(())
     }
@@ -165,8 +162,8 @@ impl Cache {
 
     /// Records that the cache matched the server at this moment (shown as
     /// "as of 09:42" while offline).
-    pub fn mark_synced(&self) -> Result<()> {
-        self.set_meta(META_SYNCED_AT, &now_text())
+    pub fn mark_synced(&self, at: DateTime<Utc>) -> Result<()> {
+        self.set_meta(META_SYNCED_AT, &ts(&at))
     }
 
     /// Forgets the applied position, so the next sync takes a snapshot. The

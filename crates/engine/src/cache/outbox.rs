@@ -5,7 +5,7 @@
 
 use super::Cache;
 use crate::error::{EngineError, Result};
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use frontdesk_protocol::api::{
     CallNext, CreateAppointment, CreateQueueEntry, MarkRead, NewPatient, PostMessage,
     UpdateAppointment, UpdateQueueEntry,
@@ -232,10 +232,11 @@ fn entry_row(r: &Row<'_>) -> rusqlite::Result<Result<OutboxEntry>> {
 
 impl Cache {
     /// Queues an action; it is durable when this returns.
-    pub fn outbox_push(&self, action: &DeskAction) -> Result<OutboxEntry> {
+    /// `at` is when the user took it.
+    pub fn outbox_push(&self, action: &DeskAction, at: DateTime<Utc>) -> Result<OutboxEntry> {
         let key = format!("fd-{}", uuid::Uuid::new_v4().simple());
         let (kind, id) = action.subject();
-        let created = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let created = at.to_rfc3339_opts(SecondsFormat::Millis, true);
         self.conn.execute(
             "INSERT INTO outbox (key, action, subject_kind, subject_id, state, created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
             params![key, serde_json::to_string(action)?, kind, id, created],
@@ -276,6 +277,17 @@ impl Cache {
             out.push(r??);
         }
         Ok(out)
+    }
+
+    /// How many entries are pending and how many are problems (conflicts,
+    /// refusals), without reading them.
+    pub fn outbox_counts(&self) -> Result<(usize, usize)> {
+        let (pending, all): (i64, i64) = self.conn.query_row(
+            "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FROM outbox",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((pending as usize, (all - pending) as usize))
     }
 
     /// Counts one send attempt.

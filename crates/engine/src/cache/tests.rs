@@ -6,6 +6,7 @@ use frontdesk_protocol::api::{PostMessage, Snapshot, UpdateQueueEntry};
 use frontdesk_protocol::envelope::{Envelope, EventData};
 use frontdesk_protocol::records::*;
 use frontdesk_protocol::status::QueueStatus;
+use chrono::Utc;
 use serde_json::json;
 
 fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
@@ -110,7 +111,7 @@ fn encrypted_at_rest_and_refuses_the_wrong_key() {
         birth_date: None,
         phone: None,
     });
-    cache.replace_with_snapshot(&snap).unwrap();
+    cache.replace_with_snapshot(&snap, Utc::now()).unwrap();
     drop(cache);
     // Nothing readable on disk (the WAL included).
     for suffix in ["", "-wal"] {
@@ -162,7 +163,7 @@ fn a_damaged_cache_is_reported_not_trusted() {
         snap.queue
             .push(ticket(&format!("q{i}"), 1, QueueStatus::Waiting));
     }
-    cache.replace_with_snapshot(&snap).unwrap();
+    cache.replace_with_snapshot(&snap, Utc::now()).unwrap();
     drop(cache);
     // Fold the WAL into the file, then flip bytes in a data page.
     {
@@ -187,7 +188,7 @@ fn a_damaged_cache_is_reported_not_trusted() {
 #[test]
 fn events_apply_in_order_exactly_once_and_gaps_are_reported() {
     let (_dir, _path, _key, mut cache) = open_temp();
-    cache.replace_with_snapshot(&snapshot(10)).unwrap();
+    cache.replace_with_snapshot(&snapshot(10), Utc::now()).unwrap();
     let e11 = env(
         11,
         EventData::QueueUpdated(ticket("q1", 1, QueueStatus::Waiting)),
@@ -246,7 +247,7 @@ fn events_apply_in_order_exactly_once_and_gaps_are_reported() {
 #[test]
 fn a_snapshot_replaces_records_but_keeps_the_outbox() {
     let (_dir, _path, _key, mut cache) = open_temp();
-    cache.replace_with_snapshot(&snapshot(5)).unwrap();
+    cache.replace_with_snapshot(&snapshot(5), Utc::now()).unwrap();
     cache
         .apply_events(&[env(
             6,
@@ -261,11 +262,11 @@ fn a_snapshot_replaces_records_but_keeps_the_outbox() {
                 body: "hi".into(),
                 urgent: false,
             },
-        })
+        }, Utc::now())
         .unwrap();
     let mut fresh = snapshot(900);
     fresh.queue.push(ticket("new", 3, QueueStatus::Waiting));
-    cache.replace_with_snapshot(&fresh).unwrap();
+    cache.replace_with_snapshot(&fresh, Utc::now()).unwrap();
     assert!(
         cache
             .get::<QueueEntry>(Kind::Queue, "old")
@@ -301,9 +302,9 @@ fn outbox_keeps_order_keys_and_problems_across_reopen() {
         thread_id: "t1".into(),
         message_id: "m1".into(),
     };
-    let e1 = cache.outbox_push(&a1).unwrap();
-    let e2 = cache.outbox_push(&a2).unwrap();
-    let e3 = cache.outbox_push(&a3).unwrap();
+    let e1 = cache.outbox_push(&a1, Utc::now()).unwrap();
+    let e2 = cache.outbox_push(&a2, Utc::now()).unwrap();
+    let e3 = cache.outbox_push(&a3, Utc::now()).unwrap();
     assert!(e1.n < e2.n && e2.n < e3.n);
     assert_ne!(e1.key, e2.key);
     assert_eq!(

@@ -1,0 +1,1010 @@
+//! The desk as one pure state machine: the [`Session`] plus everything a desk
+//! decides on top of it, with no tokio and no clock.
+//!
+//! - **Sync**: once live, a snapshot the first time (or after `410`, a gap,
+//!   or a server whose history is behind ours), otherwise a replay from the
+//!   last applied `seq`, page by page; live events that arrive meanwhile are
+//!   held and applied after. Caught up, it tells the session it is healthy
+//!   (which resets the backoff).
+//! - **Outbox**: pending actions are sent one at a time, in order, once
+//!   synced; each answer is applied (done, conflict kept with the server's
+//!   record, refusal kept), a `401` renews the token once, anything else
+//!   retries after [`OUTBOX_RETRY`].
+//! - **Presence and typing**: own presence (away after 5 idle minutes, dnd),
+//!   the typing throttle, remote typing expiry, the patient on screen.
+//! - **Notifications**: the [`Policy`] per applied event; a replay's batch
+//!   summarised.
+//!
+//! The cache is the core's memory, reached synchronously through
+//! [`DeskStore`] (the real SQLCipher [`Cache`] in the app and in tests). A
+//! write that fails is never dropped: it is shown ([`Update::Warning`]), and
+//! the desk either stops syncing on this link (drop it, back off, try again:
+//! the backoff keeps growing until a write succeeds) or waits before the next
+//! outbox attempt. No loop re-reads an entry it failed to update.
+//!
+//! Contract: call the `handle_*` and command methods with the time, then
+//! drain [`Core::poll_output`] in order and sleep until [`Core::poll_timeout`].
+
+use crate::activity::{OwnPresence, RemoteTyping, TypingThrottle};
+use crate::cache::outbox::{DeskAction, OutboxEntry, OutboxState, Request};
+use crate::cache::{Applied, Cache, Kind};
+use crate::clock::Now;
+use crate::driver::{Core, Output};
+use crate::error::{EngineError, Result};
+use crate::notify::{Focus, OsNotification, Policy, summarize};
+use crate::rest::{Replay, SendOutcome};
+use crate::session::{Grant, GrantError, Session, SessionConfig, SessionEvent, SocketReport};
+use crate::supervisor::ConnState;
+use chrono::{DateTime, Utc};
+use frontdesk_protocol::api::Snapshot;
+use frontdesk_protocol::envelope::{
+    EmitAck, Envelope, EventData, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
+};
+use frontdesk_protocol::records::{Presence, User};
+use rand::rngs::StdRng;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Events per replay page.
+pub const REPLAY_PAGE: u32 = 500;
+/// How long the outbox waits after a failed attempt (server or cache).
+pub const OUTBOX_RETRY: Duration = Duration::from_secs(5);
+/// Sync rounds (replay pages or snapshots that went wrong) before the link
+/// is dropped and the backoff decides when to try again.
+pub const SYNC_ATTEMPTS: u32 = 3;
+/// Live events held while a sync is under way; beyond this the sync simply
+/// runs once more when it is done.
+pub const HOLD_LIMIT: usize = 10_000;
+
+/// What the engine publishes to whoever watches (UI, CLI `tail`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Update {
+    /// The connection state changed.
+    Connection { state: ConnState, detail: String },
+    /// A durable event was applied to the cache.
+    Applied { event: Envelope },
+    /// A snapshot replaced the cache.
+    Resynced { seq: u64 },
+    /// The cache caught up with the server (after connecting or a gap).
+    Synced { seq: u64 },
+    /// Someone's presence changed.
+    Presence { presence: Presence },
+    /// Someone started or stopped typing (stops include expiry after 6 s).
+    Typing {
+        thread: String,
+        user: String,
+        typing: bool,
+    },
+    /// The outbox changed.
+    Outbox { pending: usize, problems: usize },
+    /// An OS notification was raised.
+    Notified { notification: OsNotification },
+    /// Something the user should know that is not an error of theirs.
+    Warning { message: String },
+}
+
+/// A REST call the desk needs made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeskCall {
+    /// `GET /api/snapshot`.
+    Snapshot,
+    /// `GET /api/events?after=…&limit=…`.
+    Events { after: u64, limit: u32 },
+    /// One outbox action with its idempotency key.
+    Send { request: Request, key: String },
+}
+
+/// Why a read call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// `401`: the access token was not accepted.
+    Unauthorized,
+    /// Network, server error, unreadable answer.
+    Failed(String),
+}
+
+/// The answer to a [`DeskCall`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeskAnswer {
+    Snapshot(std::result::Result<Box<Snapshot>, CallError>),
+    Events(std::result::Result<Replay, CallError>),
+    Sent(SendOutcome),
+}
+
+/// What the desk core asks its driver to do (besides the session's sockets).
+#[derive(Debug, Clone)]
+pub enum DeskOut {
+    /// Make `call` with `token`; answer with [`DeskCore::handle_answer`] `id`.
+    Call {
+        id: u64,
+        token: String,
+        call: DeskCall,
+    },
+    /// Publish to watchers.
+    Update(Update),
+    /// Show an OS notification (and publish [`Update::Notified`]).
+    Notify(OsNotification),
+}
+
+/// The cache as the desk core uses it. [`Cache`] is the implementation; a
+/// test may wrap it to make writes fail.
+pub trait DeskStore {
+    fn last_seq(&self) -> Result<Option<u64>>;
+    fn apply_events(&mut self, events: &[Envelope]) -> Result<Applied>;
+    fn replace_with_snapshot(&mut self, snap: &Snapshot, at: DateTime<Utc>) -> Result<()>;
+    fn mark_synced(&self, at: DateTime<Utc>) -> Result<()>;
+    fn forget_position(&self) -> Result<()>;
+    fn clear_presence(&self) -> Result<()>;
+    fn put_presence(&self, p: &Presence) -> Result<()>;
+    fn put_current(&self, kind: Kind, record: &Value) -> Result<bool>;
+    fn outbox_push(&self, action: &DeskAction, at: DateTime<Utc>) -> Result<OutboxEntry>;
+    fn outbox_next(&self) -> Result<Option<OutboxEntry>>;
+    fn outbox_attempted(&self, n: i64) -> Result<()>;
+    fn outbox_done(&self, n: i64) -> Result<()>;
+    fn outbox_set_problem(
+        &self,
+        n: i64,
+        state: OutboxState,
+        error: &str,
+        conflict: Option<&Value>,
+    ) -> Result<()>;
+    /// `(pending, problems)`.
+    fn outbox_counts(&self) -> Result<(usize, usize)>;
+    /// Display names by user id.
+    fn user_names(&self) -> Result<HashMap<String, String>>;
+    /// The signed-in user's id, as the last snapshot said.
+    fn me(&self) -> Result<Option<String>>;
+}
+
+impl DeskStore for Cache {
+    fn last_seq(&self) -> Result<Option<u64>> {
+        Cache::last_seq(self)
+    }
+    fn apply_events(&mut self, events: &[Envelope]) -> Result<Applied> {
+        Cache::apply_events(self, events)
+    }
+    fn replace_with_snapshot(&mut self, snap: &Snapshot, at: DateTime<Utc>) -> Result<()> {
+        Cache::replace_with_snapshot(self, snap, at)
+    }
+    fn mark_synced(&self, at: DateTime<Utc>) -> Result<()> {
+        Cache::mark_synced(self, at)
+    }
+    fn forget_position(&self) -> Result<()> {
+        Cache::forget_position(self)
+    }
+    fn clear_presence(&self) -> Result<()> {
+        Cache::clear_presence(self)
+    }
+    fn put_presence(&self, p: &Presence) -> Result<()> {
+        Cache::put_presence(self, p)
+    }
+    fn put_current(&self, kind: Kind, record: &Value) -> Result<bool> {
+        Cache::put_current(self, kind, record)
+    }
+    fn outbox_push(&self, action: &DeskAction, at: DateTime<Utc>) -> Result<OutboxEntry> {
+        Cache::outbox_push(self, action, at)
+    }
+    fn outbox_next(&self) -> Result<Option<OutboxEntry>> {
+        Cache::outbox_next(self)
+    }
+    fn outbox_attempted(&self, n: i64) -> Result<()> {
+        Cache::outbox_attempted(self, n)
+    }
+    fn outbox_done(&self, n: i64) -> Result<()> {
+        Cache::outbox_done(self, n)
+    }
+    fn outbox_set_problem(
+        &self,
+        n: i64,
+        state: OutboxState,
+        error: &str,
+        conflict: Option<&Value>,
+    ) -> Result<()> {
+        Cache::outbox_set_problem(self, n, state, error, conflict)
+    }
+    fn outbox_counts(&self) -> Result<(usize, usize)> {
+        Cache::outbox_counts(self)
+    }
+    fn user_names(&self) -> Result<HashMap<String, String>> {
+        Ok(self
+            .list::<User>(Kind::User)?
+            .into_iter()
+            .map(|u| (u.id, u.name))
+            .collect())
+    }
+    fn me(&self) -> Result<Option<String>> {
+        Ok(self
+            .meta("me")?
+            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+            .and_then(|v| v["id"].as_str().map(str::to_owned)))
+    }
+}
+
+/// Where the sync stands on the current link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncPhase {
+    /// Not live.
+    Off,
+    /// A call is to be made (when a token is at hand).
+    Want,
+    /// Call `id` is in flight.
+    Calling(u64),
+    /// Caught up; live events apply directly.
+    Done,
+}
+
+/// Where the outbox stands.
+#[derive(Debug, Clone, PartialEq)]
+enum Flush {
+    Idle,
+    /// Entry `n` was sent as call `id`.
+    Sending {
+        id: u64,
+        entry: Box<OutboxEntry>,
+        request: Request,
+        auth_retried: bool,
+    },
+    /// Try again at this time.
+    Wait(Instant),
+}
+
+/// The desk's state. See the module doc for the contract.
+pub struct DeskCore<S: DeskStore> {
+    store: S,
+    session: Session,
+    presence: OwnPresence,
+    typing: TypingThrottle,
+    remote_typing: RemoteTyping,
+    viewing: Option<String>,
+    focus: Focus,
+    policy: Policy,
+    sync: SyncPhase,
+    /// The next sync call is a snapshot, whatever the cache holds.
+    snapshot_next: bool,
+    /// The current sync call was already retried after a `401`.
+    sync_auth_retried: bool,
+    /// Sync rounds that went wrong on this link.
+    sync_failures: u32,
+    /// Notifications decided during the replay under way, shown at its end.
+    replayed: Vec<OsNotification>,
+    /// Live events that arrived during the sync.
+    held: Vec<Envelope>,
+    held_overflow: bool,
+    flush: Flush,
+    next_id: u64,
+    out: VecDeque<DeskOut>,
+}
+
+impl<S: DeskStore> DeskCore<S> {
+    /// A desk over `store`, offline until [`DeskCore::start`].
+    pub fn new(store: S, config: SessionConfig, rng: StdRng, now: Now) -> DeskCore<S> {
+        let me = store.me().ok().flatten().unwrap_or_default();
+        let mut core = DeskCore {
+            session: Session::new(config, rng, now),
+            presence: OwnPresence::new(now.mono),
+            typing: TypingThrottle::default(),
+            remote_typing: RemoteTyping::default(),
+            viewing: None,
+            focus: Focus::default(),
+            policy: Policy::new(&me),
+            sync: SyncPhase::Off,
+            snapshot_next: false,
+            sync_auth_retried: false,
+            sync_failures: 0,
+            replayed: Vec::new(),
+            held: Vec::new(),
+            held_overflow: false,
+            flush: Flush::Idle,
+            next_id: 0,
+            out: VecDeque::new(),
+            store,
+        };
+        core.refresh_names();
+        core.publish_outbox();
+        core
+    }
+
+    /// The cache.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Swaps the cache for another (logout closes it before wiping the file).
+    pub fn replace_store(&mut self, store: S) -> S {
+        std::mem::replace(&mut self.store, store)
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> ConnState {
+        self.session.state()
+    }
+
+    /// Whether live and caught up with the server.
+    pub fn is_synced(&self) -> bool {
+        self.session.is_live() && self.sync == SyncPhase::Done
+    }
+
+    /// A token from sign-in, so the first connect needs no refresh.
+    pub fn set_grant(&mut self, grant: Grant, now: Now) {
+        self.session.set_grant(grant, now);
+    }
+
+    /// Starts connecting (signed in).
+    pub fn start(&mut self, now: Now) {
+        self.session.start(now);
+        self.settle(now);
+    }
+
+    /// Shows the desk as signed out without trying (no stored session).
+    pub fn not_signed_in(&mut self) {
+        self.update(Update::Connection {
+            state: ConnState::SignedOut,
+            detail: "not signed in".into(),
+        });
+    }
+
+    /// Stops: the app quits, or the user signs out.
+    pub fn stop(&mut self, sign_out: bool, now: Now) {
+        self.session.stop(sign_out, now);
+        self.settle(now);
+    }
+
+    /// Reconnect now (network came back, machine woke up).
+    pub fn retry_now(&mut self, now: Now) {
+        self.session.retry_now(now);
+        self.settle(now);
+    }
+
+    /// Queues a desk action: it is stored (pending) when this returns, and
+    /// sent when live and synced.
+    pub fn act(&mut self, action: DeskAction, now: Now) -> Result<OutboxEntry> {
+        let entry = self.store.outbox_push(&action, now.utc())?;
+        self.publish_outbox();
+        if matches!(action, DeskAction::SendMessage { .. })
+            && let Some(thread) = self.typing.stop()
+        {
+            self.emit_typing(thread, false);
+        }
+        self.settle(now);
+        Ok(entry)
+    }
+
+    /// The user typed in (`typing: true`) or left/sent (`false`) a thread.
+    pub fn typing(&mut self, thread: &str, typing: bool, now: Now) {
+        self.presence.active(now.mono);
+        if typing {
+            if self.typing.keystroke(thread, now.mono) {
+                self.emit_typing(thread.to_owned(), true);
+            }
+        } else if let Some(t) = self.typing.stop() {
+            self.emit_typing(t, false);
+        }
+        self.announce_presence(now);
+    }
+
+    /// Turns do-not-disturb on or off.
+    pub fn set_dnd(&mut self, dnd: bool, now: Now) {
+        self.presence.set_dnd(dnd);
+        self.announce_presence(now);
+    }
+
+    /// The user did something (resets the away timer).
+    pub fn activity(&mut self, now: Now) {
+        self.presence.active(now.mono);
+        self.announce_presence(now);
+    }
+
+    /// The patient whose record is open, or none.
+    pub fn viewing(&mut self, patient: Option<String>) {
+        if patient != self.viewing {
+            self.viewing = patient.clone();
+            self.session
+                .emit(ephemeral::VIEWING, json!(ViewingEmit { patient }));
+        }
+    }
+
+    /// What the window shows (for the notification policy).
+    pub fn focus(&mut self, focus: Focus) {
+        self.focus = focus;
+    }
+
+    /// The answer to [`DeskOut::Call`] `id`.
+    pub fn handle_answer(&mut self, id: u64, answer: DeskAnswer, now: Now) {
+        match answer {
+            DeskAnswer::Snapshot(a) if self.sync == SyncPhase::Calling(id) => {
+                self.on_snapshot(a, now)
+            }
+            DeskAnswer::Events(a) if self.sync == SyncPhase::Calling(id) => self.on_events(a, now),
+            DeskAnswer::Sent(outcome) => {
+                if matches!(&self.flush, Flush::Sending { id: sent, .. } if *sent == id) {
+                    self.on_sent(outcome, now);
+                }
+            }
+            _ => {} // an answer for a link that is gone
+        }
+        self.settle(now);
+    }
+
+    // ---- internals ----
+
+    fn update(&mut self, u: Update) {
+        self.out.push_back(DeskOut::Update(u));
+    }
+
+    fn warn(&mut self, message: String) {
+        tracing::warn!("{message}");
+        self.update(Update::Warning { message });
+    }
+
+    fn call(&mut self, token: String, call: DeskCall) -> u64 {
+        self.next_id += 1;
+        self.out.push_back(DeskOut::Call {
+            id: self.next_id,
+            token,
+            call,
+        });
+        self.next_id
+    }
+
+    /// A fresh token, or `None` after asking the session for one (the work
+    /// waiting for it runs again when the grant arrives).
+    fn token(&mut self, now: Now) -> Option<String> {
+        match self.session.token(now) {
+            Some(t) => Some(t.to_owned()),
+            None => {
+                self.session.request_token(false);
+                None
+            }
+        }
+    }
+
+    fn publish_outbox(&mut self) {
+        match self.store.outbox_counts() {
+            Ok((pending, problems)) => self.update(Update::Outbox { pending, problems }),
+            Err(e) => self.warn(format!("outbox unreadable: {e}")),
+        }
+    }
+
+    fn refresh_names(&mut self) {
+        match self.store.user_names() {
+            Ok(names) => self.policy.set_names(names),
+            Err(e) => self.warn(format!("could not read staff names from the cache: {e}")),
+        }
+    }
+
+    fn emit_typing(&mut self, thread: String, typing: bool) {
+        self.session
+            .emit(ephemeral::TYPING, json!(TypingEmit { thread, typing }));
+    }
+
+    fn announce_presence(&mut self, now: Now) {
+        if !self.session.is_live() {
+            return;
+        }
+        if let Some(state) = self.presence.to_announce(now.mono) {
+            self.session
+                .emit(ephemeral::PRESENCE, json!(PresenceEmit { state }));
+        }
+    }
+
+    /// A cache write failed while syncing: say so, and give this link up so
+    /// the backoff (which only resets once synced) paces the next attempt.
+    fn sync_write_failed(&mut self, what: &str, e: EngineError, now: Now) {
+        self.warn(format!(
+            "{what}: {e}; the desk will try again when the cache can be written"
+        ));
+        self.session
+            .lose("the local cache could not be written", now);
+    }
+
+    /// Handles everything the session reported, then moves sync and outbox
+    /// on, until nothing more happens.
+    fn settle(&mut self, now: Now) {
+        loop {
+            let mut any = false;
+            while let Some(ev) = self.session.poll_event() {
+                any = true;
+                self.session_event(ev, now);
+            }
+            self.advance_sync(now);
+            self.advance_flush(now);
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn session_event(&mut self, ev: SessionEvent, now: Now) {
+        match ev {
+            SessionEvent::State { state, detail } => {
+                self.update(Update::Connection { state, detail })
+            }
+            SessionEvent::Live => {
+                self.sync = SyncPhase::Want;
+                self.sync_failures = 0;
+                self.sync_auth_retried = false;
+                self.presence.reset_announced();
+                self.announce_presence(now);
+                // Always say what is open now (even nothing): the server may
+                // still hold what we had open before the connection dropped.
+                let patient = self.viewing.clone();
+                self.session
+                    .emit(ephemeral::VIEWING, json!(ViewingEmit { patient }));
+            }
+            SessionEvent::Down => {
+                self.sync = SyncPhase::Off;
+                self.held.clear();
+                self.held_overflow = false;
+                self.show_replayed();
+                if matches!(self.flush, Flush::Sending { .. }) {
+                    self.flush = Flush::Idle;
+                }
+                // Who is here is re-sent by the server on the next connect.
+                if let Err(e) = self.store.clear_presence() {
+                    self.warn(format!("could not clear presence in the cache: {e}"));
+                }
+            }
+            SessionEvent::Event { name, data } => self.server_event(&name, data, now),
+            SessionEvent::Ack { args } => {
+                if let Some(Ok(ack)) = args.into_iter().next().map(serde_json::from_value::<EmitAck>)
+                    && !ack.ok
+                {
+                    self.warn(format!(
+                        "server refused a signal: {}",
+                        ack.error.unwrap_or_default()
+                    ));
+                }
+            }
+            SessionEvent::GrantFailed { refused, reason } => {
+                if refused {
+                    return; // the session signs out
+                }
+                if self.sync != SyncPhase::Done {
+                    self.session.lose(
+                        &format!("could not refresh the session ({reason})"),
+                        now,
+                    );
+                } else if self.flush == Flush::Idle {
+                    self.flush = Flush::Wait(now.mono + OUTBOX_RETRY);
+                }
+            }
+        }
+    }
+
+    fn server_event(&mut self, name: &str, data: Value, now: Now) {
+        match name {
+            ephemeral::TYPING => {
+                if let Ok(t) = serde_json::from_value::<TypingEvent>(data)
+                    && self
+                        .remote_typing
+                        .signal(&t.thread, &t.user, t.typing, now.mono)
+                {
+                    self.update(Update::Typing {
+                        thread: t.thread,
+                        user: t.user,
+                        typing: t.typing,
+                    });
+                }
+            }
+            ephemeral::PRESENCE => {
+                if let Ok(p) = serde_json::from_value::<Presence>(data) {
+                    if let Err(e) = self.store.put_presence(&p) {
+                        self.warn(format!("could not keep presence in the cache: {e}"));
+                    }
+                    self.update(Update::Presence { presence: p });
+                }
+            }
+            _ => match serde_json::from_value::<Envelope>(data) {
+                Ok(env) => self.live_event(env, now),
+                Err(e) => tracing::debug!("event `{name}` is not an envelope: {e}"),
+            },
+        }
+    }
+
+    /// A live durable event: applied if next, skipped if old, replay on a
+    /// gap; held while a sync is under way.
+    fn live_event(&mut self, env: Envelope, now: Now) {
+        if self.sync != SyncPhase::Done {
+            if self.held.len() < HOLD_LIMIT {
+                self.held.push(env);
+            } else {
+                self.held_overflow = true;
+            }
+            return;
+        }
+        self.apply_live(std::slice::from_ref(&env), now);
+    }
+
+    fn apply_live(&mut self, events: &[Envelope], now: Now) {
+        match self.store.apply_events(events) {
+            Ok(applied) => {
+                let gap = applied.gap.is_some();
+                for n in self.after_apply(applied.applied) {
+                    self.notify(n);
+                }
+                if gap {
+                    self.sync = SyncPhase::Want;
+                }
+            }
+            Err(e) => {
+                let first = events.first().map_or(0, |e| e.seq);
+                self.sync = SyncPhase::Want;
+                self.sync_write_failed(&format!("could not apply event {first}"), e, now);
+            }
+        }
+    }
+
+    fn notify(&mut self, n: OsNotification) {
+        self.out.push_back(DeskOut::Notify(n));
+    }
+
+    fn show_replayed(&mut self) {
+        for n in summarize(std::mem::take(&mut self.replayed)) {
+            self.notify(n);
+        }
+    }
+
+    /// Publishes applied events and returns the notifications they call for.
+    fn after_apply(&mut self, applied: Vec<Envelope>) -> Vec<OsNotification> {
+        let dnd = self.presence.dnd();
+        let mut out = Vec::new();
+        for env in applied {
+            if let Ok(EventData::MessageCreated(m)) = env.decode()
+                && self.remote_typing.message_from(&m.thread_id, &m.author_id)
+            {
+                self.update(Update::Typing {
+                    thread: m.thread_id.clone(),
+                    user: m.author_id.clone(),
+                    typing: false,
+                });
+            }
+            if let Some(n) = self.policy.decide(&env, &self.focus, dnd) {
+                out.push(n);
+            }
+            self.update(Update::Applied { event: env });
+        }
+        out
+    }
+
+    fn advance_sync(&mut self, now: Now) {
+        if self.sync != SyncPhase::Want || !self.session.is_live() {
+            return;
+        }
+        let last = match self.store.last_seq() {
+            Ok(last) => last,
+            Err(e) => return self.sync_write_failed("could not read the cache", e, now),
+        };
+        let Some(token) = self.token(now) else {
+            return;
+        };
+        let call = match last {
+            Some(after) if !self.snapshot_next => DeskCall::Events {
+                after,
+                limit: REPLAY_PAGE,
+            },
+            _ => DeskCall::Snapshot,
+        };
+        self.sync = SyncPhase::Calling(self.call(token, call));
+    }
+
+    /// A sync round went wrong in a way a snapshot can fix; after
+    /// [`SYNC_ATTEMPTS`] the link is dropped instead.
+    fn sync_again(&mut self, snapshot: bool, why: String, now: Now) {
+        self.sync_failures += 1;
+        self.warn(why);
+        if self.sync_failures >= SYNC_ATTEMPTS {
+            self.show_replayed();
+            self.session
+                .lose("could not catch up with the server", now);
+            return;
+        }
+        self.snapshot_next |= snapshot;
+        self.sync = SyncPhase::Want;
+    }
+
+    /// A sync call failed outright: renew the token once after a `401`, else
+    /// drop the link (the supervisor reconnects with backoff).
+    fn sync_call_failed(&mut self, e: CallError, now: Now) {
+        match e {
+            CallError::Unauthorized if !self.sync_auth_retried => {
+                self.sync_auth_retried = true;
+                self.session.forget_token();
+                self.sync = SyncPhase::Want;
+            }
+            CallError::Unauthorized => {
+                self.show_replayed();
+                self.session
+                    .lose("the server refused the session's token twice", now);
+            }
+            CallError::Failed(why) => {
+                self.warn(format!("sync failed: {why}"));
+                self.show_replayed();
+                self.session
+                    .lose("could not catch up with the server", now);
+            }
+        }
+    }
+
+    fn on_events(&mut self, answer: std::result::Result<Replay, CallError>, now: Now) {
+        let page = match answer {
+            Ok(Replay::Page(page)) => page,
+            Ok(Replay::Gone) => {
+                self.snapshot_next = true;
+                self.sync = SyncPhase::Want;
+                return;
+            }
+            Err(e) => return self.sync_call_failed(e, now),
+        };
+        self.sync_auth_retried = false;
+        let last = match self.store.last_seq() {
+            Ok(l) => l.unwrap_or(0),
+            Err(e) => return self.sync_write_failed("could not read the cache", e, now),
+        };
+        if page.latest_seq < last {
+            // Its history is behind ours: the server's database was restored
+            // from a backup. What we hold may never have happened there.
+            return self.sync_again(
+                true,
+                format!(
+                    "the server's history ends at {} but this desk has applied up to {last} \
+                     (was the server restored from a backup?); taking a snapshot",
+                    page.latest_seq
+                ),
+                now,
+            );
+        }
+        let applied = match self.store.apply_events(&page.events) {
+            Ok(a) => a,
+            Err(e) => return self.sync_write_failed("could not apply the replay", e, now),
+        };
+        let done = page.events.is_empty()
+            || applied
+                .applied
+                .last()
+                .is_none_or(|e| e.seq >= page.latest_seq);
+        let gap = applied.gap;
+        // What was applied is published even if the page then skips.
+        let shown = self.after_apply(applied.applied);
+        self.replayed.extend(shown);
+        if let Some((expected, got)) = gap {
+            // The server's own history skipped (pruned under us?): only a
+            // snapshot can be trusted now.
+            return self.sync_again(
+                true,
+                format!("replay skipped from {expected} to {got}; taking a snapshot"),
+                now,
+            );
+        }
+        if done {
+            self.finish_sync(now);
+        } else {
+            self.sync = SyncPhase::Want;
+        }
+    }
+
+    fn on_snapshot(&mut self, answer: std::result::Result<Box<Snapshot>, CallError>, now: Now) {
+        let snap = match answer {
+            Ok(s) => s,
+            Err(e) => return self.sync_call_failed(e, now),
+        };
+        self.sync_auth_retried = false;
+        if let Err(e) = self.store.replace_with_snapshot(&snap, now.utc()) {
+            return self.sync_write_failed("could not store the snapshot", e, now);
+        }
+        self.snapshot_next = false;
+        self.policy = Policy::new(&snap.me.id);
+        self.refresh_names();
+        self.update(Update::Resynced { seq: snap.seq });
+        self.finish_sync(now);
+    }
+
+    fn finish_sync(&mut self, now: Now) {
+        if let Err(e) = self.store.mark_synced(now.utc()) {
+            return self.sync_write_failed("could not record the sync time", e, now);
+        }
+        self.show_replayed();
+        self.sync = SyncPhase::Done;
+        self.session.healthy(now);
+        let seq = self.store.last_seq().ok().flatten().unwrap_or(0);
+        self.update(Update::Synced { seq });
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            self.apply_live(&held, now);
+        }
+        if std::mem::take(&mut self.held_overflow) {
+            self.sync = SyncPhase::Want;
+        }
+    }
+
+    /// Sends the next pending outbox entry, if the desk is live and synced
+    /// and nothing is in flight or waiting.
+    fn advance_flush(&mut self, now: Now) {
+        match &self.flush {
+            Flush::Wait(at) if *at <= now.mono => self.flush = Flush::Idle,
+            Flush::Idle => {}
+            _ => return,
+        }
+        if !self.is_synced() {
+            return;
+        }
+        loop {
+            let entry = match self.store.outbox_next() {
+                Ok(Some(e)) => e,
+                Ok(None) => return,
+                Err(e) => return self.outbox_failed(format!("outbox unreadable: {e}"), now),
+            };
+            let request = match entry.action.request() {
+                Ok(r) => r,
+                Err(e) => {
+                    let set = self.store.outbox_set_problem(
+                        entry.n,
+                        OutboxState::Refused,
+                        &e.to_string(),
+                        None,
+                    );
+                    if let Err(e) = set {
+                        return self.outbox_failed(format!("outbox: {e}"), now);
+                    }
+                    self.publish_outbox();
+                    continue; // this entry is no longer pending
+                }
+            };
+            if let Err(e) = self.store.outbox_attempted(entry.n) {
+                return self.outbox_failed(format!("outbox: {e}"), now);
+            }
+            let Some(token) = self.token(now) else {
+                return;
+            };
+            let id = self.call(
+                token,
+                DeskCall::Send {
+                    request: request.clone(),
+                    key: entry.key.clone(),
+                },
+            );
+            self.flush = Flush::Sending {
+                id,
+                entry: Box::new(entry),
+                request,
+                auth_retried: false,
+            };
+            return;
+        }
+    }
+
+    /// The outbox could not be read or updated: say so and wait before the
+    /// next attempt (never re-read the same entry at once).
+    fn outbox_failed(&mut self, why: String, now: Now) {
+        self.warn(why);
+        self.flush = Flush::Wait(now.mono + OUTBOX_RETRY);
+        self.publish_outbox();
+    }
+
+    fn on_sent(&mut self, outcome: SendOutcome, now: Now) {
+        let Flush::Sending {
+            entry,
+            request,
+            auth_retried,
+            ..
+        } = std::mem::replace(&mut self.flush, Flush::Idle)
+        else {
+            return;
+        };
+        let result = match outcome {
+            SendOutcome::Applied(_) => self.store.outbox_done(entry.n),
+            SendOutcome::Conflict { current, problem } => {
+                let kind = match entry.subject_kind.as_str() {
+                    "appointment" => Some(Kind::Appointment),
+                    "queue" => Some(Kind::Queue),
+                    _ => None,
+                };
+                let kept = match (kind, &current) {
+                    // A retry built from the cache then starts from the server's version.
+                    (Some(kind), Some(record)) => self.store.put_current(kind, record).map(|_| ()),
+                    _ => Ok(()),
+                };
+                let both = json!({"mine": request.body, "current": current});
+                let why = problem.detail.unwrap_or(problem.title);
+                kept.and_then(|()| {
+                    self.store
+                        .outbox_set_problem(entry.n, OutboxState::Conflict, &why, Some(&both))
+                })
+            }
+            SendOutcome::Refused(problem) => {
+                let why = problem.detail.unwrap_or(problem.title);
+                self.store
+                    .outbox_set_problem(entry.n, OutboxState::Refused, &why, None)
+            }
+            SendOutcome::Unauthorized if !auth_retried => {
+                // Renew once and send the same entry again.
+                self.session.forget_token();
+                match self.token(now) {
+                    Some(token) => {
+                        let id = self.call(
+                            token,
+                            DeskCall::Send {
+                                request: request.clone(),
+                                key: entry.key.clone(),
+                            },
+                        );
+                        self.flush = Flush::Sending {
+                            id,
+                            entry,
+                            request,
+                            auth_retried: true,
+                        };
+                    }
+                    None => self.flush = Flush::Idle,
+                }
+                return;
+            }
+            SendOutcome::Unauthorized | SendOutcome::Later(_) => {
+                self.flush = Flush::Wait(now.mono + OUTBOX_RETRY);
+                self.publish_outbox();
+                return;
+            }
+        };
+        if let Err(e) = result {
+            return self.outbox_failed(format!("outbox: {e}"), now);
+        }
+        self.publish_outbox();
+    }
+}
+
+impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
+    type Out = DeskOut;
+
+    fn handle_socket(&mut self, generation: u64, report: SocketReport, now: Now) {
+        self.session.handle_socket(generation, report, now);
+        self.settle(now);
+    }
+
+    fn handle_grant(&mut self, grant: std::result::Result<Grant, GrantError>, now: Now) {
+        self.session.handle_grant(grant, now);
+        self.settle(now);
+    }
+
+    fn handle_timeout(&mut self, now: Now) {
+        self.session.handle_timeout(now);
+        for (thread, user) in self.remote_typing.expire(now.mono) {
+            self.update(Update::Typing {
+                thread,
+                user,
+                typing: false,
+            });
+        }
+        self.announce_presence(now);
+        self.settle(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let flush = match &self.flush {
+            Flush::Wait(at) => Some(*at),
+            _ => None,
+        };
+        let away = self
+            .session
+            .is_live()
+            .then(|| self.presence.next_change())
+            .flatten();
+        [
+            self.session.poll_timeout(),
+            flush,
+            away,
+            self.remote_typing.next_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn poll_output(&mut self) -> Option<Output<DeskOut>> {
+        if let Some(o) = self.session.poll_output() {
+            return Some(Output::Session(o));
+        }
+        self.out.pop_front().map(Output::App)
+    }
+}

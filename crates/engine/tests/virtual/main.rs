@@ -1,0 +1,478 @@
+//! The desk core against an in-memory clinic on virtual time: every scenario
+//! below covers minutes or hours of a clinic's day and runs in milliseconds.
+//!
+//! Writing a new one: build a [`Pair`] (`Pair::new(seed, tickets)`), `start`
+//! it, drive it until something holds (`drive_bounded(limit, |p| …)`), inject
+//! a fault (`silent`, `clinic.reachable`, `sleep`, `skew_secs`,
+//! `fail_writes`, `drop_next_event`, the clinic's own switches), drive again,
+//! and assert on what the desk published (`updates`), asked the clinic
+//! (`clinic.counters`, `opens`) and holds in its real cache.
+
+mod clinic;
+mod pair;
+
+use frontdesk_engine::cache::outbox::DeskAction;
+use frontdesk_engine::desk::Update;
+use frontdesk_engine::supervisor::ConnState;
+use frontdesk_protocol::api::UpdateQueueEntry;
+use frontdesk_protocol::envelope::TypingEvent;
+use frontdesk_protocol::status::QueueStatus;
+use pair::Pair;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A desk that has connected and caught up.
+fn synced_pair(seed: u64, tickets: usize) -> Pair {
+    let mut p = Pair::new(seed, tickets);
+    p.start();
+    assert!(p.drive_bounded(5 * SECOND, Pair::synced), "not synced");
+    p
+}
+
+fn connection_states(p: &Pair) -> Vec<ConnState> {
+    p.updates
+        .iter()
+        .filter_map(|(_, u)| match u {
+            Update::Connection { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn first_start_takes_a_snapshot_then_applies_live_events() {
+    let mut p = synced_pair(1, 3);
+    assert_eq!(p.clinic.counters.snapshots, 1);
+    assert_eq!(p.cached_tickets(), ["t0", "t1", "t2"]);
+    p.walk_in("t3");
+    assert!(p.drive_bounded(SECOND, |p| p.last_seq() == Some(4)));
+    assert_eq!(p.cached_tickets(), ["t0", "t1", "t2", "t3"]);
+    assert_eq!(p.clinic.counters.pages, 0, "live events need no replay");
+    // Presence and viewing were announced once connected.
+    assert_eq!(p.announced_presence(), ["online"]);
+    assert!(p.clinic.emits.iter().any(|(n, d)| n == "viewing" && d["patient"].is_null()));
+}
+
+#[test]
+fn a_silent_link_is_declared_dead_after_45_seconds() {
+    let mut p = synced_pair(2, 1);
+    // A ping arrives, then the network swallows everything.
+    assert!(p.drive_bounded(MINUTE, |p| p.clinic.counters.connects == 1 && p.t >= 25 * SECOND));
+    let last_heard = p.t;
+    p.silent = true;
+    assert!(p.drive_bounded(2 * MINUTE, |p| p.state() == ConnState::Reconnecting));
+    let silent_for = p.t - last_heard;
+    assert!(
+        silent_for > 45 * SECOND && silent_for < 46 * SECOND,
+        "25 s ping interval + 20 s timeout, noticed within a second: {silent_for:?}"
+    );
+    // Back on the network: live again, nothing lost.
+    p.silent = false;
+    p.walk_in("t9");
+    assert!(p.drive_bounded(MINUTE, |p| p.synced() && p.last_seq() == Some(2)));
+}
+
+#[test]
+fn backoff_stays_fast_for_a_restart_then_spreads_up_to_its_cap() {
+    let mut p = synced_pair(3, 1);
+    p.clinic.reachable = false;
+    p.clinic.drop_sockets();
+    // Server gone for an hour: count the attempts and the gaps between them.
+    p.silent = true; // the dead link is noticed by its missed pings
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    p.silent = false;
+    // Each failed attempt (a socket refused, or once the token is stale a
+    // refresh that cannot reach the server) publishes "reconnecting".
+    let from = p.t;
+    p.run_for(60 * MINUTE);
+    let failures: Vec<Duration> = p
+        .updates_where(|u| matches!(u, Update::Connection { state: ConnState::Reconnecting, .. }))
+        .into_iter()
+        .filter(|t| *t >= from)
+        .collect();
+    let gaps: Vec<f64> = failures
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    // Fast phase: the first 40 retries come within 1.5 s each.
+    assert!(gaps.len() > 100, "{} attempts in an hour", gaps.len());
+    assert!(gaps[..39].iter().all(|g| *g <= 1.5 + 1e-6), "{:?}", &gaps[..39]);
+    // Then the ceiling doubles up to 30 s and stays random there: full
+    // jitter over [0, 30], not a lockstep at the cap.
+    let capped = &gaps[50..];
+    assert!(capped.iter().all(|g| *g <= 30.0 + 1e-6));
+    let mean = capped.iter().sum::<f64>() / capped.len() as f64;
+    assert!((10.0..20.0).contains(&mean), "mean gap at the cap {mean}");
+    let short = capped.iter().filter(|g| **g < 10.0).count();
+    let long = capped.iter().filter(|g| **g > 20.0).count();
+    assert!(short > capped.len() / 6 && long > capped.len() / 6, "{short} {long} of {}", capped.len());
+    // Back: live within one capped delay.
+    p.clinic.reachable = true;
+    assert!(p.drive_bounded(31 * SECOND, Pair::synced));
+}
+
+#[test]
+fn two_desks_with_different_seeds_do_not_reconnect_in_lockstep() {
+    let run = |seed| {
+        let mut p = synced_pair(seed, 0);
+        p.clinic.reachable = false;
+        p.silent = true;
+        p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting);
+        p.silent = false;
+        p.run_for(10 * MINUTE);
+        p.opens
+    };
+    assert_ne!(run(10), run(11));
+}
+
+#[test]
+fn a_laptop_waking_after_hours_reconnects_at_once_with_a_renewed_token() {
+    let mut p = synced_pair(4, 1);
+    let refreshes = p.clinic.counters.refreshes;
+    p.sleep(3 * 60 * MINUTE);
+    // The monotonic clock stood still; the wall clock says 3 h passed: the
+    // link is dead and the token stale the moment it wakes.
+    assert!(p.drive_bounded(2 * SECOND, |p| p.state() == ConnState::Reconnecting));
+    assert!(p.drive_bounded(5 * SECOND, Pair::synced));
+    assert_eq!(p.clinic.counters.refreshes, refreshes + 1);
+    assert_eq!(p.clinic.counters.refused_connects, 0, "never tried the expired token");
+}
+
+fn stays_live_through_renewals(skew_secs: i64) {
+    let mut p = Pair::new(5, 1);
+    p.skew_secs = skew_secs;
+    p.start();
+    assert!(p.drive_bounded(5 * SECOND, Pair::synced));
+    // Three hours of a 15-minute token: renewed ahead of expiry each time,
+    // never refused, the link never dropped.
+    p.run_for(3 * 60 * MINUTE);
+    assert!(p.synced());
+    assert_eq!(p.clinic.counters.refused_connects, 0);
+    assert_eq!(p.clinic.counters.connects, 1, "one link all along");
+    // An outbox action at the end is sent with a fresh token.
+    let q = p.walk_in("t7");
+    let _ = q;
+    p.with_desk(|d, now| {
+        d.act(
+            DeskAction::UpdateTicket {
+                id: "t7".into(),
+                body: UpdateQueueEntry {
+                    version: 1,
+                    status: Some(QueueStatus::Called),
+                    priority: None,
+                    room_id: None,
+                },
+            },
+            now,
+        )
+    })
+    .expect("stored");
+    assert!(p.drive_bounded(5 * SECOND, |p| p.clinic.counters.sends == 1));
+    assert!(p.drive_bounded(SECOND, |p| matches!(
+        p.updates.last(),
+        Some((_, Update::Outbox { pending: 0, problems: 0 })) | Some((_, Update::Applied { .. }))
+    )));
+}
+
+#[test]
+fn a_client_clock_two_hours_fast_changes_nothing() {
+    stays_live_through_renewals(2 * 3600);
+}
+
+#[test]
+fn a_client_clock_two_hours_slow_changes_nothing() {
+    stays_live_through_renewals(-2 * 3600);
+}
+
+#[test]
+fn remote_typing_expires_after_six_seconds() {
+    let mut p = synced_pair(6, 0);
+    let start = p.t;
+    p.broadcast(
+        "typing",
+        json!(TypingEvent {
+            thread: "th1".into(),
+            user: "u_doc".into(),
+            typing: true
+        }),
+    );
+    let typing = |on: bool| {
+        move |u: &Update| matches!(u, Update::Typing { user, typing, .. } if user == "u_doc" && *typing == on)
+    };
+    assert!(p.drive_bounded(SECOND, |p| !p.updates_where(typing(true)).is_empty()));
+    assert!(p.drive_bounded(10 * SECOND, |p| !p.updates_where(typing(false)).is_empty()));
+    let stopped = p.updates_where(typing(false))[0] - start;
+    assert!(
+        stopped >= 6 * SECOND && stopped < 6 * SECOND + Duration::from_millis(10),
+        "{stopped:?}"
+    );
+}
+
+#[test]
+fn own_typing_is_throttled_to_one_emit_per_three_seconds_and_stops_on_send() {
+    let mut p = synced_pair(7, 0);
+    for _ in 0..20 {
+        p.with_desk(|d, now| d.typing("th1", true, now));
+        p.run_for(Duration::from_millis(500));
+    }
+    let typing = |p: &Pair, on: bool| {
+        p.clinic
+            .emits
+            .iter()
+            .filter(|(n, d)| n == "typing" && d["typing"] == json!(on))
+            .count()
+    };
+    assert_eq!(typing(&p, true), 4, "10 s of keystrokes: at 0, 3, 6, 9 s");
+    p.with_desk(|d, now| {
+        d.act(
+            DeskAction::SendMessage {
+                thread_id: "th1".into(),
+                body: frontdesk_protocol::api::PostMessage {
+                    client_id: "c1".into(),
+                    body: "hi".into(),
+                    urgent: false,
+                },
+            },
+            now,
+        )
+    })
+    .expect("stored");
+    p.run_for(SECOND);
+    assert_eq!(typing(&p, false), 1, "sending stops typing, once");
+}
+
+#[test]
+fn away_after_five_idle_minutes_and_back_on_activity() {
+    let mut p = synced_pair(8, 0);
+    let start = p.t;
+    assert!(p.drive_bounded(10 * MINUTE, |p| p.announced_presence().len() == 2));
+    assert_eq!(p.announced_presence(), ["online", "away"]);
+    let away_at = p.t - start;
+    assert!(
+        away_at >= 5 * MINUTE - SECOND && away_at <= 5 * MINUTE + SECOND,
+        "{away_at:?}"
+    );
+    p.with_desk(|d, now| d.activity(now));
+    p.run_for(SECOND);
+    assert_eq!(p.announced_presence(), ["online", "away", "online"]);
+    p.with_desk(|d, now| d.set_dnd(true, now));
+    p.run_for(20 * MINUTE);
+    assert_eq!(p.announced_presence(), ["online", "away", "online", "dnd"]);
+}
+
+fn call(p: &mut Pair, id: &str, version: u64) {
+    p.with_desk(|d, now| {
+        d.act(
+            DeskAction::UpdateTicket {
+                id: id.into(),
+                body: UpdateQueueEntry {
+                    version,
+                    status: Some(QueueStatus::Called),
+                    priority: None,
+                    room_id: None,
+                },
+            },
+            now,
+        )
+    })
+    .expect("stored");
+}
+
+fn outbox(p: &Pair) -> (usize, usize) {
+    p.desk.store().cache.outbox_counts().expect("readable")
+}
+
+#[test]
+fn an_outbox_action_is_retried_after_a_server_error_and_applied_once() {
+    let mut p = synced_pair(9, 1);
+    p.clinic.fail_sends = 1;
+    let asked = p.t;
+    call(&mut p, "t0", 1);
+    assert!(p.drive_bounded(30 * SECOND, |p| outbox(p) == (0, 0)));
+    assert_eq!(p.clinic.counters.sends, 2, "the 503, then the retry");
+    let took = p.t - asked;
+    assert!(took >= 5 * SECOND && took < 6 * SECOND, "retried after 5 s: {took:?}");
+    // Applied exactly once: one queue.called on the server.
+    assert_eq!(p.clinic.latest_seq(), 2);
+    assert!(p.drive_bounded(SECOND, |p| p.last_seq() == Some(2)));
+}
+
+#[test]
+fn actions_taken_offline_are_sent_in_order_once_synced() {
+    let mut p = synced_pair(10, 3);
+    p.clinic.reachable = false;
+    p.silent = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    for id in ["t0", "t1", "t2"] {
+        call(&mut p, id, 1);
+    }
+    assert_eq!(outbox(&p), (3, 0));
+    p.silent = false;
+    p.clinic.reachable = true;
+    assert!(p.drive_bounded(MINUTE, |p| outbox(p) == (0, 0)));
+    assert_eq!(p.clinic.counters.sends, 3);
+    assert!(p.drive_bounded(SECOND, |p| p.last_seq() == Some(6)));
+}
+
+#[test]
+fn a_conflict_is_kept_with_the_servers_record_not_dropped() {
+    let mut p = synced_pair(11, 1);
+    call(&mut p, "t0", 7); // stale version
+    assert!(p.drive_bounded(10 * SECOND, |p| outbox(p) == (0, 1)));
+    let list = p.desk.store().cache.outbox_list().expect("readable");
+    assert_eq!(list[0].conflict.as_ref().expect("both kept")["current"]["version"], 1);
+}
+
+#[test]
+fn an_unauthorized_refusal_refreshes_once_and_never_loops() {
+    let mut p = Pair::new(12, 0);
+    p.clinic.refuse_connect = true;
+    p.start();
+    assert!(p.drive_bounded(10 * MINUTE, |p| p.state() == ConnState::SignedOut));
+    p.run_for(60 * MINUTE);
+    assert_eq!(p.clinic.counters.refused_connects, 2, "the first try and one after a refresh");
+    assert_eq!(p.clinic.counters.refreshes, 2, "the start's token and the one forced refresh");
+    assert_eq!(p.state(), ConnState::SignedOut);
+}
+
+#[test]
+fn a_revoked_login_signs_out_without_retrying() {
+    let mut p = synced_pair(13, 0);
+    p.clinic.login_revoked = true;
+    p.clinic.drop_sockets();
+    p.silent = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    p.silent = false;
+    // The access token still has minutes to live, but CONNECT is refused;
+    // the forced refresh is refused too: signed out, for good.
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::SignedOut));
+    let refreshes = p.clinic.counters.refreshes;
+    p.run_for(30 * MINUTE);
+    assert_eq!(p.clinic.counters.refreshes, refreshes);
+}
+
+#[test]
+fn a_pruned_history_answers_410_and_a_snapshot_is_swapped_in_whole() {
+    let mut p = synced_pair(14, 2);
+    p.clinic.reachable = false;
+    p.silent = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    // While away, 20 walk-ins and the server prunes its log past our seq.
+    p.silent = false;
+    for i in 0..20 {
+        p.walk_in(&format!("n{i:02}"));
+    }
+    p.clinic.prune_through(10);
+    // The cached day stays on screen until the snapshot replaces it.
+    assert_eq!(p.cached_tickets(), ["t0", "t1"]);
+    p.clinic.reachable = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.synced()));
+    assert_eq!(p.clinic.counters.snapshots, 2, "{:?} {:#?}", p.clinic.counters, p.updates);
+    assert_eq!(p.cached_tickets().len(), 22);
+    assert_eq!(p.last_seq(), Some(22));
+    assert_eq!(p.updates_where(|u| matches!(u, Update::Resynced { .. })).len(), 2);
+}
+
+#[test]
+fn a_lost_live_event_is_replayed_from_the_gap() {
+    let mut p = synced_pair(15, 1);
+    p.drop_next_event = true;
+    p.walk_in("lost");
+    p.walk_in("next");
+    assert!(p.drive_bounded(5 * SECOND, |p| p.last_seq() == Some(3)));
+    assert_eq!(p.cached_tickets(), ["lost", "next", "t0"]);
+    assert_eq!(p.clinic.counters.pages, 1, "one replay page fetched the gap");
+    // Each event applied once, in order.
+    let applied: Vec<u64> = p
+        .updates
+        .iter()
+        .filter_map(|(_, u)| match u {
+            Update::Applied { event } => Some(event.seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(applied, [2, 3], "{:#?}", p.updates);
+}
+
+#[test]
+fn a_server_restored_from_a_backup_behind_the_desk_is_resnapshotted() {
+    let mut p = synced_pair(16, 3);
+    for i in 0..5 {
+        p.walk_in(&format!("late{i}"));
+    }
+    assert!(p.drive_bounded(5 * SECOND, |p| p.last_seq() == Some(8)));
+    // The server's disk dies; it comes back from a backup taken at seq 3.
+    p.clinic.restore_backup(3);
+    p.silent = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    p.silent = false;
+    assert!(p.drive_bounded(MINUTE, |p| p.synced()));
+    assert_eq!(p.cached_tickets(), p.clinic.ticket_ids());
+    assert_eq!(p.last_seq(), Some(3));
+    assert!(
+        p.updates.iter().any(|(_, u)| matches!(u, Update::Warning { message } if message.contains("restored from a backup"))),
+        "the desk says why it resnapshotted"
+    );
+    // New events after the restore apply normally.
+    p.walk_in("after");
+    assert!(p.drive_bounded(5 * SECOND, |p| p.last_seq() == Some(4)));
+}
+
+#[test]
+fn a_full_disk_backs_off_until_a_write_succeeds() {
+    let mut p = synced_pair(17, 1);
+    p.fail_writes.store(true, Ordering::SeqCst);
+    p.walk_in("w1"); // cannot be applied
+    let from = p.opens.len();
+    p.run_for(10 * MINUTE);
+    let attempts = p.opens.len() - from;
+    // Not ~7 reconnects a second: the backoff keeps growing while every
+    // connect fails to write.
+    assert!(attempts < 80, "{attempts} reconnects in 10 minutes");
+    let gaps: Vec<Duration> = p.opens[from..].windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().rev().take(5).any(|g| *g > 2 * SECOND), "{gaps:?}");
+    assert!(
+        p.updates.iter().any(|(_, u)| matches!(u, Update::Warning { message } if message.contains("disk is full"))),
+        "the failure is shown"
+    );
+    assert_eq!(p.last_seq(), Some(1), "nothing half-applied");
+    // Space freed: the next attempt catches up.
+    p.fail_writes.store(false, Ordering::SeqCst);
+    assert!(p.drive_bounded(MINUTE, |p| p.synced() && p.last_seq() == Some(2)));
+}
+
+#[test]
+fn an_outbox_entry_that_cannot_be_updated_waits_instead_of_spinning() {
+    let mut p = synced_pair(18, 1);
+    call(&mut p, "t0", 7); // will conflict
+    p.fail_writes.store(true, Ordering::SeqCst);
+    // drive_bounded panics if the desk loops without time passing.
+    p.run_for(MINUTE);
+    let sends = p.clinic.counters.sends;
+    assert!(sends <= 13, "one attempt per 5 s at most, got {sends}");
+    p.fail_writes.store(false, Ordering::SeqCst);
+    assert!(p.drive_bounded(MINUTE, |p| outbox(p) == (0, 1)));
+}
+
+#[test]
+fn a_replay_after_a_short_drop_notifies_once_as_a_summary() {
+    let mut p = synced_pair(19, 0);
+    p.silent = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    p.silent = false;
+    assert!(p.drive_bounded(MINUTE, Pair::synced));
+    assert_eq!(
+        connection_states(&p),
+        [
+            ConnState::Connecting,
+            ConnState::Live,
+            ConnState::Reconnecting,
+            ConnState::Live
+        ]
+    );
+    assert_eq!(p.clinic.counters.snapshots, 1, "a replay, not a second snapshot");
+}
