@@ -273,7 +273,12 @@ impl BoardCore {
     }
 
     /// The answer to [`BoardOut::Fetch`] `id`.
-    pub fn handle_board(&mut self, id: u64, answer: std::result::Result<Board, FetchError>, now: Now) {
+    pub fn handle_board(
+        &mut self,
+        id: u64,
+        answer: std::result::Result<Board, FetchError>,
+        now: Now,
+    ) {
         if self.fetching != Some(id) {
             return; // asked on a link that is gone
         }

@@ -549,7 +549,10 @@ impl<S: DeskStore> DeskCore<S> {
             }
             SessionEvent::Event { name, data } => self.server_event(&name, data, now),
             SessionEvent::Ack { args } => {
-                if let Some(Ok(ack)) = args.into_iter().next().map(serde_json::from_value::<EmitAck>)
+                if let Some(Ok(ack)) = args
+                    .into_iter()
+                    .next()
+                    .map(serde_json::from_value::<EmitAck>)
                     && !ack.ok
                 {
                     self.warn(format!(
@@ -563,10 +566,8 @@ impl<S: DeskStore> DeskCore<S> {
                     return; // the session signs out
                 }
                 if self.sync != SyncPhase::Done {
-                    self.session.lose(
-                        &format!("could not refresh the session ({reason})"),
-                        now,
-                    );
+                    self.session
+                        .lose(&format!("could not refresh the session ({reason})"), now);
                 } else if self.flush == Flush::Idle {
                     self.flush = Flush::Wait(now.mono + OUTBOX_RETRY);
                 }
@@ -697,8 +698,7 @@ impl<S: DeskStore> DeskCore<S> {
         self.warn(why);
         if self.sync_failures >= SYNC_ATTEMPTS {
             self.show_replayed();
-            self.session
-                .lose("could not catch up with the server", now);
+            self.session.lose("could not catch up with the server", now);
             return;
         }
         self.snapshot_next |= snapshot;
@@ -722,8 +722,7 @@ impl<S: DeskStore> DeskCore<S> {
             CallError::Failed(why) => {
                 self.warn(format!("sync failed: {why}"));
                 self.show_replayed();
-                self.session
-                    .lose("could not catch up with the server", now);
+                self.session.lose("could not catch up with the server", now);
             }
         }
     }

@@ -65,7 +65,8 @@ pub trait Executor<C: Core>: Send + 'static {
 /// Where access tokens come from.
 pub trait Credentials: Send + Sync + 'static {
     /// A fresh access token (`force`: even if the current one looks valid).
-    fn renew(&self, force: bool) -> Pin<Box<dyn Future<Output = Result<Grant, GrantError>> + Send>>;
+    fn renew(&self, force: bool)
+    -> Pin<Box<dyn Future<Output = Result<Grant, GrantError>> + Send>>;
 }
 
 /// A display token: the same token every time, never expiring by time.

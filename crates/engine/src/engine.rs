@@ -447,12 +447,12 @@ impl Executor<Desk> for DeskIo {
                 let api = self.api.clone();
                 Some(Box::pin(async move {
                     let answer = match call {
-                        DeskCall::Snapshot => {
-                            DeskAnswer::Snapshot(api.snapshot(&token).await.map(Box::new).map_err(call_error))
-                        }
-                        DeskCall::Events { after, limit } => {
-                            DeskAnswer::Events(api.events(&token, after, limit).await.map_err(call_error))
-                        }
+                        DeskCall::Snapshot => DeskAnswer::Snapshot(
+                            api.snapshot(&token).await.map(Box::new).map_err(call_error),
+                        ),
+                        DeskCall::Events { after, limit } => DeskAnswer::Events(
+                            api.events(&token, after, limit).await.map_err(call_error),
+                        ),
                         DeskCall::Send { request, key } => {
                             DeskAnswer::Sent(api.send(&token, &request, &key).await)
                         }
@@ -535,7 +535,10 @@ impl RefreshCredentials {
 }
 
 impl Credentials for RefreshCredentials {
-    fn renew(&self, _force: bool) -> Pin<Box<dyn Future<Output = std::result::Result<Grant, GrantError>> + Send>> {
+    fn renew(
+        &self,
+        _force: bool,
+    ) -> Pin<Box<dyn Future<Output = std::result::Result<Grant, GrantError>> + Send>> {
         let me = RefreshCredentials {
             api: self.api.clone(),
             secrets: self.secrets.clone(),
@@ -572,12 +575,15 @@ impl RefreshLock {
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(RefreshLock(file)),
-                Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                Err(std::fs::TryLockError::WouldBlock)
+                    if tokio::time::Instant::now() < deadline =>
+                {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(EngineError::Network(
-                        "another Frontdesk process has been refreshing this session for 30 s".into(),
+                        "another Frontdesk process has been refreshing this session for 30 s"
+                            .into(),
                     ));
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),

@@ -396,7 +396,10 @@ mod tests {
         let mut l = Link::new(json!({}), LinkLimits::default(), t(0));
         l.handle_text(OPEN, t(0));
         assert_eq!(
-            l.handle_text(r#"44{"message":"unauthorized: access token expired"}"#, t(0)),
+            l.handle_text(
+                r#"44{"message":"unauthorized: access token expired"}"#,
+                t(0)
+            ),
             [LinkEvent::Refused(Refusal {
                 kind: RefusalKind::Unauthorized,
                 message: "unauthorized: access token expired".into()

@@ -326,7 +326,11 @@ impl Session {
             self.retry_at = None;
             self.input(Input::RetryTimer, now);
         }
-        if let Some(dead) = self.link.as_ref().and_then(|l| l.check_alive(now.wall).err()) {
+        if let Some(dead) = self
+            .link
+            .as_ref()
+            .and_then(|l| l.check_alive(now.wall).err())
+        {
             let reason = format!(
                 "no word from the server for {:.0}s",
                 dead.silent_for.as_secs_f64()
@@ -358,7 +362,9 @@ impl Session {
     fn link_event(&mut self, event: LinkEvent, now: Now) {
         let generation = self.generation;
         match event {
-            LinkEvent::Send(frame) => self.out.push_back(SessionOutput::Send { generation, frame }),
+            LinkEvent::Send(frame) => self
+                .out
+                .push_back(SessionOutput::Send { generation, frame }),
             LinkEvent::Connected { .. } => self.input(Input::Connected, now),
             LinkEvent::Refused(refusal) => {
                 // Whatever the reason, this access token is not to be tried again.
@@ -381,7 +387,8 @@ impl Session {
             LinkEvent::Event { name, args, ack } => {
                 if let (Some(id), Some(l)) = (ack, &self.link) {
                     let frame = l.ack(id, vec![json!({"ok": true})]);
-                    self.out.push_back(SessionOutput::Send { generation, frame });
+                    self.out
+                        .push_back(SessionOutput::Send { generation, frame });
                 }
                 let data = args.into_iter().next().unwrap_or(Value::Null);
                 self.events.push_back(SessionEvent::Event { name, data });

@@ -221,29 +221,32 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let mut cache = Cache::open(&dir.path().join("c.db"), &CacheKey::generate())?;
     let at: chrono::DateTime<chrono::Utc> = "2026-11-22T09:00:00.000Z".parse()?;
-    cache.replace_with_snapshot(&Snapshot {
-        seq: 0,
-        tenant: Tenant {
-            id: "demo".into(),
-            name: "Demo".into(),
+    cache.replace_with_snapshot(
+        &Snapshot {
+            seq: 0,
+            tenant: Tenant {
+                id: "demo".into(),
+                name: "Demo".into(),
+            },
+            me: UserSummary {
+                id: "u".into(),
+                name: "U".into(),
+                role: Role::Receptionist,
+            },
+            users: vec![],
+            providers: vec![],
+            rooms: vec![],
+            patients: vec![],
+            appointments: vec![],
+            queue: vec![],
+            threads: vec![],
+            messages: vec![],
+            read_markers: vec![],
+            notifications: vec![],
+            presence: vec![],
         },
-        me: UserSummary {
-            id: "u".into(),
-            name: "U".into(),
-            role: Role::Receptionist,
-        },
-        users: vec![],
-        providers: vec![],
-        rooms: vec![],
-        patients: vec![],
-        appointments: vec![],
-        queue: vec![],
-        threads: vec![],
-        messages: vec![],
-        read_markers: vec![],
-        notifications: vec![],
-        presence: vec![],
-    }, at)?;
+        at,
+    )?;
     let events: Vec<Envelope> = (1..=n as u64)
         .map(|seq| {
             let data = if seq % 2 == 0 {

@@ -2,11 +2,11 @@
 
 use super::outbox::{DeskAction, OutboxState};
 use super::*;
+use chrono::Utc;
 use frontdesk_protocol::api::{PostMessage, Snapshot, UpdateQueueEntry};
 use frontdesk_protocol::envelope::{Envelope, EventData};
 use frontdesk_protocol::records::*;
 use frontdesk_protocol::status::QueueStatus;
-use chrono::Utc;
 use serde_json::json;
 
 fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
@@ -188,7 +188,9 @@ fn a_damaged_cache_is_reported_not_trusted() {
 #[test]
 fn events_apply_in_order_exactly_once_and_gaps_are_reported() {
     let (_dir, _path, _key, mut cache) = open_temp();
-    cache.replace_with_snapshot(&snapshot(10), Utc::now()).unwrap();
+    cache
+        .replace_with_snapshot(&snapshot(10), Utc::now())
+        .unwrap();
     let e11 = env(
         11,
         EventData::QueueUpdated(ticket("q1", 1, QueueStatus::Waiting)),
@@ -247,7 +249,9 @@ fn events_apply_in_order_exactly_once_and_gaps_are_reported() {
 #[test]
 fn a_snapshot_replaces_records_but_keeps_the_outbox() {
     let (_dir, _path, _key, mut cache) = open_temp();
-    cache.replace_with_snapshot(&snapshot(5), Utc::now()).unwrap();
+    cache
+        .replace_with_snapshot(&snapshot(5), Utc::now())
+        .unwrap();
     cache
         .apply_events(&[env(
             6,
@@ -255,14 +259,17 @@ fn a_snapshot_replaces_records_but_keeps_the_outbox() {
         )])
         .unwrap();
     let pending = cache
-        .outbox_push(&DeskAction::SendMessage {
-            thread_id: "t1".into(),
-            body: PostMessage {
-                client_id: "c1".into(),
-                body: "hi".into(),
-                urgent: false,
+        .outbox_push(
+            &DeskAction::SendMessage {
+                thread_id: "t1".into(),
+                body: PostMessage {
+                    client_id: "c1".into(),
+                    body: "hi".into(),
+                    urgent: false,
+                },
             },
-        }, Utc::now())
+            Utc::now(),
+        )
         .unwrap();
     let mut fresh = snapshot(900);
     fresh.queue.push(ticket("new", 3, QueueStatus::Waiting));

@@ -433,7 +433,10 @@ impl FakeClinic {
                 }
                 vec![(
                     generation,
-                    sio(SioPacket::connect("/", Some(json!({"sid": format!("s{generation}")})))),
+                    sio(SioPacket::connect(
+                        "/",
+                        Some(json!({"sid": format!("s{generation}")})),
+                    )),
                 )]
             }
             SioKind::Event => {

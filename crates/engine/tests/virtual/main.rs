@@ -54,14 +54,20 @@ fn first_start_takes_a_snapshot_then_applies_live_events() {
     assert_eq!(p.clinic.counters.pages, 0, "live events need no replay");
     // Presence and viewing were announced once connected.
     assert_eq!(p.announced_presence(), ["online"]);
-    assert!(p.clinic.emits.iter().any(|(n, d)| n == "viewing" && d["patient"].is_null()));
+    assert!(
+        p.clinic
+            .emits
+            .iter()
+            .any(|(n, d)| n == "viewing" && d["patient"].is_null())
+    );
 }
 
 #[test]
 fn a_silent_link_is_declared_dead_after_45_seconds() {
     let mut p = synced_pair(2, 1);
     // A ping arrives, then the network swallows everything.
-    assert!(p.drive_bounded(MINUTE, |p| p.clinic.counters.connects == 1 && p.t >= 25 * SECOND));
+    assert!(p.drive_bounded(MINUTE, |p| p.clinic.counters.connects == 1
+        && p.t >= 25 * SECOND));
     let last_heard = p.t;
     p.silent = true;
     assert!(p.drive_bounded(2 * MINUTE, |p| p.state() == ConnState::Reconnecting));
@@ -90,7 +96,15 @@ fn backoff_stays_fast_for_a_restart_then_spreads_up_to_its_cap() {
     let from = p.t;
     p.run_for(60 * MINUTE);
     let failures: Vec<Duration> = p
-        .updates_where(|u| matches!(u, Update::Connection { state: ConnState::Reconnecting, .. }))
+        .updates_where(|u| {
+            matches!(
+                u,
+                Update::Connection {
+                    state: ConnState::Reconnecting,
+                    ..
+                }
+            )
+        })
         .into_iter()
         .filter(|t| *t >= from)
         .collect();
@@ -100,7 +114,11 @@ fn backoff_stays_fast_for_a_restart_then_spreads_up_to_its_cap() {
         .collect();
     // Fast phase: the first 40 retries come within 1.5 s each.
     assert!(gaps.len() > 100, "{} attempts in an hour", gaps.len());
-    assert!(gaps[..39].iter().all(|g| *g <= 1.5 + 1e-6), "{:?}", &gaps[..39]);
+    assert!(
+        gaps[..39].iter().all(|g| *g <= 1.5 + 1e-6),
+        "{:?}",
+        &gaps[..39]
+    );
     // Then the ceiling doubles up to 30 s and stays random there: full
     // jitter over [0, 30], not a lockstep at the cap.
     let capped = &gaps[50..];
@@ -109,7 +127,11 @@ fn backoff_stays_fast_for_a_restart_then_spreads_up_to_its_cap() {
     assert!((10.0..20.0).contains(&mean), "mean gap at the cap {mean}");
     let short = capped.iter().filter(|g| **g < 10.0).count();
     let long = capped.iter().filter(|g| **g > 20.0).count();
-    assert!(short > capped.len() / 6 && long > capped.len() / 6, "{short} {long} of {}", capped.len());
+    assert!(
+        short > capped.len() / 6 && long > capped.len() / 6,
+        "{short} {long} of {}",
+        capped.len()
+    );
     // Back: live within one capped delay.
     p.clinic.reachable = true;
     assert!(p.drive_bounded(31 * SECOND, Pair::synced));
@@ -139,7 +161,10 @@ fn a_laptop_waking_after_hours_reconnects_at_once_with_a_renewed_token() {
     assert!(p.drive_bounded(2 * SECOND, |p| p.state() == ConnState::Reconnecting));
     assert!(p.drive_bounded(5 * SECOND, Pair::synced));
     assert_eq!(p.clinic.counters.refreshes, refreshes + 1);
-    assert_eq!(p.clinic.counters.refused_connects, 0, "never tried the expired token");
+    assert_eq!(
+        p.clinic.counters.refused_connects, 0,
+        "never tried the expired token"
+    );
 }
 
 fn stays_live_through_renewals(skew_secs: i64) {
@@ -174,7 +199,13 @@ fn stays_live_through_renewals(skew_secs: i64) {
     assert!(p.drive_bounded(5 * SECOND, |p| p.clinic.counters.sends == 1));
     assert!(p.drive_bounded(SECOND, |p| matches!(
         p.updates.last(),
-        Some((_, Update::Outbox { pending: 0, problems: 0 })) | Some((_, Update::Applied { .. }))
+        Some((
+            _,
+            Update::Outbox {
+                pending: 0,
+                problems: 0
+            }
+        )) | Some((_, Update::Applied { .. }))
     )));
 }
 
@@ -200,9 +231,7 @@ fn remote_typing_expires_after_six_seconds() {
             typing: true
         }),
     );
-    let typing = |on: bool| {
-        move |u: &Update| matches!(u, Update::Typing { user, typing, .. } if user == "u_doc" && *typing == on)
-    };
+    let typing = |on: bool| move |u: &Update| matches!(u, Update::Typing { user, typing, .. } if user == "u_doc" && *typing == on);
     assert!(p.drive_bounded(SECOND, |p| !p.updates_where(typing(true)).is_empty()));
     assert!(p.drive_bounded(10 * SECOND, |p| !p.updates_where(typing(false)).is_empty()));
     let stopped = p.updates_where(typing(false))[0] - start;
@@ -295,7 +324,10 @@ fn an_outbox_action_is_retried_after_a_server_error_and_applied_once() {
     assert!(p.drive_bounded(30 * SECOND, |p| outbox(p) == (0, 0)));
     assert_eq!(p.clinic.counters.sends, 2, "the 503, then the retry");
     let took = p.t - asked;
-    assert!(took >= 5 * SECOND && took < 6 * SECOND, "retried after 5 s: {took:?}");
+    assert!(
+        took >= 5 * SECOND && took < 6 * SECOND,
+        "retried after 5 s: {took:?}"
+    );
     // Applied exactly once: one queue.called on the server.
     assert_eq!(p.clinic.latest_seq(), 2);
     assert!(p.drive_bounded(SECOND, |p| p.last_seq() == Some(2)));
@@ -324,7 +356,10 @@ fn a_conflict_is_kept_with_the_servers_record_not_dropped() {
     call(&mut p, "t0", 7); // stale version
     assert!(p.drive_bounded(10 * SECOND, |p| outbox(p) == (0, 1)));
     let list = p.desk.store().cache.outbox_list().expect("readable");
-    assert_eq!(list[0].conflict.as_ref().expect("both kept")["current"]["version"], 1);
+    assert_eq!(
+        list[0].conflict.as_ref().expect("both kept")["current"]["version"],
+        1
+    );
 }
 
 #[test]
@@ -334,8 +369,14 @@ fn an_unauthorized_refusal_refreshes_once_and_never_loops() {
     p.start();
     assert!(p.drive_bounded(10 * MINUTE, |p| p.state() == ConnState::SignedOut));
     p.run_for(60 * MINUTE);
-    assert_eq!(p.clinic.counters.refused_connects, 2, "the first try and one after a refresh");
-    assert_eq!(p.clinic.counters.refreshes, 2, "the start's token and the one forced refresh");
+    assert_eq!(
+        p.clinic.counters.refused_connects, 2,
+        "the first try and one after a refresh"
+    );
+    assert_eq!(
+        p.clinic.counters.refreshes, 2,
+        "the start's token and the one forced refresh"
+    );
     assert_eq!(p.state(), ConnState::SignedOut);
 }
 
@@ -371,10 +412,18 @@ fn a_pruned_history_answers_410_and_a_snapshot_is_swapped_in_whole() {
     assert_eq!(p.cached_tickets(), ["t0", "t1"]);
     p.clinic.reachable = true;
     assert!(p.drive_bounded(MINUTE, |p| p.synced()));
-    assert_eq!(p.clinic.counters.snapshots, 2, "{:?} {:#?}", p.clinic.counters, p.updates);
+    assert_eq!(
+        p.clinic.counters.snapshots, 2,
+        "{:?} {:#?}",
+        p.clinic.counters, p.updates
+    );
     assert_eq!(p.cached_tickets().len(), 22);
     assert_eq!(p.last_seq(), Some(22));
-    assert_eq!(p.updates_where(|u| matches!(u, Update::Resynced { .. })).len(), 2);
+    assert_eq!(
+        p.updates_where(|u| matches!(u, Update::Resynced { .. }))
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -385,7 +434,10 @@ fn a_lost_live_event_is_replayed_from_the_gap() {
     p.walk_in("next");
     assert!(p.drive_bounded(5 * SECOND, |p| p.last_seq() == Some(3)));
     assert_eq!(p.cached_tickets(), ["lost", "next", "t0"]);
-    assert_eq!(p.clinic.counters.pages, 1, "one replay page fetched the gap");
+    assert_eq!(
+        p.clinic.counters.pages, 1,
+        "one replay page fetched the gap"
+    );
     // Each event applied once, in order.
     let applied: Vec<u64> = p
         .updates
@@ -434,9 +486,14 @@ fn a_full_disk_backs_off_until_a_write_succeeds() {
     // connect fails to write.
     assert!(attempts < 80, "{attempts} reconnects in 10 minutes");
     let gaps: Vec<Duration> = p.opens[from..].windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.iter().rev().take(5).any(|g| *g > 2 * SECOND), "{gaps:?}");
     assert!(
-        p.updates.iter().any(|(_, u)| matches!(u, Update::Warning { message } if message.contains("disk is full"))),
+        gaps.iter().rev().take(5).any(|g| *g > 2 * SECOND),
+        "{gaps:?}"
+    );
+    assert!(
+        p.updates.iter().any(
+            |(_, u)| matches!(u, Update::Warning { message } if message.contains("disk is full"))
+        ),
         "the failure is shown"
     );
     assert_eq!(p.last_seq(), Some(1), "nothing half-applied");
@@ -474,5 +531,8 @@ fn a_replay_after_a_short_drop_notifies_once_as_a_summary() {
             ConnState::Live
         ]
     );
-    assert_eq!(p.clinic.counters.snapshots, 1, "a replay, not a second snapshot");
+    assert_eq!(
+        p.clinic.counters.snapshots, 1,
+        "a replay, not a second snapshot"
+    );
 }

@@ -18,9 +18,7 @@ use frontdesk_engine::driver::{Core, Output, WAKE_EVERY};
 use frontdesk_engine::error::{EngineError, Result};
 use frontdesk_engine::link::LinkLimits;
 use frontdesk_engine::notify::OsNotification;
-use frontdesk_engine::session::{
-    Grant, GrantError, SessionConfig, SessionOutput, SocketReport,
-};
+use frontdesk_engine::session::{Grant, GrantError, SessionConfig, SessionOutput, SocketReport};
 use frontdesk_engine::supervisor::ConnState;
 use frontdesk_protocol::api::Snapshot;
 use frontdesk_protocol::envelope::Envelope;
@@ -59,7 +57,11 @@ impl DeskStore for FaultyStore {
         self.check()?;
         self.cache.apply_events(events)
     }
-    fn replace_with_snapshot(&mut self, snap: &Snapshot, at: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    fn replace_with_snapshot(
+        &mut self,
+        snap: &Snapshot,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         self.check()?;
         self.cache.replace_with_snapshot(snap, at)
     }
@@ -83,7 +85,11 @@ impl DeskStore for FaultyStore {
         self.check()?;
         self.cache.put_current(kind, record)
     }
-    fn outbox_push(&self, action: &DeskAction, at: chrono::DateTime<chrono::Utc>) -> Result<OutboxEntry> {
+    fn outbox_push(
+        &self,
+        action: &DeskAction,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<OutboxEntry> {
         self.check()?;
         self.cache.outbox_push(action, at)
     }
@@ -246,7 +252,8 @@ impl Pair {
         }
         let frames = frames.into_iter().chain(broadcasts);
         for (g, f) in frames {
-            self.inbox.push_back(Inbox::Socket(g, SocketReport::Text(f)));
+            self.inbox
+                .push_back(Inbox::Socket(g, SocketReport::Text(f)));
         }
     }
 
