@@ -4,5 +4,6 @@ mod basics;
 mod board;
 mod faults;
 mod node_server;
+mod processes;
 mod signals;
 mod tls;

@@ -36,10 +36,16 @@ impl KeyringStore {
         let store = KeyringStore {
             service: service.to_owned(),
         };
-        // A round trip proves the keyring is unlocked and writable.
-        let probe = "frontdesk-probe";
-        store.set(probe, "ok")?;
-        store.delete(probe)?;
+        // A round trip proves the keyring is unlocked and writable. The probe
+        // is this process's own: processes starting together (the app and a
+        // CLI command) must not delete each other's probe mid-check.
+        let probe = format!(
+            "frontdesk-probe-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        store.set(&probe, "ok")?;
+        store.delete(&probe)?;
         Ok(store)
     }
 

@@ -1,0 +1,50 @@
+//! Several Frontdesk processes of one user on one PC (the app and
+//! `frontdesk-cli` commands), started together, against the real server and
+//! a real gnome-keyring: they must not break each other's keyring check nor
+//! spend the same refresh token twice (which revokes the login).
+
+use frontdesk_e2e::{Clinic, KeyringSession, cli_command};
+
+#[tokio::test]
+async fn processes_started_together_share_the_keyring_and_one_login() {
+    let clinic = Clinic::start(|_| {}).await;
+    let keyring = KeyringSession::start();
+    let data = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = cli_command(&clinic.url(), data.path(), args);
+        c.envs(keyring.env());
+        c
+    };
+    let login = cli(&["login"]).output().await.unwrap();
+    let err = String::from_utf8_lossy(&login.stderr).to_string();
+    assert!(login.status.success(), "{err}");
+    assert!(!err.contains("memory only"), "{err}");
+
+    // Sixteen commands at once: each probes the keyring and, holding no
+    // access token, refreshes the one stored login.
+    let mut running = Vec::new();
+    for _ in 0..16 {
+        running.push(cli(&["status", "--timeout", "20"]).output());
+    }
+    let mut failed = Vec::new();
+    for run in running {
+        let out = run.await.unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        if !out.status.success() || err.contains("memory only") {
+            failed.push(format!(
+                "exit {:?}: {err}\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{} of 16 failed:\n{}", failed.len(), failed.join("\n---\n"));
+
+    // The login survived: no refresh token was presented twice.
+    let after = cli(&["status"]).output().await.unwrap();
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+}
