@@ -7,6 +7,7 @@ pub mod desktop;
 
 use clinic_server::demo::{self, DemoClinic};
 use clinic_server::{Db, DbLocation, RunningServer, ServerConfig};
+use frontdesk_engine::clock::{Clock, Now, SystemClock};
 use frontdesk_engine::engine::{self, EngineConfig, EngineHandle, Update};
 use frontdesk_engine::notify::Silent;
 use frontdesk_engine::secrets::{MemoryStore, SecretStore};
@@ -173,13 +174,50 @@ pub struct Client {
     pub data: tempfile::TempDir,
 }
 
+/// A desk's clocks whose wall clock a test can move forward, as a laptop's
+/// does when it wakes from sleep (the monotonic clock stays the machine's:
+/// the engine's timers sleep on it).
+#[derive(Debug, Default)]
+pub struct MovableClock {
+    ahead_ms: std::sync::atomic::AtomicU64,
+}
+
+impl MovableClock {
+    /// The wall clock jumps forward by `d`.
+    pub fn jump(&self, d: Duration) {
+        self.ahead_ms
+            .fetch_add(d.as_millis() as u64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for MovableClock {
+    fn now(&self) -> Now {
+        let real = SystemClock.now();
+        let ahead = Duration::from_millis(self.ahead_ms.load(std::sync::atomic::Ordering::SeqCst));
+        Now {
+            wall: real.wall + ahead,
+            ..real
+        }
+    }
+}
+
 impl Client {
     /// Signs in with the password and starts the engine.
     pub async fn sign_in(server: &str, username: &str) -> Client {
+        Client::sign_in_with(server, username, |_| {}).await
+    }
+
+    /// Like [`Client::sign_in`], with the engine's config changed by `tweak`.
+    pub async fn sign_in_with(
+        server: &str,
+        username: &str,
+        tweak: impl FnOnce(&mut EngineConfig),
+    ) -> Client {
         let data = tempfile::tempdir().unwrap();
         let mut config = EngineConfig::new(server, "demo", username, data.path().to_path_buf());
         config.backoff_base = Duration::from_millis(100);
         config.backoff_cap = Duration::from_secs(2);
+        tweak(&mut config);
         let secrets: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
         let tokens = engine::sign_in(&config, "demo", secrets.as_ref())
             .await

@@ -38,7 +38,12 @@ async fn processes_started_together_share_the_keyring_and_one_login() {
             ));
         }
     }
-    assert!(failed.is_empty(), "{} of 16 failed:\n{}", failed.len(), failed.join("\n---\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of 16 failed:\n{}",
+        failed.len(),
+        failed.join("\n---\n")
+    );
 
     // The login survived: no refresh token was presented twice.
     let after = cli(&["status"]).output().await.unwrap();

@@ -91,8 +91,13 @@ pub enum Update {
 pub enum DeskCall {
     /// `GET /api/snapshot`.
     Snapshot,
-    /// `GET /api/events?after=…&limit=…`.
-    Events { after: u64, limit: u32 },
+    /// `GET /api/events?after=…&after_id=…&limit=…`.
+    Events {
+        after: u64,
+        /// The id of our event `after`, so a server with another history says 410.
+        after_id: Option<String>,
+        limit: u32,
+    },
     /// One outbox action with its idempotency key.
     Send { request: Request, key: String },
 }
@@ -133,6 +138,8 @@ pub enum DeskOut {
 /// test may wrap it to make writes fail.
 pub trait DeskStore {
     fn last_seq(&self) -> Result<Option<u64>>;
+    /// The id of the event at `last_seq`, if known.
+    fn last_event_id(&self) -> Result<Option<String>>;
     fn apply_events(&mut self, events: &[Envelope]) -> Result<Applied>;
     fn replace_with_snapshot(&mut self, snap: &Snapshot, at: DateTime<Utc>) -> Result<()>;
     fn mark_synced(&self, at: DateTime<Utc>) -> Result<()>;
@@ -162,6 +169,9 @@ pub trait DeskStore {
 impl DeskStore for Cache {
     fn last_seq(&self) -> Result<Option<u64>> {
         Cache::last_seq(self)
+    }
+    fn last_event_id(&self) -> Result<Option<String>> {
+        Cache::last_event_id(self)
     }
     fn apply_events(&mut self, events: &[Envelope]) -> Result<Applied> {
         Cache::apply_events(self, events)
@@ -674,8 +684,12 @@ impl<S: DeskStore> DeskCore<S> {
         if self.sync != SyncPhase::Want || !self.session.is_live() {
             return;
         }
-        let last = match self.store.last_seq() {
-            Ok(last) => last,
+        let position = self
+            .store
+            .last_seq()
+            .and_then(|seq| Ok((seq, self.store.last_event_id()?)));
+        let (last, after_id) = match position {
+            Ok(p) => p,
             Err(e) => return self.sync_write_failed("could not read the cache", e, now),
         };
         let Some(token) = self.token(now) else {
@@ -684,6 +698,7 @@ impl<S: DeskStore> DeskCore<S> {
         let call = match last {
             Some(after) if !self.snapshot_next => DeskCall::Events {
                 after,
+                after_id,
                 limit: REPLAY_PAGE,
             },
             _ => DeskCall::Snapshot,
@@ -731,6 +746,11 @@ impl<S: DeskStore> DeskCore<S> {
         let page = match answer {
             Ok(Replay::Page(page)) => page,
             Ok(Replay::Gone) => {
+                self.warn(
+                    "the server no longer has the events this desk needs (pruned, or its \
+                     database was restored from a backup); taking a snapshot"
+                        .into(),
+                );
                 self.snapshot_next = true;
                 self.sync = SyncPhase::Want;
                 return;

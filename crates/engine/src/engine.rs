@@ -450,8 +450,14 @@ impl Executor<Desk> for DeskIo {
                         DeskCall::Snapshot => DeskAnswer::Snapshot(
                             api.snapshot(&token).await.map(Box::new).map_err(call_error),
                         ),
-                        DeskCall::Events { after, limit } => DeskAnswer::Events(
-                            api.events(&token, after, limit).await.map_err(call_error),
+                        DeskCall::Events {
+                            after,
+                            after_id,
+                            limit,
+                        } => DeskAnswer::Events(
+                            api.events(&token, after, after_id.as_deref(), limit)
+                                .await
+                                .map_err(call_error),
                         ),
                         DeskCall::Send { request, key } => {
                             DeskAnswer::Sent(api.send(&token, &request, &key).await)

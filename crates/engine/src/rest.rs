@@ -218,11 +218,22 @@ impl Api {
         Self::json(resp).await
     }
 
-    /// `GET /api/events?after=…&limit=…`.
-    pub async fn events(&self, token: &str, after: u64, limit: u32) -> Result<Replay> {
+    /// `GET /api/events?after=…&after_id=…&limit=…`.
+    pub async fn events(
+        &self,
+        token: &str,
+        after: u64,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Replay> {
+        let mut query = vec![("after", after.to_string()), ("limit", limit.to_string())];
+        if let Some(id) = after_id {
+            query.push(("after_id", id.to_owned()));
+        }
         let resp = self
             .http
-            .get(self.url(&format!("/api/events?after={after}&limit={limit}")))
+            .get(self.url("/api/events"))
+            .query(&query)
             .bearer_auth(token)
             .send()
             .await

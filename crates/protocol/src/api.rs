@@ -43,6 +43,12 @@ pub struct TokenResponse {
 pub struct Snapshot {
     /// The last event already reflected here; replay starts after it.
     pub seq: u64,
+    /// The id of that event (absent before the first event, or once it was
+    /// pruned): a client sends it back as `after_id` when it replays, so a
+    /// server restored from a backup, whose event `seq` is another one, is
+    /// recognised (protocol §6.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_id: Option<String>,
     pub tenant: Tenant,
     pub me: UserSummary,
     pub users: Vec<User>,

@@ -224,6 +224,7 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
     cache.replace_with_snapshot(
         &Snapshot {
             seq: 0,
+            last_event_id: None,
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),

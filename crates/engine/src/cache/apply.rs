@@ -2,7 +2,7 @@
 //! transaction, so a screen is never empty) and events (in `seq` order,
 //! exactly once).
 
-use super::{Cache, Kind, META_LAST_SEQ, META_SYNCED_AT, set_meta, upsert};
+use super::{Cache, Kind, META_LAST_EVENT_ID, META_LAST_SEQ, META_SYNCED_AT, set_meta, upsert};
 use crate::error::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use frontdesk_protocol::api::Snapshot;
@@ -129,6 +129,12 @@ impl Cache {
         set_meta(&tx, "tenant", &serde_json::to_string(&snap.tenant)?)?;
         set_meta(&tx, "me", &serde_json::to_string(&snap.me)?)?;
         set_meta(&tx, META_LAST_SEQ, &snap.seq.to_string())?;
+        match &snap.last_event_id {
+            Some(id) => set_meta(&tx, META_LAST_EVENT_ID, id)?,
+            None => {
+                tx.execute("DELETE FROM meta WHERE key = ?1", [META_LAST_EVENT_ID])?;
+            }
+        }
         set_meta(&tx, META_SYNCED_AT, &ts(&at))?;
         tx.commit()?;
         Ok(())
@@ -138,6 +144,7 @@ impl Cache {
     /// are skipped, and the batch stops at the first gap (see [`Applied::gap`]).
     pub fn apply_events(&mut self, events: &[Envelope]) -> Result<Applied> {
         let mut last = self.last_seq()?.unwrap_or(0);
+        let mut last_id = None;
         let mut out = Applied::default();
         let tx = self.conn.transaction()?;
         for env in events {
@@ -151,10 +158,12 @@ impl Cache {
             }
             write_event(&tx, env)?;
             last = env.seq;
+            last_id = Some(env.id.as_str());
             out.applied.push(env.clone());
         }
-        if !out.applied.is_empty() {
+        if let Some(id) = last_id {
             set_meta(&tx, META_LAST_SEQ, &last.to_string())?;
+            set_meta(&tx, META_LAST_EVENT_ID, id)?;
         }
         tx.commit()?;
         Ok(out)

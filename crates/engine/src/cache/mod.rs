@@ -235,6 +235,11 @@ impl Cache {
             .transpose()
     }
 
+    /// The id of the event at [`Cache::last_seq`], if known.
+    pub fn last_event_id(&self) -> Result<Option<String>> {
+        self.meta(META_LAST_EVENT_ID)
+    }
+
     /// One record by id.
     pub fn get<T: DeserializeOwned>(&self, kind: Kind, id: &str) -> Result<Option<T>> {
         let data: Option<String> = self
@@ -282,6 +287,9 @@ impl Cache {
 
 /// Meta key of the last applied `seq`.
 pub const META_LAST_SEQ: &str = "last_seq";
+/// Meta key of the id of the event at `last_seq`, sent back on replay so a
+/// server restored from a backup is recognised.
+pub const META_LAST_EVENT_ID: &str = "last_event_id";
 /// Meta key of when the cache was last known to match the server (RFC 3339).
 pub const META_SYNCED_AT: &str = "synced_at";
 

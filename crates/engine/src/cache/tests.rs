@@ -16,6 +16,7 @@ fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
 fn snapshot(seq: u64) -> Snapshot {
     Snapshot {
         seq,
+        last_event_id: None,
         tenant: Tenant {
             id: "demo".into(),
             name: "Demo".into(),

@@ -75,6 +75,12 @@ pub struct FakeClinic {
     pub emits: Vec<(String, Value)>,
     /// Committed events on their way to the connected sockets.
     broadcasts: Frames,
+    /// Backups restored so far (event ids differ between histories).
+    restores: u32,
+    /// Replays check the desk's position against this history (`after`
+    /// beyond it, or `after_id` not ours, answer 410). Off: a server that
+    /// predates the check, so the desk's own defence is what is tested.
+    pub checks_history: bool,
 }
 
 /// Frames the clinic sends on socket `generation`.
@@ -109,6 +115,8 @@ impl FakeClinic {
             counters: Counters::default(),
             emits: Vec::new(),
             broadcasts: Vec::new(),
+            restores: 0,
+            checks_history: true,
         }
     }
 
@@ -200,7 +208,7 @@ impl FakeClinic {
         self.latest += 1;
         let env = Envelope {
             seq: self.latest,
-            id: format!("ev-{}-{}", self.latest, self.next_token),
+            id: format!("ev-{}-{}", self.latest, self.restores),
             kind: data.kind().to_owned(),
             tenant: "demo".into(),
             at: self.utc(),
@@ -243,6 +251,7 @@ impl FakeClinic {
     pub fn restore_backup(&mut self, seq: u64) {
         self.events.retain(|s, _| *s <= seq);
         self.latest = seq;
+        self.restores += 1;
         let kept: Vec<String> = self
             .events
             .values()
@@ -273,11 +282,18 @@ impl FakeClinic {
                 self.counters.snapshots += 1;
                 Ok(Box::new(self.snapshot()))
             }),
-            DeskCall::Events { after, limit } => DeskAnswer::Events(if !self.reachable {
+            DeskCall::Events {
+                after,
+                after_id,
+                limit,
+            } => DeskAnswer::Events(if !self.reachable {
                 Err(unreachable())
             } else if !self.token_ok(token) {
                 Err(CallError::Unauthorized)
-            } else if *after + 1 < self.first_kept {
+            } else if *after + 1 < self.first_kept
+                || (self.checks_history
+                    && (*after > self.latest || self.changed_history(*after, after_id.as_deref())))
+            {
                 Ok(Replay::Gone)
             } else {
                 self.counters.pages += 1;
@@ -293,6 +309,15 @@ impl FakeClinic {
                 }))
             }),
             DeskCall::Send { request, key } => DeskAnswer::Sent(self.send(token, request, key)),
+        }
+    }
+
+    /// Whether the desk's event `after` is not ours (as a restored server
+    /// finds after committing past the desk's position).
+    fn changed_history(&self, after: u64, after_id: Option<&str>) -> bool {
+        match (after_id, self.events.get(&after)) {
+            (Some(theirs), Some(ours)) => theirs != ours.id,
+            _ => false,
         }
     }
 
@@ -352,6 +377,7 @@ impl FakeClinic {
         };
         Snapshot {
             seq: self.latest,
+            last_event_id: self.events.get(&self.latest).map(|e| e.id.clone()),
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),

@@ -458,6 +458,9 @@ fn a_server_restored_from_a_backup_behind_the_desk_is_resnapshotted() {
     }
     assert!(p.drive_bounded(5 * SECOND, |p| p.last_seq() == Some(8)));
     // The server's disk dies; it comes back from a backup taken at seq 3.
+    // (A server that does not check the desk's position itself: the desk
+    // notices that the history ends before its own.)
+    p.clinic.checks_history = false;
     p.clinic.restore_backup(3);
     p.silent = true;
     assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
@@ -472,6 +475,32 @@ fn a_server_restored_from_a_backup_behind_the_desk_is_resnapshotted() {
     // New events after the restore apply normally.
     p.walk_in("after");
     assert!(p.drive_bounded(5 * SECOND, |p| p.last_seq() == Some(4)));
+}
+
+#[test]
+fn a_server_restored_from_a_backup_that_committed_past_the_desk_is_resnapshotted() {
+    let mut p = synced_pair(20, 2);
+    for i in 0..6 {
+        p.walk_in(&format!("lost{i}"));
+    }
+    assert!(p.drive_bounded(5 * SECOND, |p| p.last_seq() == Some(8)));
+    // The desk goes off; the server is restored to seq 2 and then commits
+    // past the desk's position, so seq alone cannot tell.
+    p.clinic.reachable = false;
+    p.silent = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    p.silent = false;
+    p.clinic.restore_backup(2);
+    for i in 0..10 {
+        p.walk_in(&format!("other{i}"));
+    }
+    p.clinic.reachable = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.synced()));
+    // The replay's after_id did not match: a snapshot, not events 9..12 of
+    // another history.
+    assert_eq!(p.last_seq(), Some(12));
+    assert_eq!(p.cached_tickets(), p.clinic.ticket_ids());
+    assert_eq!(p.clinic.counters.snapshots, 2);
 }
 
 #[test]

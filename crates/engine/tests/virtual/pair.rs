@@ -53,6 +53,9 @@ impl DeskStore for FaultyStore {
     fn last_seq(&self) -> Result<Option<u64>> {
         self.cache.last_seq()
     }
+    fn last_event_id(&self) -> Result<Option<String>> {
+        self.cache.last_event_id()
+    }
     fn apply_events(&mut self, events: &[Envelope]) -> Result<Applied> {
         self.check()?;
         self.cache.apply_events(events)

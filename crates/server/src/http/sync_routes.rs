@@ -30,10 +30,12 @@ pub async fn get_snapshot(
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
     pub after: u64,
+    /// The id of the client's event `after`, checked against ours.
+    pub after_id: Option<String>,
     pub limit: Option<u32>,
 }
 
-/// `GET /api/events?after=SEQ&limit=N`.
+/// `GET /api/events?after=SEQ&after_id=ID&limit=N`.
 pub async fn get_events(
     State(st): State<AppState>,
     caller: Caller,
@@ -44,7 +46,10 @@ pub async fn get_events(
     let limit = q.limit.unwrap_or(500).clamp(1, st.config.max_page);
     let (events, latest_seq) = st
         .db
-        .read(move |conn| events::page(conn, &caller.tenant, &caller.id, q.after, limit))
+        .read(move |conn| {
+            let after_id = q.after_id.as_deref().filter(|id| !id.is_empty());
+            events::page(conn, &caller.tenant, &caller.id, q.after, after_id, limit)
+        })
         .await?;
     Ok(Json(EventsPage { events, latest_seq }))
 }

@@ -81,16 +81,30 @@ pub fn latest_seq(conn: &Connection, tenant: &str) -> Result<u64, ApiError> {
     .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))
 }
 
+/// The id of event `seq`, if it is still kept.
+pub fn id_at(conn: &Connection, tenant: &str, seq: u64) -> Result<Option<String>, ApiError> {
+    Ok(super::one(
+        conn,
+        "SELECT id FROM events WHERE tenant = ?1 AND seq = ?2",
+        params![tenant, seq],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
 /// Up to `limit` events after `after`, as `viewer` may see them.
 ///
-/// Refuses with `ReplayGone` when events after `after` have been pruned, or when
+/// Refuses with `ReplayGone` when events after `after` have been pruned, when
 /// `after` is beyond anything this server has issued (the client's cache is
-/// from another database): in both cases only a snapshot can help.
+/// from another database), or when the client's event `after` (`after_id`)
+/// is not this server's (its database was restored from a backup and has
+/// committed a different history since): in each case only a snapshot can help.
 pub fn page(
     conn: &mut Connection,
     tenant: &str,
     viewer: &str,
     after: u64,
+    after_id: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<Envelope>, u64), ApiError> {
     // One read transaction: `latest_seq` and the page come from the same moment.
@@ -104,6 +118,12 @@ pub fn page(
         .optional()?
         .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))?;
     if after.saturating_add(1) < oldest || after > latest {
+        return Err(ApiError::ReplayGone { after });
+    }
+    if let Some(expected) = after_id
+        && let Some(held) = id_at(&tx, tenant, after)?
+        && held != expected
+    {
         return Err(ApiError::ReplayGone { after });
     }
     let mut stmt = tx.prepare_cached(

@@ -19,8 +19,10 @@ pub fn staff(conn: &mut Connection, caller: &Caller) -> Result<Snapshot, ApiErro
     let t = &caller.tenant;
     let tenant =
         directory::tenant(&tx, t)?.ok_or_else(|| ApiError::NotFound(format!("tenant {t}")))?;
+    let seq = events::latest_seq(&tx, t)?;
     let snap = Snapshot {
-        seq: events::latest_seq(&tx, t)?,
+        seq,
+        last_event_id: events::id_at(&tx, t, seq)?,
         tenant,
         me: UserSummary {
             id: caller.id.clone(),

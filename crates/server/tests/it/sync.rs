@@ -268,6 +268,26 @@ async fn replay_pages_and_gone() {
     // Beyond the server's history: 410 (the client's cache is from another database).
     let (s, p) = d.get(&r, "/api/events?after=41").await;
     assert_eq!((s, p["type"].as_str()), (410, Some("replay-gone")));
+    // The client's event `after` is checked when it says which it was: ours
+    // replays, another history's (a server restored from a backup) is 410.
+    let (_, page) = d.get(&r, "/api/events?after=19&limit=1").await;
+    let id20 = page["events"][0]["id"].as_str().unwrap().to_owned();
+    let (s, page) = d
+        .get(
+            &r,
+            &format!("/api/events?after=20&after_id={id20}&limit=100"),
+        )
+        .await;
+    assert_eq!((s, page["events"].as_array().unwrap().len()), (200, 20));
+    let (s, p) = d
+        .get(&r, "/api/events?after=20&after_id=not-this-history")
+        .await;
+    assert_eq!((s, p["type"].as_str()), (410, Some("replay-gone")));
+    // The snapshot names its last event, for the next replay to send back.
+    let snap = d.snapshot(&r).await;
+    assert_eq!(snap["seq"], 40);
+    let (_, page) = d.get(&r, "/api/events?after=39&limit=1").await;
+    assert_eq!(snap["last_event_id"], page["events"][0]["id"]);
     // Malformed query.
     assert_eq!(d.get(&r, "/api/events?after=-1").await.0, 400);
     assert_eq!(d.get(&r, "/api/events").await.0, 400);
