@@ -16,11 +16,11 @@ use crate::backoff::Backoff;
 use crate::board::{Applied, BoardState};
 use crate::clock::{Clock, Now, SystemClock};
 use crate::connection::Tls;
-use crate::driver::{self, Control, Core, Executor, FixedToken, Output, Task, Transport};
+use crate::driver::{self, Control, Core, Executor, FixedToken, Task};
 use crate::error::{EngineError, Result};
-use crate::link::{LinkLimits, Refusal};
+use crate::link::Refusal;
 use crate::rest::Api;
-use crate::session::{Grant, GrantError, Session, SessionConfig, SessionEvent, SocketReport};
+use crate::session::{Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
 use frontdesk_protocol::api::{Board, CreateDisplay, DisplayToken};
 use frontdesk_protocol::envelope::Envelope;
@@ -31,7 +31,7 @@ use serde_json::json;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 /// Where a board connects and where it keeps its last known state.
@@ -164,18 +164,13 @@ pub fn start(config: BoardConfig, token: String) -> Result<BoardHandle> {
         board: saved.clone(),
     }));
     let (updates, _) = broadcast::channel(256);
-    let (control, control_rx) = mpsc::unbounded_channel();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let limits = LinkLimits {
-        answer_pings: false,
-        ..LinkLimits::default()
-    };
     let now = clock.now();
     let mut core = BoardCore::new(
         SessionConfig {
             backoff: config.backoff.clone(),
             auth: json!({ "tenant": config.tenant }),
-            limits,
+            limits: driver::driven_limits(),
         },
         StdRng::from_os_rng(),
         saved,
@@ -188,19 +183,8 @@ pub fn start(config: BoardConfig, token: String) -> Result<BoardHandle> {
         updates: updates.clone(),
         view: view.clone(),
     };
-    let transport = Transport {
-        server: config.server.clone(),
-        tls,
-        max_frame: limits.max_frame,
-    };
-    tokio::spawn(driver::drive(
-        core,
-        executor,
-        transport,
-        Arc::new(FixedToken(token)),
-        clock,
-        control_rx,
-    ));
+    let token: Arc<dyn driver::Credentials> = Arc::new(FixedToken(token));
+    let control = driver::spawn(core, executor, &config.server, tls, token, clock);
     Ok(BoardHandle {
         updates,
         view,
@@ -356,30 +340,20 @@ impl BoardCore {
 impl Core for BoardCore {
     type Out = BoardOut;
 
-    fn handle_socket(&mut self, generation: u64, report: SocketReport, now: Now) {
-        self.session.handle_socket(generation, report, now);
+    fn session(&self) -> &Session {
+        &self.session
+    }
+
+    fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    fn settle(&mut self, now: Now) {
         self.after_session(now);
     }
 
-    fn handle_grant(&mut self, grant: std::result::Result<Grant, GrantError>, now: Now) {
-        self.session.handle_grant(grant, now);
-        self.after_session(now);
-    }
-
-    fn handle_timeout(&mut self, now: Now) {
-        self.session.handle_timeout(now);
-        self.after_session(now);
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
-    }
-
-    fn poll_output(&mut self) -> Option<Output<BoardOut>> {
-        if let Some(o) = self.session.poll_output() {
-            return Some(Output::Session(o));
-        }
-        self.out.pop_front().map(Output::App)
+    fn poll_app(&mut self) -> Option<BoardOut> {
+        self.out.pop_front()
     }
 }
 

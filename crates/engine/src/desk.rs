@@ -29,11 +29,11 @@ use crate::activity::{OwnPresence, RemoteTyping, TypingThrottle};
 use crate::cache::outbox::{DeskAction, OutboxEntry, OutboxState, Request};
 use crate::cache::{Applied, Cache, Kind};
 use crate::clock::Now;
-use crate::driver::{Core, Output};
+use crate::driver::Core;
 use crate::error::{EngineError, Result};
 use crate::notify::{Focus, OsNotification, Policy, summarize};
 use crate::rest::{Replay, SendOutcome};
-use crate::session::{Grant, GrantError, Session, SessionConfig, SessionEvent, SocketReport};
+use crate::session::{Grant, Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
 use chrono::{DateTime, Utc};
 use frontdesk_protocol::api::Snapshot;
@@ -874,24 +874,34 @@ impl<S: DeskStore> DeskCore<S> {
             if let Err(e) = self.store.outbox_attempted(entry.n) {
                 return self.outbox_failed(format!("outbox: {e}"), now);
             }
-            let Some(token) = self.token(now) else {
-                return;
-            };
-            let id = self.call(
-                token,
-                DeskCall::Send {
-                    request: request.clone(),
-                    key: entry.key.clone(),
-                },
-            );
-            self.flush = Flush::Sending {
-                id,
-                entry: Box::new(entry),
-                request,
-                auth_retried: false,
-            };
-            return;
+            return self.send_entry(Box::new(entry), request, false, now);
         }
+    }
+
+    /// Sends `entry` as `request` once a token is at hand (else it waits,
+    /// idle, for the grant that [`DeskCore::token`] asked for).
+    fn send_entry(
+        &mut self,
+        entry: Box<OutboxEntry>,
+        request: Request,
+        auth_retried: bool,
+        now: Now,
+    ) {
+        let Some(token) = self.token(now) else {
+            self.flush = Flush::Idle;
+            return;
+        };
+        let call = DeskCall::Send {
+            request: request.clone(),
+            key: entry.key.clone(),
+        };
+        let id = self.call(token, call);
+        self.flush = Flush::Sending {
+            id,
+            entry,
+            request,
+            auth_retried,
+        };
     }
 
     /// The outbox could not be read or updated: say so and wait before the
@@ -940,25 +950,7 @@ impl<S: DeskStore> DeskCore<S> {
             SendOutcome::Unauthorized if !auth_retried => {
                 // Renew once and send the same entry again.
                 self.session.forget_token();
-                match self.token(now) {
-                    Some(token) => {
-                        let id = self.call(
-                            token,
-                            DeskCall::Send {
-                                request: request.clone(),
-                                key: entry.key.clone(),
-                            },
-                        );
-                        self.flush = Flush::Sending {
-                            id,
-                            entry,
-                            request,
-                            auth_retried: true,
-                        };
-                    }
-                    None => self.flush = Flush::Idle,
-                }
-                return;
+                return self.send_entry(entry, request, true, now);
             }
             SendOutcome::Unauthorized | SendOutcome::Later(_) => {
                 self.flush = Flush::Wait(now.mono + OUTBOX_RETRY);
@@ -976,18 +968,23 @@ impl<S: DeskStore> DeskCore<S> {
 impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
     type Out = DeskOut;
 
-    fn handle_socket(&mut self, generation: u64, report: SocketReport, now: Now) {
-        self.session.handle_socket(generation, report, now);
-        self.settle(now);
+    fn session(&self) -> &Session {
+        &self.session
     }
 
-    fn handle_grant(&mut self, grant: std::result::Result<Grant, GrantError>, now: Now) {
-        self.session.handle_grant(grant, now);
-        self.settle(now);
+    fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
     }
 
-    fn handle_timeout(&mut self, now: Now) {
-        self.session.handle_timeout(now);
+    fn settle(&mut self, now: Now) {
+        DeskCore::settle(self, now);
+    }
+
+    fn poll_app(&mut self) -> Option<DeskOut> {
+        self.out.pop_front()
+    }
+
+    fn on_timeout(&mut self, now: Now) {
         for (thread, user) in self.remote_typing.expire(now.mono) {
             self.update(Update::Typing {
                 thread,
@@ -996,10 +993,9 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             });
         }
         self.announce_presence(now);
-        self.settle(now);
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn own_timeout(&self) -> Option<Instant> {
         let flush = match &self.flush {
             Flush::Wait(at) => Some(*at),
             _ => None,
@@ -1009,21 +1005,9 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             .is_live()
             .then(|| self.presence.next_change())
             .flatten();
-        [
-            self.session.poll_timeout(),
-            flush,
-            away,
-            self.remote_typing.next_expiry(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    fn poll_output(&mut self) -> Option<Output<DeskOut>> {
-        if let Some(o) = self.session.poll_output() {
-            return Some(Output::Session(o));
-        }
-        self.out.pop_front().map(Output::App)
+        [flush, away, self.remote_typing.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

@@ -16,7 +16,8 @@
 
 use crate::clock::{Clock, Now};
 use crate::connection::{self, LinkHandle, LinkIo, Tls};
-use crate::session::{Grant, GrantError, SessionOutput, SocketReport};
+use crate::link::LinkLimits;
+use crate::session::{Grant, GrantError, Session, SessionOutput, SocketReport};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use std::future::Future;
@@ -29,16 +30,61 @@ use tokio::sync::{mpsc, oneshot};
 /// deadlines (liveness after a laptop's sleep) are checked at least this often.
 pub const WAKE_EVERY: Duration = Duration::from_secs(1);
 
-/// What the driver asks of a core.
+/// A core over a [`Session`]: what the driver feeds and drains. A core says
+/// where its session is and how it settles after the session moved; the
+/// socket, token and timer plumbing is the same for every core.
 pub trait Core: Send + 'static {
     /// The core's own outputs, carried out by its [`Executor`].
     type Out: Send + 'static;
-    fn handle_socket(&mut self, generation: u64, report: SocketReport, now: Now);
-    fn handle_grant(&mut self, grant: Result<Grant, GrantError>, now: Now);
-    fn handle_timeout(&mut self, now: Now);
+
+    /// The session under this core.
+    fn session(&self) -> &Session;
+    fn session_mut(&mut self) -> &mut Session;
+    /// Handles what the session reported and moves the core's own work on.
+    fn settle(&mut self, now: Now);
+    /// The next of the core's own outputs.
+    fn poll_app(&mut self) -> Option<Self::Out>;
+    /// The core's own next deadline, beside the session's.
+    fn own_timeout(&self) -> Option<Instant> {
+        None
+    }
+    /// Time passed: the core's own timers (the session's are handled).
+    fn on_timeout(&mut self, _now: Now) {}
+
+    /// What a socket did.
+    fn handle_socket(&mut self, generation: u64, report: SocketReport, now: Now) {
+        self.session_mut().handle_socket(generation, report, now);
+        self.settle(now);
+    }
+
+    /// The answer to [`SessionOutput::Renew`].
+    fn handle_grant(&mut self, grant: Result<Grant, GrantError>, now: Now) {
+        self.session_mut().handle_grant(grant, now);
+        self.settle(now);
+    }
+
+    /// Time passed.
+    fn handle_timeout(&mut self, now: Now) {
+        self.session_mut().handle_timeout(now);
+        self.on_timeout(now);
+        self.settle(now);
+    }
+
     /// The next deadline, if any.
-    fn poll_timeout(&self) -> Option<Instant>;
-    fn poll_output(&mut self) -> Option<Output<Self::Out>>;
+    fn poll_timeout(&self) -> Option<Instant> {
+        [self.session().poll_timeout(), self.own_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next thing to do: the session's first (sockets, tokens), then the core's.
+    fn poll_output(&mut self) -> Option<Output<Self::Out>> {
+        if let Some(o) = self.session_mut().poll_output() {
+            return Some(Output::Session(o));
+        }
+        self.poll_app().map(Output::App)
+    }
 }
 
 /// One output of a core: the session's (sockets, tokens) or its own.
@@ -98,6 +144,42 @@ pub struct Transport {
     pub tls: Tls,
     /// Largest frame accepted from the server.
     pub max_frame: usize,
+}
+
+/// Link limits for a core this driver runs: it answers Engine.IO pings in
+/// the socket's reader task (see `connection`), not the core.
+pub fn driven_limits() -> LinkLimits {
+    LinkLimits {
+        answer_pings: false,
+        ..LinkLimits::default()
+    }
+}
+
+/// Spawns [`drive`] for `core` on the server at `server`, and returns the
+/// channel its handle sends commands on.
+pub fn spawn<C: Core, E: Executor<C>>(
+    core: C,
+    executor: E,
+    server: &str,
+    tls: Tls,
+    credentials: Arc<dyn Credentials>,
+    clock: Arc<dyn Clock>,
+) -> mpsc::UnboundedSender<Control<C>> {
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let transport = Transport {
+        server: server.to_owned(),
+        tls,
+        max_frame: driven_limits().max_frame,
+    };
+    tokio::spawn(drive(
+        core,
+        executor,
+        transport,
+        credentials,
+        clock,
+        control_rx,
+    ));
+    control
 }
 
 enum Done<C> {

@@ -12,9 +12,8 @@ use crate::cache::{Cache, CacheKey};
 use crate::clock::{Clock, SystemClock};
 use crate::connection::Tls;
 use crate::desk::{CallError, DeskAnswer, DeskCall, DeskCore, DeskOut};
-use crate::driver::{self, Control, Credentials, Executor, Feedback, Task, Transport};
+use crate::driver::{self, Control, Credentials, Executor, Feedback, Task};
 use crate::error::{EngineError, Result};
-use crate::link::LinkLimits;
 use crate::notify::{Focus, Notifier};
 use crate::rest::Api;
 use crate::secrets::SecretStore;
@@ -332,16 +331,11 @@ pub async fn start(
         updates: updates.clone(),
     });
     let signed_in = has_session(&config, secrets.as_ref()).unwrap_or(false) || tokens.is_some();
-    // The driver answers pings itself (see `connection`).
-    let limits = LinkLimits {
-        answer_pings: false,
-        ..LinkLimits::default()
-    };
     let session = SessionConfig {
         backoff: crate::backoff::Backoff::new(config.backoff_base, config.backoff_cap)
             .with_fast_phase(config.backoff_fast_cap, config.backoff_fast_attempts),
         auth: json!({ "tenant": config.tenant }),
-        limits,
+        limits: driver::driven_limits(),
     };
     let clock = config.clock.clone();
     let now = clock.now();
@@ -369,20 +363,14 @@ pub async fn start(
         state: state.clone(),
         synced: synced.clone(),
     };
-    let (control, control_rx) = mpsc::unbounded_channel();
-    let transport = Transport {
-        server: config.server.clone(),
-        tls,
-        max_frame: limits.max_frame,
-    };
-    tokio::spawn(driver::drive(
+    let control = driver::spawn(
         core,
         executor,
-        transport,
+        &config.server,
+        tls,
         credentials.clone(),
         clock,
-        control_rx,
-    ));
+    );
     Ok(EngineHandle {
         control,
         updates,
