@@ -49,6 +49,14 @@ pub struct Tenant {
     /// Short slug used at login (`demo`).
     pub id: String,
     pub name: String,
+    /// The clinic's time zone (IANA name, `Europe/Berlin`): its calendar day
+    /// (today's queue, ticket numbers, the desk's "today") is counted in it.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 /// A member of staff as other clients see them (no credentials).

@@ -1,9 +1,11 @@
 //! Server settings, with defaults fit for a clinic and a constructor for tests.
 
+use crate::clock::{Clock, SystemClock};
 use crate::db::DbLocation;
 use crate::error::ApiError;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Environment variable that supplies the token-signing secret.
@@ -47,6 +49,12 @@ pub struct ServerConfig {
     /// Client socket emits per second per socket (sustained) and burst.
     pub socket_events_per_second: u32,
     pub socket_event_burst: u32,
+    /// The time zone a tenant created without one gets (IANA name); a
+    /// tenant's own setting decides its clinic day (ticket numbers, today's
+    /// queue).
+    pub default_time_zone: String,
+    /// Where the server reads the time (the machine's; tests set their own).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ServerConfig {
@@ -73,6 +81,8 @@ impl ServerConfig {
             mutation_burst: 200,
             socket_events_per_second: 20,
             socket_event_burst: 40,
+            default_time_zone: "UTC".into(),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -92,6 +102,12 @@ impl ServerConfig {
             return Err(ApiError::internal(
                 "the token secret must be at least 32 bytes",
             ));
+        }
+        if self.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ApiError::internal(format!(
+                "{:?} is not a time zone (give an IANA name such as Europe/Berlin)",
+                self.default_time_zone
+            )));
         }
         if self.event_retention == 0 || self.max_page == 0 {
             return Err(ApiError::internal(

@@ -9,7 +9,8 @@
 use crate::auth::password;
 use crate::error::ApiError;
 use crate::store::{appointments, directory, messages, new_id};
-use chrono::{DateTime, Duration, Local, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use frontdesk_protocol::api::NewPatient;
 use frontdesk_protocol::records::{Appointment, PatientRef, Role};
 use frontdesk_protocol::status::{AppointmentStatus, QueueStatus};
@@ -67,40 +68,69 @@ pub struct DemoClinic {
     pub threads: Vec<String>,
 }
 
-/// Seeds tenant `tenant` unless it exists. Returns `None` if it already did.
+/// Seeds tenant `tenant` unless it exists, its day being today on this
+/// machine's clock and in this machine's time zone (the demo clinic is where
+/// the person trying it is). Returns `None` if it already existed.
 pub fn seed(
     conn: &mut Connection,
     tenant: &str,
     name: &str,
 ) -> Result<Option<DemoClinic>, ApiError> {
+    seed_at(conn, tenant, name, &machine_zone(), Utc::now())
+}
+
+/// Seeds tenant `tenant` in time zone `zone` (IANA) with its day being the
+/// clinic-local day of `now`: tests choose the time of day.
+pub fn seed_at(
+    conn: &mut Connection,
+    tenant: &str,
+    name: &str,
+    zone: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DemoClinic>, ApiError> {
     if directory::tenant(conn, tenant)?.is_some() {
         return Ok(None);
     }
+    let tz: Tz = zone
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("{zone:?} is not a time zone")))?;
     let hash = password::hash(DEMO_PASSWORD)?;
     let tx = conn.transaction()?;
-    let clinic = seed_in(&tx, tenant, name, &hash, today_start())?;
+    directory::create_tenant(&tx, tenant, name, zone)?;
+    let now = crate::store::to_millis(now);
+    let clinic = seed_in(&tx, tenant, &hash, day_start(tz, now), now, tz)?;
     tx.commit()?;
     Ok(Some(clinic))
 }
 
-/// Today at 00:00 local time, in UTC.
-fn today_start() -> DateTime<Utc> {
-    let midnight = Local::now().date_naive().and_time(NaiveTime::MIN);
-    Local
-        .from_local_datetime(&midnight)
+/// This machine's time zone as an IANA name, or UTC if it has none we know.
+pub fn machine_zone() -> String {
+    iana_time_zone::get_timezone()
+        .ok()
+        .filter(|z| z.parse::<Tz>().is_ok())
+        .unwrap_or_else(|| "UTC".into())
+}
+
+/// 00:00 of `now`'s clinic-local day in `zone`, in UTC.
+fn day_start(zone: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+    let midnight = now
+        .with_timezone(&zone)
+        .date_naive()
+        .and_time(NaiveTime::MIN);
+    zone.from_local_datetime(&midnight)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(Utc::now)
+        .unwrap_or(now)
 }
 
 fn seed_in(
     tx: &Connection,
     tenant: &str,
-    name: &str,
     hash: &str,
     day: DateTime<Utc>,
+    now: DateTime<Utc>,
+    zone: Tz,
 ) -> Result<DemoClinic, ApiError> {
-    directory::create_tenant(tx, tenant, name)?;
     let reception = directory::create_user(
         tx,
         tenant,
@@ -141,7 +171,6 @@ fn seed_in(
         Some(&rooms[1]),
     )?;
 
-    let now = Utc::now();
     let mut tickets = [0u32; 2];
     for (i, patient_name) in PATIENTS.iter().enumerate() {
         let patient = directory::create_patient(
@@ -197,7 +226,7 @@ fn seed_in(
                 params![
                     new_id("q"),
                     tenant,
-                    crate::store::clinic_day(now),
+                    crate::store::clinic_day(now, zone),
                     ticket,
                     provider.id,
                     room,
@@ -217,6 +246,7 @@ fn seed_in(
         tenant,
         "Front desk ↔ Dr. Morales",
         &[reception.id.clone(), doctor.id.clone()],
+        now,
     )?;
     let t2 = messages::create_thread(
         tx,
@@ -228,6 +258,7 @@ fn seed_in(
             doctor2.id.clone(),
             admin.id.clone(),
         ],
+        now,
     )?;
     let chat = [
         (
@@ -257,6 +288,7 @@ fn seed_in(
             &format!("seed-{n}"),
             body,
             false,
+            now,
         )?;
     }
     Ok(DemoClinic {

@@ -6,10 +6,13 @@
 //!
 //! Module map:
 //! - [`config`]: settings and the signing secret.
+//! - [`clock`]: the time, read from one injected [`clock::Clock`].
 //! - [`db`]: connections, pragmas, versioned migrations.
 //! - [`store`]: one module per record kind; the event log in [`store::events`].
 //! - [`auth`]: passwords, JWTs, rate limits.
-//! - [`http`]: REST routes; every mutation goes through [`http::mutate::commit`].
+//! - [`commands`]: every desk mutation as one unit (roles, checks, change,
+//!   events, answer), run by [`commands::execute`] through [`http::mutate::commit`].
+//! - [`http`]: REST routes, thin: they build commands and read state.
 //! - [`realtime`]: sockets: auth at CONNECT, rooms, presence, typing, broadcast.
 //! - [`demo`]: the demo clinic.
 //!
@@ -17,6 +20,8 @@
 //! is how the binary, the desktop app's `--demo` and every test use it.
 
 pub mod auth;
+pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -150,11 +155,12 @@ async fn maintenance(state: AppState) {
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
     loop {
         hourly.tick().await;
+        let now = state.now();
         let result = state
             .db
-            .write(|conn| {
-                let keys = store::idempotency::prune(conn, 7)?;
-                let tokens = store::sessions::prune_expired(conn)?;
+            .write(move |conn| {
+                let keys = store::idempotency::prune(conn, 7, now)?;
+                let tokens = store::sessions::prune_expired(conn, now)?;
                 Ok((keys, tokens))
             })
             .await;

@@ -6,6 +6,7 @@ use crate::config::ServerConfig;
 use crate::db::Db;
 use crate::realtime::broadcast::Broadcast;
 use crate::realtime::presence::PresenceTracker;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -62,9 +63,20 @@ impl AppState {
         }))
     }
 
+    /// Now, from the configured clock, at the millisecond precision the
+    /// database keeps (a record read back equals the one returned).
+    pub fn now(&self) -> DateTime<Utc> {
+        crate::store::to_millis(self.config.clock.now())
+    }
+
+    /// Now on the monotonic clock (rate limits, presence grace).
+    pub fn instant(&self) -> Instant {
+        self.config.clock.instant()
+    }
+
     /// Takes one mutation token for `user`, or says how long to wait.
     pub fn take_mutation_token(&self, user: &str) -> Result<(), crate::error::ApiError> {
-        let now = Instant::now();
+        let now = self.instant();
         let mut buckets = self
             .mutation_buckets
             .lock()

@@ -228,6 +228,7 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),
+                time_zone: "UTC".into(),
             },
             me: UserSummary {
                 id: "u".into(),

@@ -20,6 +20,7 @@ fn snapshot(seq: u64) -> Snapshot {
         tenant: Tenant {
             id: "demo".into(),
             name: "Demo".into(),
+            time_zone: "UTC".into(),
         },
         me: UserSummary {
             id: "u1".into(),

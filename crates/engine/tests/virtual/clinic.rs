@@ -381,6 +381,7 @@ impl FakeClinic {
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),
+                time_zone: "UTC".into(),
             },
             me: UserSummary {
                 id: me.id.clone(),

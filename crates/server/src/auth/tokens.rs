@@ -5,7 +5,7 @@
 //! server both issues and checks them, so there is no skew to forgive.
 
 use crate::error::ApiError;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use frontdesk_protocol::records::Role;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -71,7 +71,9 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
-        validation.validate_exp = true;
+        // Expiry is checked against the server's injected clock in `verify`,
+        // not the machine's (jsonwebtoken would read the system time).
+        validation.validate_exp = false;
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -79,9 +81,14 @@ impl TokenKeys {
         }
     }
 
-    /// Issues a token for `caller`, valid for `ttl_secs`.
-    pub fn issue(&self, caller: &Caller, ttl_secs: u64) -> Result<String, ApiError> {
-        let now = Utc::now().timestamp();
+    /// Issues a token for `caller`, valid for `ttl_secs` from `now`.
+    pub fn issue(
+        &self,
+        caller: &Caller,
+        ttl_secs: u64,
+        now: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
+        let now = now.timestamp();
         let claims = Claims {
             iss: ISSUER.to_owned(),
             sub: caller.id.clone(),
@@ -101,8 +108,8 @@ impl TokenKeys {
             .map_err(|e| ApiError::internal(format!("signing token: {e}")))
     }
 
-    /// Checks signature, algorithm, issuer and expiry, and returns the caller.
-    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+    /// Checks signature, algorithm, issuer and expiry (at `now`), and returns the caller.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Caller, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
                 ApiError::Unauthorized(match e.kind() {
@@ -114,6 +121,9 @@ impl TokenKeys {
                 })
             })?;
         let c = data.claims;
+        if c.exp <= now.timestamp() {
+            return Err(ApiError::Unauthorized("access token expired".into()));
+        }
         if c.tenant.is_empty() || c.sub.is_empty() {
             return Err(ApiError::Unauthorized(
                 "access token lacks tenant or subject".into(),
@@ -144,21 +154,31 @@ mod tests {
     #[test]
     fn round_trip_and_refusals() {
         let keys = TokenKeys::new(&[7u8; 32]);
-        let t = keys.issue(&caller(), 60).unwrap();
-        assert_eq!(keys.verify(&t).unwrap(), caller());
+        let at: DateTime<Utc> = "2026-11-22T09:00:00Z".parse().unwrap();
+        let t = keys.issue(&caller(), 60, at).unwrap();
+        assert_eq!(keys.verify(&t, at).unwrap(), caller());
+        // Expiry is judged on the clock handed in: valid for 59 s, not at 60.
+        let later = |s| at + chrono::Duration::seconds(s);
+        assert!(keys.verify(&t, later(59)).is_ok());
+        assert!(
+            keys.verify(&t, later(60))
+                .unwrap_err()
+                .to_string()
+                .contains("expired")
+        );
 
         // Another secret: forged.
         let other = TokenKeys::new(&[8u8; 32]);
         assert!(
             other
-                .verify(&t)
+                .verify(&t, at)
                 .unwrap_err()
                 .to_string()
                 .contains("signature")
         );
 
         // Expired by one second.
-        let now = Utc::now().timestamp();
+        let now = at.timestamp();
         let mut c = Claims {
             iss: ISSUER.into(),
             sub: "u_1".into(),
@@ -170,7 +190,7 @@ mod tests {
             jti: "j".into(),
         };
         assert!(
-            keys.verify(&keys.sign(&c).unwrap())
+            keys.verify(&keys.sign(&c).unwrap(), at)
                 .unwrap_err()
                 .to_string()
                 .contains("expired")
@@ -180,7 +200,7 @@ mod tests {
         c.exp = now + 100;
         c.iss = "someone-else".into();
         assert!(
-            keys.verify(&keys.sign(&c).unwrap())
+            keys.verify(&keys.sign(&c).unwrap(), at)
                 .unwrap_err()
                 .to_string()
                 .contains("issuer")
@@ -193,7 +213,10 @@ mod tests {
         let _header = parts.next();
         let payload = parts.next().unwrap();
         let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
-        assert!(keys.verify(&format!("{none_header}.{payload}.")).is_err());
-        assert!(keys.verify("garbage").is_err());
+        assert!(
+            keys.verify(&format!("{none_header}.{payload}."), at)
+                .is_err()
+        );
+        assert!(keys.verify("garbage", at).is_err());
     }
 }

@@ -8,7 +8,8 @@ use crate::error::ApiError;
 use rusqlite::Connection;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -165,7 +166,13 @@ CREATE TABLE displays (
     created_at    TEXT NOT NULL,
     revoked_at    TEXT
 );
-"#];
+"#,
+    r#"
+-- The clinic's own time zone (IANA name): its calendar day numbers tickets
+-- and bounds today's queue, whatever zone the server machine runs in.
+ALTER TABLE tenants ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+"#,
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

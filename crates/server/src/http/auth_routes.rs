@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use frontdesk_protocol::api::{LoginRequest, RefreshRequest, TokenResponse};
 use frontdesk_protocol::records::{Role, UserSummary};
 use std::net::SocketAddr;
-use std::time::Instant;
 
 fn limited<T>(r: Result<T, u64>) -> Result<T, ApiError> {
     r.map_err(|retry_after| ApiError::RateLimited { retry_after })
@@ -28,7 +27,7 @@ pub async fn login(
     }
     let user_key = format!("{}/{}", req.tenant, req.username.to_lowercase());
     let addr_key = peer.ip().to_string();
-    let now = Instant::now();
+    let now = st.instant();
     {
         let lock_err = || ApiError::internal("login limiter lock poisoned");
         limited(
@@ -85,11 +84,12 @@ pub async fn login(
     };
     let ttl = st.config.refresh_ttl.as_secs();
     let (tenant, user_id) = (caller.tenant.clone(), caller.id.clone());
+    let at = st.now();
     let refresh_token = st
         .db
         .write(move |c| {
             let tx = c.transaction()?;
-            let t = sessions::start(&tx, &tenant, &user_id, ttl)?;
+            let t = sessions::start(&tx, &tenant, &user_id, ttl, at)?;
             tx.commit()?;
             Ok(t)
         })
@@ -104,7 +104,7 @@ fn tokens(
 ) -> Result<TokenResponse, ApiError> {
     let ttl = st.config.access_ttl.as_secs();
     Ok(TokenResponse {
-        access_token: st.keys.issue(caller, ttl)?,
+        access_token: st.keys.issue(caller, ttl, st.now())?,
         refresh_token,
         expires_in: ttl,
         user: UserSummary {
@@ -124,11 +124,12 @@ pub async fn refresh(
         return Err(ApiError::Unauthorized("refresh token malformed".into()));
     }
     let ttl = st.config.refresh_ttl.as_secs();
+    let now = st.now();
     let rotation = st
         .db
         .write(move |c| {
             let tx = c.transaction()?;
-            let r = sessions::rotate(&tx, &req.refresh_token, ttl)?;
+            let r = sessions::rotate(&tx, &req.refresh_token, ttl, now)?;
             // Commit even for `Reused`: the revocation must stick.
             tx.commit()?;
             Ok(r)
@@ -162,10 +163,11 @@ pub async fn logout(
     State(st): State<AppState>,
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
+    let now = st.now();
     st.db
         .write(move |c| {
             let tx = c.transaction()?;
-            sessions::revoke_by_token(&tx, &req.refresh_token)?;
+            sessions::revoke_by_token(&tx, &req.refresh_token, now)?;
             tx.commit()?;
             Ok(())
         })

@@ -26,7 +26,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthorized("Authorization must be `Bearer <token>`".into())
             })?;
-        state.keys.verify(token.trim())
+        state.keys.verify(token.trim(), state.now())
     }
 }
 

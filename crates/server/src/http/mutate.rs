@@ -37,6 +37,7 @@ where
 {
     state.take_mutation_token(&caller.id)?;
     let st = state.clone();
+    let now = state.now();
     let (answer, replayed) = state
         .db
         .write(move |conn| {
@@ -52,7 +53,7 @@ where
                 body: serde_json::to_string(&value)?,
             };
             if let Some((key, fp)) = &idempotency {
-                idempotency::store(&tx, &caller.tenant, &caller.id, key, fp, &answer)?;
+                idempotency::store(&tx, &caller.tenant, &caller.id, key, fp, &answer, now)?;
             }
             if outgoing.iter().any(|o| o.envelope.seq % PRUNE_EVERY == 0) {
                 events::prune(&tx, &caller.tenant, st.config.event_retention)?;

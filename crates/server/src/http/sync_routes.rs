@@ -17,7 +17,11 @@ pub async fn get_snapshot(
 ) -> Result<Json<Snapshot>, ApiError> {
     caller.require_staff("read the clinic's records")?;
     let c = caller.clone();
-    let mut snap = st.db.read(move |conn| snapshot::staff(conn, &c)).await?;
+    let now = st.now();
+    let mut snap = st
+        .db
+        .read(move |conn| snapshot::staff(conn, &c, now))
+        .await?;
     snap.presence = st
         .presence
         .lock()
@@ -63,12 +67,13 @@ pub async fn get_board(
         &[Role::Display],
         "read a display board (use a display token)",
     )?;
+    let now = st.now();
     let board = st
         .db
         .read(move |conn| {
             let display = directory::display(conn, &caller.tenant, &caller.id)?
                 .ok_or_else(|| ApiError::Unauthorized("this display has been removed".into()))?;
-            snapshot::board(conn, &caller.tenant, display)
+            snapshot::board(conn, &caller.tenant, display, now)
         })
         .await?;
     Ok(Json(board))

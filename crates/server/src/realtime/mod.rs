@@ -55,7 +55,10 @@ async fn authenticate(
     let token = auth.get("token").and_then(Value::as_str).ok_or_else(|| {
         Refused("unauthorized: missing auth token: send {\"token\": \"<access token>\"}".into())
     })?;
-    let caller = st.keys.verify(token).map_err(|e| Refused(e.to_string()))?;
+    let caller = st
+        .keys
+        .verify(token, st.now())
+        .map_err(|e| Refused(e.to_string()))?;
     if let Some(t) = auth.get("tenant").and_then(Value::as_str)
         && t != caller.tenant
     {
@@ -106,7 +109,7 @@ async fn authenticate(
     let budget = TokenBucket::new(
         st.config.socket_event_burst,
         st.config.socket_events_per_second,
-        Instant::now(),
+        st.instant(),
     );
     s.extensions
         .insert(EmitBudget(Arc::new(Mutex::new(budget))));
@@ -127,7 +130,7 @@ async fn on_connect(s: SocketRef, State(st): State<AppState>) {
         if let Some(c) = s.extensions.get::<Caller>()
             && let Ok(mut p) = st.presence.lock()
         {
-            p.disconnect(&c.tenant, &c.id, Instant::now());
+            p.disconnect(&c.tenant, &c.id, st.instant());
         }
     });
     let (change, here) = match st.presence.lock() {
@@ -168,8 +171,8 @@ fn reply(ack: AckSender, result: Result<(), String>) {
     let _ = ack.send(&body);
 }
 
-/// The caller, if the socket is within its emit budget.
-fn admit(s: &SocketRef) -> Result<Caller, String> {
+/// The caller, if the socket is within its emit budget at `now`.
+fn admit(s: &SocketRef, now: Instant) -> Result<Caller, String> {
     let caller = s.extensions.get::<Caller>().ok_or("not authenticated")?;
     let budget = s
         .extensions
@@ -178,7 +181,7 @@ fn admit(s: &SocketRef) -> Result<Caller, String> {
     let ok = budget
         .0
         .lock()
-        .map(|mut b| b.try_take(Instant::now()))
+        .map(|mut b| b.try_take(now))
         .unwrap_or(false);
     if ok {
         Ok(caller)
@@ -187,41 +190,67 @@ fn admit(s: &SocketRef) -> Result<Caller, String> {
     }
 }
 
+/// The one path of every client signal: admit the caller (authenticated,
+/// within its emit budget), read the payload, do it, and answer the ack with
+/// `{ok}` or `{ok: false, error}`.
+async fn signal<T, E: std::fmt::Display>(
+    s: &SocketRef,
+    st: &AppState,
+    data: Result<T, E>,
+    what: &str,
+    ack: AckSender,
+    handle: impl AsyncFnOnce(Caller, T) -> Result<(), String>,
+) {
+    let result = async {
+        let caller = admit(s, st.instant())?;
+        let payload = data.map_err(|e| format!("invalid {what} payload: {e}"))?;
+        handle(caller, payload).await
+    }
+    .await;
+    reply(ack, result);
+}
+
 async fn on_typing(
     s: SocketRef,
     TryData(data): TryData<TypingEmit>,
     ack: AckSender,
     State(st): State<AppState>,
 ) {
-    let result = async {
-        let caller = admit(&s)?;
-        let t = data.map_err(|e| format!("invalid typing payload: {e}"))?;
-        if t.thread.len() > 100 {
-            return Err("invalid thread id".to_owned());
-        }
-        let (tenant, user, thread) = (caller.tenant.clone(), caller.id.clone(), t.thread.clone());
-        let members = st
-            .db
-            .read(move |c| messages::members_for(c, &tenant, &thread, &user))
-            .await
-            .map_err(|e| e.to_string())?;
-        let others: Vec<String> = members
-            .iter()
-            .filter(|m| **m != caller.id)
-            .map(|m| rooms::user(&caller.tenant, m))
-            .collect();
-        if !others.is_empty() {
-            let ev = TypingEvent {
-                thread: t.thread,
-                user: caller.id.clone(),
-                typing: t.typing,
-            };
-            let _ = s.within(others).emit(ephemeral::TYPING, &ev).await;
-        }
-        Ok(())
-    }
+    signal(
+        &s,
+        &st,
+        data,
+        "typing",
+        ack,
+        async |caller, t: TypingEmit| {
+            if t.thread.len() > 100 {
+                return Err("invalid thread id".to_owned());
+            }
+            let (tenant, user, thread) =
+                (caller.tenant.clone(), caller.id.clone(), t.thread.clone());
+            let members = st
+                .db
+                .read(move |c| messages::members_for(c, &tenant, &thread, &user))
+                .await
+                .map_err(|e| e.to_string())?;
+            let others: Vec<String> = members
+                .iter()
+                .filter(|m| **m != caller.id)
+                .map(|m| rooms::user(&caller.tenant, m))
+                .collect();
+            if !others.is_empty() {
+                let ev = TypingEvent {
+                    thread: t.thread,
+                    user: caller.id.clone(),
+                    typing: t.typing,
+                };
+                // A member who just left gets nothing: typing is not worth a retry.
+                s.within(others).emit(ephemeral::TYPING, &ev).await.ok();
+            }
+            Ok(())
+        },
+    )
     .await;
-    reply(ack, result);
 }
 
 async fn on_presence(
@@ -230,19 +259,23 @@ async fn on_presence(
     ack: AckSender,
     State(st): State<AppState>,
 ) {
-    let result = async {
-        let caller = admit(&s)?;
-        let p = data.map_err(|e| format!("invalid presence payload: {e}"))?;
-        let change = st
-            .presence
-            .lock()
-            .map_err(|_| "presence unavailable".to_owned())?
-            .set_state(&caller.tenant, &caller.id, p.state);
-        announce(&s, &caller.tenant, change).await;
-        Ok(())
-    }
+    signal(
+        &s,
+        &st,
+        data,
+        "presence",
+        ack,
+        async |caller, p: PresenceEmit| {
+            let change = st
+                .presence
+                .lock()
+                .map_err(|_| "presence unavailable".to_owned())?
+                .set_state(&caller.tenant, &caller.id, p.state);
+            announce(&s, &caller.tenant, change).await;
+            Ok(())
+        },
+    )
     .await;
-    reply(ack, result);
 }
 
 async fn on_viewing(
@@ -251,22 +284,26 @@ async fn on_viewing(
     ack: AckSender,
     State(st): State<AppState>,
 ) {
-    let result = async {
-        let caller = admit(&s)?;
-        let v = data.map_err(|e| format!("invalid viewing payload: {e}"))?;
-        if v.patient.as_ref().is_some_and(|p| p.len() > 100) {
-            return Err("invalid patient id".to_owned());
-        }
-        let change = st
-            .presence
-            .lock()
-            .map_err(|_| "presence unavailable".to_owned())?
-            .set_viewing(&caller.tenant, &caller.id, v.patient);
-        announce(&s, &caller.tenant, change).await;
-        Ok(())
-    }
+    signal(
+        &s,
+        &st,
+        data,
+        "viewing",
+        ack,
+        async |caller, v: ViewingEmit| {
+            if v.patient.as_ref().is_some_and(|p| p.len() > 100) {
+                return Err("invalid patient id".to_owned());
+            }
+            let change = st
+                .presence
+                .lock()
+                .map_err(|_| "presence unavailable".to_owned())?
+                .set_viewing(&caller.tenant, &caller.id, v.patient);
+            announce(&s, &caller.tenant, change).await;
+            Ok(())
+        },
+    )
     .await;
-    reply(ack, result);
 }
 
 /// Announces users whose grace ran out; runs until the server stops.
@@ -276,7 +313,7 @@ pub async fn expire_presence(io: SocketIo, st: AppState) {
     loop {
         interval.tick().await;
         let gone = match st.presence.lock() {
-            Ok(mut p) => p.expire(Instant::now()),
+            Ok(mut p) => p.expire(st.instant()),
             Err(_) => continue,
         };
         for (tenant, p) in gone {

@@ -54,6 +54,7 @@ pub fn create(
     conn: &Connection,
     tenant: &str,
     req: &CreateAppointment,
+    now: DateTime<Utc>,
 ) -> Result<Appointment, ApiError> {
     check_times(req.start, req.end)?;
     check_reason(&req.reason)?;
@@ -77,7 +78,7 @@ pub fn create(
         status: AppointmentStatus::Booked,
         reason: req.reason.trim().to_owned(),
         version: 1,
-        updated_at: super::now(),
+        updated_at: now,
     };
     insert(conn, tenant, &a)?;
     Ok(a)
@@ -144,6 +145,7 @@ pub fn update(
     tenant: &str,
     id: &str,
     req: &UpdateAppointment,
+    now: DateTime<Utc>,
 ) -> Result<(Appointment, bool), ApiError> {
     let before = get(conn, tenant, id)?;
     check_version(&before, req.version)?;
@@ -181,7 +183,7 @@ pub fn update(
     if a == before {
         return Ok((a, false));
     }
-    save(conn, tenant, &mut a)?;
+    save(conn, tenant, &mut a, now)?;
     Ok((a, true))
 }
 
@@ -198,9 +200,14 @@ pub fn set_status_checked(a: &mut Appointment, status: AppointmentStatus) -> Res
 }
 
 /// Writes back a changed appointment, bumping its version.
-pub fn save(conn: &Connection, tenant: &str, a: &mut Appointment) -> Result<(), ApiError> {
+pub fn save(
+    conn: &Connection,
+    tenant: &str,
+    a: &mut Appointment,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     a.version += 1;
-    a.updated_at = super::now();
+    a.updated_at = now;
     super::exec(conn,
         "UPDATE appointments SET room_id = ?3, start = ?4, \"end\" = ?5, status = ?6, reason = ?7, version = ?8, updated_at = ?9
          WHERE tenant = ?1 AND id = ?2",

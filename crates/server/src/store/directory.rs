@@ -3,6 +3,8 @@
 
 use super::{fmt_ts, new_id, parse_enum, parse_ts};
 use crate::error::ApiError;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use frontdesk_protocol::api::NewPatient;
 use frontdesk_protocol::records::{
     Display, Patient, PatientRef, Provider, Role, Room, Tenant, User,
@@ -15,29 +17,56 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-/// Creates a tenant (used by seeding and tests).
-pub fn create_tenant(conn: &Connection, id: &str, name: &str) -> Result<Tenant, ApiError> {
+/// Creates a tenant (used by seeding and tests) in time zone `zone` (IANA).
+pub fn create_tenant(
+    conn: &Connection,
+    id: &str,
+    name: &str,
+    zone: &str,
+) -> Result<Tenant, ApiError> {
+    if zone.parse::<Tz>().is_err() {
+        return Err(ApiError::invalid(format!("{zone:?} is not a time zone")));
+    }
     super::exec(
         conn,
-        "INSERT INTO tenants (id, name) VALUES (?1, ?2)",
-        params![id, name],
+        "INSERT INTO tenants (id, name, time_zone) VALUES (?1, ?2, ?3)",
+        params![id, name, zone],
     )?;
     Ok(Tenant {
         id: id.to_owned(),
         name: name.to_owned(),
+        time_zone: zone.to_owned(),
     })
 }
 
 /// Looks up a tenant.
 pub fn tenant(conn: &Connection, id: &str) -> Result<Option<Tenant>, ApiError> {
-    Ok(conn
-        .query_row("SELECT id, name FROM tenants WHERE id = ?1", [id], |r| {
+    Ok(super::one(
+        conn,
+        "SELECT id, name, time_zone FROM tenants WHERE id = ?1",
+        [id],
+        |r| {
             Ok(Tenant {
                 id: r.get(0)?,
                 name: r.get(1)?,
+                time_zone: r.get(2)?,
             })
-        })
-        .optional()?)
+        },
+    )
+    .optional()?)
+}
+
+/// The tenant's time zone (UTC if the stored name is not one this build knows).
+pub fn zone(conn: &Connection, tenant: &str) -> Result<Tz, ApiError> {
+    let name: String = super::one(
+        conn,
+        "SELECT time_zone FROM tenants WHERE id = ?1",
+        [tenant],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))?;
+    Ok(name.parse().unwrap_or(Tz::UTC))
 }
 
 /// Creates a staff user with an already-hashed password.
@@ -302,12 +331,13 @@ pub fn create_display(
     tenant: &str,
     name: &str,
     provider_ids: &[String],
+    now: DateTime<Utc>,
 ) -> Result<Display, ApiError> {
     let display = Display {
         id: new_id("disp"),
         name: name.to_owned(),
         provider_ids: provider_ids.to_vec(),
-        created_at: super::now(),
+        created_at: now,
     };
     super::exec(
         conn,
@@ -324,11 +354,16 @@ pub fn create_display(
 }
 
 /// Revokes a display board; false if there was no such (unrevoked) board.
-pub fn revoke_display(conn: &Connection, tenant: &str, id: &str) -> Result<bool, ApiError> {
+pub fn revoke_display(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
     let n = super::exec(
         conn,
         "UPDATE displays SET revoked_at = ?3 WHERE tenant = ?1 AND id = ?2 AND revoked_at IS NULL",
-        params![tenant, id, fmt_ts(&super::now())],
+        params![tenant, id, fmt_ts(&now)],
     )?;
     Ok(n == 1)
 }

@@ -3,6 +3,7 @@
 
 use super::{fmt_ts, parse_ts};
 use crate::error::ApiError;
+use chrono::{DateTime, Utc};
 use frontdesk_protocol::envelope::{Envelope, EventData};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -32,6 +33,7 @@ pub fn append(
     actor: &str,
     data: &EventData,
     audience: Option<Vec<String>>,
+    now: DateTime<Utc>,
 ) -> Result<Outgoing, ApiError> {
     let seq: u64 = conn
         .query_row(
@@ -46,7 +48,7 @@ pub fn append(
         id: uuid::Uuid::new_v4().to_string(),
         kind: data.kind().to_owned(),
         tenant: tenant.to_owned(),
-        at: super::now(),
+        at: now,
         actor: actor.to_owned(),
         data: data.to_value(),
         redacted: false,

@@ -3,6 +3,7 @@
 
 use super::fmt_ts;
 use crate::error::ApiError;
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -65,6 +66,7 @@ pub fn store(
     key: &str,
     fingerprint: &str,
     answer: &StoredAnswer,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     super::exec(
         conn,
@@ -76,15 +78,15 @@ pub fn store(
             fingerprint,
             answer.status,
             answer.body,
-            fmt_ts(&super::now())
+            fmt_ts(&now)
         ],
     )?;
     Ok(())
 }
 
 /// Forgets keys older than `days`; a client retrying after that long gets a fresh attempt.
-pub fn prune(conn: &Connection, days: i64) -> Result<usize, ApiError> {
-    let cut = super::now() - chrono::Duration::days(days);
+pub fn prune(conn: &Connection, days: i64, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let cut = now - chrono::Duration::days(days);
     Ok(super::exec(
         conn,
         "DELETE FROM idempotency WHERE created_at < ?1",

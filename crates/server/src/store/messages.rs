@@ -2,6 +2,7 @@
 
 use super::{fmt_ts, new_id, parse_enum, parse_ts};
 use crate::error::ApiError;
+use chrono::{DateTime, Utc};
 use frontdesk_protocol::records::{Message, Notification, ReadMarker, Subject, Thread, Urgency};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -14,12 +15,13 @@ pub fn create_thread(
     tenant: &str,
     title: &str,
     members: &[String],
+    now: DateTime<Utc>,
 ) -> Result<Thread, ApiError> {
     let t = Thread {
         id: new_id("th"),
         title: title.to_owned(),
         members: members.to_vec(),
-        created_at: super::now(),
+        created_at: now,
     };
     super::exec(
         conn,
@@ -122,6 +124,7 @@ pub fn post(
     client_id: &str,
     body: &str,
     urgent: bool,
+    now: DateTime<Utc>,
 ) -> Result<(Message, bool), ApiError> {
     if client_id.is_empty() || client_id.len() > 100 {
         return Err(ApiError::invalid("client_id must be 1 to 100 bytes"));
@@ -152,7 +155,7 @@ pub fn post(
         author_id: author.to_owned(),
         body: body.to_owned(),
         urgent,
-        created_at: super::now(),
+        created_at: now,
     };
     super::exec(
         conn,
@@ -197,6 +200,7 @@ pub fn mark_read(
     thread_id: &str,
     user: &str,
     message_id: &str,
+    now: DateTime<Utc>,
 ) -> Result<(ReadMarker, bool), ApiError> {
     let found: Option<String> = conn
         .query_row(
@@ -234,7 +238,7 @@ pub fn mark_read(
         thread_id: thread_id.to_owned(),
         user_id: user.to_owned(),
         message_id: message_id.to_owned(),
-        at: super::now(),
+        at: now,
     };
     super::exec(conn,
         "INSERT INTO read_markers (thread_id, user_id, message_id, at) VALUES (?1, ?2, ?3, ?4)
@@ -275,6 +279,7 @@ pub fn draft(
     body: &str,
     urgency: Urgency,
     subject: Subject,
+    now: DateTime<Utc>,
 ) -> Notification {
     Notification {
         id: new_id("ntf"),
@@ -284,7 +289,7 @@ pub fn draft(
         body: body.to_owned(),
         urgency,
         subject,
-        created_at: super::now(),
+        created_at: now,
     }
 }
 

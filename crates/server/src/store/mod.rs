@@ -2,7 +2,9 @@
 //!
 //! Functions here take a `&Connection` (a transaction derefs to one) and do no
 //! locking of their own: the caller decides the transaction, so a mutation and
-//! the event that announces it always commit together.
+//! the event that announces it always commit together. Nothing here reads the
+//! clock: a function that stamps a record takes `now` (the request's time,
+//! from the server's injected clock).
 
 pub mod appointments;
 pub mod directory;
@@ -40,21 +42,15 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// The current time at the millisecond precision the database keeps, so a
-/// record read back equals the one returned when it was written.
-pub fn now() -> DateTime<Utc> {
-    to_millis(Utc::now())
-}
-
 /// `t` truncated to whole milliseconds, the precision the database keeps.
 pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
-/// The clinic's calendar day for `t` (the server's local time zone): tickets
-/// are numbered per day and the queue shows the day's tickets.
-pub fn clinic_day(t: DateTime<Utc>) -> String {
-    t.with_timezone(&chrono::Local).date_naive().to_string()
+/// The clinic's calendar day for `t` in its time zone `zone`: tickets are
+/// numbered per day and the queue shows the day's tickets.
+pub fn clinic_day(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone).date_naive().to_string()
 }
 
 /// Database and wire form of a timestamp.

@@ -94,7 +94,7 @@ fn insert_entry(
 ) -> Result<QueueEntry, ApiError> {
     check_priority(priority)?;
     let provider = directory::provider(conn, tenant, provider_id)?;
-    let day = super::clinic_day(now);
+    let day = super::clinic_day(now, directory::zone(conn, tenant)?);
     let ticket = next_ticket(conn, tenant, provider_id, &provider.ticket_prefix, &day)?;
     let e = QueueEntry {
         id: new_id("q"),
@@ -136,10 +136,11 @@ pub fn check_in(
     tenant: &str,
     appointment_id: &str,
     priority: i32,
+    now: DateTime<Utc>,
 ) -> Result<QueueChange, ApiError> {
     let mut a = appointments::get(conn, tenant, appointment_id)?;
     appointments::set_status_checked(&mut a, AppointmentStatus::Arrived)?;
-    appointments::save(conn, tenant, &mut a)?;
+    appointments::save(conn, tenant, &mut a, now)?;
     let entry = insert_entry(
         conn,
         tenant,
@@ -147,7 +148,7 @@ pub fn check_in(
         a.patient.clone(),
         Some(a.id.clone()),
         priority,
-        super::now(),
+        now,
     )?;
     Ok(QueueChange {
         entry,
@@ -164,16 +165,9 @@ pub fn walk_in(
     provider_id: &str,
     patient: PatientRef,
     priority: i32,
+    now: DateTime<Utc>,
 ) -> Result<QueueChange, ApiError> {
-    let entry = insert_entry(
-        conn,
-        tenant,
-        provider_id,
-        patient,
-        None,
-        priority,
-        super::now(),
-    )?;
+    let entry = insert_entry(conn, tenant, provider_id, patient, None, priority, now)?;
     Ok(QueueChange {
         entry,
         called: false,
@@ -195,8 +189,12 @@ pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<QueueEntry, ApiE
 }
 
 /// Today's tickets plus any older ones still active, in serving order.
-pub fn list(conn: &Connection, tenant: &str) -> Result<Vec<QueueEntry>, ApiError> {
-    let today = super::clinic_day(super::now());
+pub fn list(
+    conn: &Connection,
+    tenant: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<QueueEntry>, ApiError> {
+    let today = super::clinic_day(now, directory::zone(conn, tenant)?);
     let mut stmt = conn.prepare_cached(&format!(
         "{SELECT} WHERE q.tenant = ?1 AND (q.day = ?2 OR q.status IN ('waiting', 'called', 'in_service'))
          ORDER BY q.priority DESC, q.arrived_at, q.id"
@@ -211,6 +209,7 @@ pub fn call_next(
     tenant: &str,
     provider_id: &str,
     room_id: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<QueueChange, ApiError> {
     let provider = directory::provider(conn, tenant, provider_id)?;
     let next: Option<QueueEntry> = conn
@@ -230,7 +229,7 @@ pub fn call_next(
         directory::check_room(conn, tenant, room)?;
     }
     entry.room_id = room;
-    apply_status(conn, tenant, &mut entry, QueueStatus::Called)
+    apply_status(conn, tenant, &mut entry, QueueStatus::Called, now)
 }
 
 /// Applies a client's update after checking version and transition.
@@ -242,6 +241,7 @@ pub fn update(
     status: Option<QueueStatus>,
     priority: Option<i32>,
     room_id: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<QueueChange, ApiError> {
     let before = get(conn, tenant, id)?;
     let mut entry = before.clone();
@@ -260,12 +260,12 @@ pub fn update(
     }
     match status {
         Some(s) if s != entry.status || s == QueueStatus::Called => {
-            apply_status(conn, tenant, &mut entry, s)
+            apply_status(conn, tenant, &mut entry, s, now)
         }
         _ => {
             let changed = entry != before;
             if changed {
-                save(conn, tenant, &mut entry)?;
+                save(conn, tenant, &mut entry, now)?;
             }
             Ok(QueueChange {
                 entry,
@@ -283,6 +283,7 @@ fn apply_status(
     tenant: &str,
     entry: &mut QueueEntry,
     next: QueueStatus,
+    now: DateTime<Utc>,
 ) -> Result<QueueChange, ApiError> {
     if !entry.status.can_transition_to(next) {
         return Err(ApiError::InvalidTransition(format!(
@@ -292,9 +293,9 @@ fn apply_status(
     }
     entry.status = next;
     if next == QueueStatus::Called {
-        entry.called_at = Some(super::now());
+        entry.called_at = Some(now);
     }
-    save(conn, tenant, entry)?;
+    save(conn, tenant, entry, now)?;
     let appointment_status = match next {
         QueueStatus::InService => Some(AppointmentStatus::InRoom),
         QueueStatus::Done => Some(AppointmentStatus::Completed),
@@ -309,7 +310,7 @@ fn apply_status(
                 if status == AppointmentStatus::InRoom && entry.room_id.is_some() {
                     a.room_id = entry.room_id.clone();
                 }
-                appointments::save(conn, tenant, &mut a)?;
+                appointments::save(conn, tenant, &mut a, now)?;
                 Some(a)
             } else {
                 None
@@ -325,9 +326,14 @@ fn apply_status(
     })
 }
 
-fn save(conn: &Connection, tenant: &str, e: &mut QueueEntry) -> Result<(), ApiError> {
+fn save(
+    conn: &Connection,
+    tenant: &str,
+    e: &mut QueueEntry,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     e.version += 1;
-    e.updated_at = super::now();
+    e.updated_at = now;
     super::exec(conn,
         "UPDATE queue_entries SET room_id = ?3, status = ?4, priority = ?5, called_at = ?6, version = ?7, updated_at = ?8
          WHERE tenant = ?1 AND id = ?2",
@@ -351,6 +357,7 @@ pub fn close_for_appointment(
     conn: &Connection,
     tenant: &str,
     appointment_id: &str,
+    now: DateTime<Utc>,
 ) -> Result<Option<QueueEntry>, ApiError> {
     let open: Option<QueueEntry> = conn
         .query_row(
@@ -363,6 +370,6 @@ pub fn close_for_appointment(
         return Ok(None);
     };
     entry.status = QueueStatus::NoShow;
-    save(conn, tenant, &mut entry)?;
+    save(conn, tenant, &mut entry, now)?;
     Ok(Some(entry))
 }

@@ -8,6 +8,7 @@
 use super::{fmt_ts, new_id, parse_ts};
 use crate::error::ApiError;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -28,10 +29,15 @@ fn hash(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
 }
 
-fn mint(conn: &Connection, login_id: &str, ttl_secs: u64) -> Result<String, ApiError> {
+fn mint(
+    conn: &Connection,
+    login_id: &str,
+    ttl_secs: u64,
+    now: DateTime<Utc>,
+) -> Result<String, ApiError> {
     let raw: [u8; 32] = rand::random();
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    let expires = super::now() + chrono::Duration::seconds(ttl_secs as i64);
+    let expires = now + chrono::Duration::seconds(ttl_secs as i64);
     super::exec(
         conn,
         "INSERT INTO refresh_tokens (hash, login_id, expires_at) VALUES (?1, ?2, ?3)",
@@ -46,14 +52,15 @@ pub fn start(
     tenant: &str,
     user_id: &str,
     ttl_secs: u64,
+    now: DateTime<Utc>,
 ) -> Result<String, ApiError> {
     let login = new_id("login");
     super::exec(
         conn,
         "INSERT INTO logins (id, tenant, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![login, tenant, user_id, fmt_ts(&super::now())],
+        params![login, tenant, user_id, fmt_ts(&now)],
     )?;
-    mint(conn, &login, ttl_secs)
+    mint(conn, &login, ttl_secs, now)
 }
 
 /// A stored refresh token joined with its login.
@@ -68,7 +75,12 @@ struct TokenRow {
 
 /// Spends a refresh token. Commit the transaction whatever the outcome: a
 /// `Reused` revocation must stick.
-pub fn rotate(conn: &Connection, token: &str, ttl_secs: u64) -> Result<Rotation, ApiError> {
+pub fn rotate(
+    conn: &Connection,
+    token: &str,
+    ttl_secs: u64,
+    now: DateTime<Utc>,
+) -> Result<Rotation, ApiError> {
     let row = conn
         .query_row(
             "SELECT t.login_id, t.expires_at, t.spent_at, l.tenant, l.user_id, l.revoked_at
@@ -103,10 +115,10 @@ pub fn rotate(conn: &Connection, token: &str, ttl_secs: u64) -> Result<Rotation,
         ));
     }
     if spent.is_some() {
-        revoke(conn, &login, "refresh token reused")?;
+        revoke(conn, &login, "refresh token reused", now)?;
         return Ok(Rotation::Reused);
     }
-    if parse_ts(&expires)? <= super::now() {
+    if parse_ts(&expires)? <= now {
         return Err(ApiError::Unauthorized(
             "refresh token expired; sign in again".into(),
         ));
@@ -114,9 +126,9 @@ pub fn rotate(conn: &Connection, token: &str, ttl_secs: u64) -> Result<Rotation,
     super::exec(
         conn,
         "UPDATE refresh_tokens SET spent_at = ?2 WHERE hash = ?1",
-        params![hash(token), fmt_ts(&super::now())],
+        params![hash(token), fmt_ts(&now)],
     )?;
-    let refresh_token = mint(conn, &login, ttl_secs)?;
+    let refresh_token = mint(conn, &login, ttl_secs, now)?;
     Ok(Rotation::Rotated {
         tenant,
         user_id,
@@ -125,17 +137,26 @@ pub fn rotate(conn: &Connection, token: &str, ttl_secs: u64) -> Result<Rotation,
 }
 
 /// Revokes a login: none of its refresh tokens work any more.
-pub fn revoke(conn: &Connection, login_id: &str, why: &str) -> Result<(), ApiError> {
+pub fn revoke(
+    conn: &Connection,
+    login_id: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     super::exec(
         conn,
         "UPDATE logins SET revoked_at = ?2, revoked_why = ?3 WHERE id = ?1 AND revoked_at IS NULL",
-        params![login_id, fmt_ts(&super::now()), why],
+        params![login_id, fmt_ts(&now), why],
     )?;
     Ok(())
 }
 
 /// Revokes the login a (current) refresh token belongs to: sign-out.
-pub fn revoke_by_token(conn: &Connection, token: &str) -> Result<bool, ApiError> {
+pub fn revoke_by_token(
+    conn: &Connection,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
     let login: Option<String> = conn
         .query_row(
             "SELECT login_id FROM refresh_tokens WHERE hash = ?1",
@@ -145,7 +166,7 @@ pub fn revoke_by_token(conn: &Connection, token: &str) -> Result<bool, ApiError>
         .optional()?;
     match login {
         Some(l) => {
-            revoke(conn, &l, "signed out")?;
+            revoke(conn, &l, "signed out", now)?;
             Ok(true)
         }
         None => Ok(false),
@@ -155,8 +176,8 @@ pub fn revoke_by_token(conn: &Connection, token: &str) -> Result<bool, ApiError>
 /// Deletes refresh tokens that expired more than a day ago (spent or not) and
 /// the logins left without any: they can no longer be used, and reuse
 /// detection does not need them.
-pub fn prune_expired(conn: &Connection) -> Result<usize, ApiError> {
-    let cut = super::now() - chrono::Duration::days(1);
+pub fn prune_expired(conn: &Connection, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let cut = now - chrono::Duration::days(1);
     let tokens = super::exec(
         conn,
         "DELETE FROM refresh_tokens WHERE expires_at < ?1",
@@ -180,36 +201,40 @@ mod tests {
     fn db() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
         crate::db::migrations::migrate(&mut c).unwrap();
-        directory::create_tenant(&c, "t", "T").unwrap();
+        directory::create_tenant(&c, "t", "T", "UTC").unwrap();
         c
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-11-22T09:00:00Z".parse().unwrap()
     }
 
     #[test]
     fn rotation_reuse_and_pruning() {
         let c = db();
         let u = directory::create_user(&c, "t", "a", "A", Role::Admin, "x").unwrap();
-        let first = start(&c, "t", &u.id, 3600).unwrap();
+        let first = start(&c, "t", &u.id, 3600, at()).unwrap();
         let Rotation::Rotated {
             refresh_token: second,
             ..
-        } = rotate(&c, &first, 3600).unwrap()
+        } = rotate(&c, &first, 3600, at()).unwrap()
         else {
             panic!("rotates")
         };
         assert!(matches!(
-            rotate(&c, &first, 3600).unwrap(),
+            rotate(&c, &first, 3600, at()).unwrap(),
             Rotation::Reused
         ));
         assert!(
-            rotate(&c, &second, 3600)
+            rotate(&c, &second, 3600, at())
                 .unwrap_err()
                 .to_string()
                 .contains("revoked")
         );
         // An already-expired token is refused, then pruned with its login.
-        let old = start(&c, "t", &u.id, 0).unwrap();
+        let old = start(&c, "t", &u.id, 0, at()).unwrap();
         assert!(
-            rotate(&c, &old, 0)
+            rotate(&c, &old, 0, at())
                 .unwrap_err()
                 .to_string()
                 .contains("expired")
@@ -219,7 +244,7 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(prune_expired(&c).unwrap(), 3);
+        assert_eq!(prune_expired(&c, at()).unwrap(), 3);
         let logins: i64 = c
             .query_row("SELECT COUNT(*) FROM logins", [], |r| r.get(0))
             .unwrap();
@@ -233,13 +258,13 @@ mod tests {
             status: 201,
             body: "{}".into(),
         };
-        crate::store::idempotency::store(&c, "t", "u", "k", "fp", &answer).unwrap();
-        assert_eq!(crate::store::idempotency::prune(&c, 7).unwrap(), 0);
+        crate::store::idempotency::store(&c, "t", "u", "k", "fp", &answer, at()).unwrap();
+        assert_eq!(crate::store::idempotency::prune(&c, 7, at()).unwrap(), 0);
         c.execute(
             "UPDATE idempotency SET created_at = '2000-01-01T00:00:00.000Z'",
             [],
         )
         .unwrap();
-        assert_eq!(crate::store::idempotency::prune(&c, 7).unwrap(), 1);
+        assert_eq!(crate::store::idempotency::prune(&c, 7, at()).unwrap(), 1);
     }
 }

@@ -4,6 +4,7 @@
 use super::{appointments, directory, events, messages, queue};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use chrono::{DateTime, Utc};
 use frontdesk_protocol::api::{Board, Snapshot};
 use frontdesk_protocol::records::{Display, UserSummary};
 use rusqlite::Connection;
@@ -14,7 +15,11 @@ pub const MESSAGES_PER_THREAD: u32 = 200;
 pub const NOTIFICATIONS: u32 = 100;
 
 /// A staff member's snapshot (presence is filled in by the caller, from memory).
-pub fn staff(conn: &mut Connection, caller: &Caller) -> Result<Snapshot, ApiError> {
+pub fn staff(
+    conn: &mut Connection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<Snapshot, ApiError> {
     let tx = conn.transaction()?;
     let t = &caller.tenant;
     let tenant =
@@ -34,7 +39,7 @@ pub fn staff(conn: &mut Connection, caller: &Caller) -> Result<Snapshot, ApiErro
         rooms: directory::rooms(&tx, t)?,
         patients: directory::patients(&tx, t)?,
         appointments: appointments::list(&tx, t)?,
-        queue: queue::list(&tx, t)?,
+        queue: queue::list(&tx, t, now)?,
         threads: messages::threads_of(&tx, t, &caller.id)?,
         messages: messages::recent_for(&tx, t, &caller.id, MESSAGES_PER_THREAD)?,
         read_markers: messages::read_markers_for(&tx, t, &caller.id)?,
@@ -46,10 +51,15 @@ pub fn staff(conn: &mut Connection, caller: &Caller) -> Result<Snapshot, ApiErro
 }
 
 /// A display board's view: its providers' active tickets, redacted.
-pub fn board(conn: &mut Connection, tenant: &str, display: Display) -> Result<Board, ApiError> {
+pub fn board(
+    conn: &mut Connection,
+    tenant: &str,
+    display: Display,
+    now: DateTime<Utc>,
+) -> Result<Board, ApiError> {
     let tx = conn.transaction()?;
     let seq = events::latest_seq(&tx, tenant)?;
-    let queue = queue::list(&tx, tenant)?
+    let queue = queue::list(&tx, tenant, now)?
         .into_iter()
         .filter(|e| display.provider_ids.contains(&e.provider_id) && e.status.is_active())
         .map(|e| queue::redact(&e))

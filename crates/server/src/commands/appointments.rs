@@ -1,0 +1,91 @@
+//! Booking and changing appointments.
+
+use super::{CLINICAL, Command, Ctx, DESK, check_own_provider};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::store::events::Outgoing;
+use crate::store::{appointments, queue};
+use axum::http::StatusCode;
+use frontdesk_protocol::api::{CreateAppointment, UpdateAppointment};
+use frontdesk_protocol::envelope::EventData;
+use frontdesk_protocol::records::{Appointment, Role};
+use frontdesk_protocol::status::AppointmentStatus;
+use rusqlite::Connection;
+
+/// `POST /api/appointments`: book (status `booked`).
+pub struct Book(pub CreateAppointment);
+
+impl Command for Book {
+    type Answer = Appointment;
+    const ROLES: &'static [Role] = DESK;
+    const WHAT: &'static str = "book appointments";
+    const STATUS: StatusCode = StatusCode::CREATED;
+
+    fn run(
+        self,
+        conn: &Connection,
+        ctx: &Ctx<'_>,
+    ) -> Result<(Appointment, Vec<Outgoing>), ApiError> {
+        let a = appointments::create(conn, &ctx.caller.tenant, &self.0, ctx.now)?;
+        let ev = ctx.event(conn, EventData::AppointmentCreated(a.clone()))?;
+        Ok((a, vec![ev]))
+    }
+}
+
+/// `PATCH /api/appointments/{id}`: reschedule, confirm, cancel, no-show, room.
+pub struct ChangeAppointment {
+    pub id: String,
+    pub change: UpdateAppointment,
+}
+
+impl Command for ChangeAppointment {
+    type Answer = Appointment;
+    const ROLES: &'static [Role] = CLINICAL;
+    const WHAT: &'static str = "change appointments";
+
+    /// A doctor may set status or room, not reschedule or cancel.
+    fn check(&self, caller: &Caller) -> Result<(), ApiError> {
+        let c = &self.change;
+        if caller.role == Role::Doctor
+            && (c.start.is_some()
+                || c.end.is_some()
+                || c.reason.is_some()
+                || c.status == Some(AppointmentStatus::Cancelled))
+        {
+            return Err(ApiError::Forbidden(
+                "a doctor may change an appointment's status or room, not reschedule or cancel it"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn run(
+        self,
+        conn: &Connection,
+        ctx: &Ctx<'_>,
+    ) -> Result<(Appointment, Vec<Outgoing>), ApiError> {
+        let tenant = &ctx.caller.tenant;
+        let before = appointments::get(conn, tenant, &self.id)?;
+        check_own_provider(conn, ctx.caller, &before.provider_id)?;
+        let (a, changed) = appointments::update(conn, tenant, &self.id, &self.change, ctx.now)?;
+        if !changed {
+            return Ok((a, Vec::new()));
+        }
+        let left = matches!(
+            a.status,
+            AppointmentStatus::Cancelled | AppointmentStatus::NoShow
+        ) && a.status != before.status;
+        let data = if a.status == AppointmentStatus::Cancelled && left {
+            EventData::AppointmentCancelled(a.clone())
+        } else {
+            EventData::AppointmentUpdated(a.clone())
+        };
+        let mut evs = vec![ctx.event(conn, data)?];
+        // A patient who will not come leaves the queue too.
+        if left && let Some(ticket) = queue::close_for_appointment(conn, tenant, &a.id, ctx.now)? {
+            evs.push(ctx.event(conn, EventData::QueueUpdated(ticket))?);
+        }
+        Ok((a, evs))
+    }
+}
