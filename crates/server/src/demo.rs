@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::store::{appointments, directory, messages, new_id};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use frontdesk_protocol::api::NewPatient;
+use frontdesk_protocol::api::{NewPatient, PostMessage};
 use frontdesk_protocol::records::{Appointment, PatientRef, Role};
 use frontdesk_protocol::status::{AppointmentStatus, QueueStatus};
 use rusqlite::{Connection, params};
@@ -280,16 +280,12 @@ fn seed_in(
         (&t2.id, &reception.id, "Ordered, arrives tomorrow."),
     ];
     for (n, (thread, author, body)) in chat.iter().enumerate() {
-        messages::post(
-            tx,
-            tenant,
-            thread,
-            author,
-            &format!("seed-{n}"),
-            body,
-            false,
-            now,
-        )?;
+        let message = PostMessage {
+            client_id: format!("seed-{n}"),
+            body: (*body).into(),
+            urgent: false,
+        };
+        messages::post(tx, tenant, thread, author, &message, now)?;
     }
     Ok(DemoClinic {
         tenant: tenant.into(),

@@ -27,17 +27,7 @@ impl Command for Post {
     fn run(self, conn: &Connection, ctx: &Ctx<'_>) -> Result<(Message, Vec<Outgoing>), ApiError> {
         let (tenant, me) = (&ctx.caller.tenant, &ctx.caller.id);
         let members = messages::members_for(conn, tenant, &self.thread, me)?;
-        let m = &self.message;
-        let (msg, new) = messages::post(
-            conn,
-            tenant,
-            &self.thread,
-            me,
-            &m.client_id,
-            &m.body,
-            m.urgent,
-            ctx.now,
-        )?;
+        let (msg, new) = messages::post(conn, tenant, &self.thread, me, &self.message, ctx.now)?;
         let mut evs = Vec::new();
         if new {
             evs.push(ctx.event_for(

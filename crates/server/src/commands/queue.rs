@@ -102,17 +102,7 @@ impl Command for ChangeTicket {
         let tenant = &ctx.caller.tenant;
         let before = queue::get(conn, tenant, &self.id)?;
         check_own_provider(conn, ctx.caller, &before.provider_id)?;
-        let c = self.change;
-        let change = queue::update(
-            conn,
-            tenant,
-            &self.id,
-            c.version,
-            c.status,
-            c.priority,
-            c.room_id.as_deref(),
-            ctx.now,
-        )?;
+        let change = queue::update(conn, tenant, &self.id, &self.change, ctx.now)?;
         let evs = queue_events(conn, ctx, &change)?;
         Ok((change.entry, evs))
     }

@@ -3,6 +3,7 @@
 use super::{fmt_ts, new_id, parse_enum, parse_ts};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
+use frontdesk_protocol::api::PostMessage;
 use frontdesk_protocol::records::{Message, Notification, ReadMarker, Subject, Thread, Urgency};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -121,11 +122,15 @@ pub fn post(
     tenant: &str,
     thread_id: &str,
     author: &str,
-    client_id: &str,
-    body: &str,
-    urgent: bool,
+    message: &PostMessage,
     now: DateTime<Utc>,
 ) -> Result<(Message, bool), ApiError> {
+    let PostMessage {
+        client_id,
+        body,
+        urgent,
+    } = message;
+    let (client_id, urgent) = (client_id.as_str(), *urgent);
     if client_id.is_empty() || client_id.len() > 100 {
         return Err(ApiError::invalid("client_id must be 1 to 100 bytes"));
     }

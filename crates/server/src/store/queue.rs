@@ -7,6 +7,7 @@
 use super::{appointments, directory, fmt_ts, new_id, parse_enum, parse_ts};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
+use frontdesk_protocol::api::UpdateQueueEntry;
 use frontdesk_protocol::records::{Appointment, PatientRef, QueueEntry};
 use frontdesk_protocol::status::{AppointmentStatus, QueueStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -237,12 +238,16 @@ pub fn update(
     conn: &Connection,
     tenant: &str,
     id: &str,
-    version: u64,
-    status: Option<QueueStatus>,
-    priority: Option<i32>,
-    room_id: Option<&str>,
+    change: &UpdateQueueEntry,
     now: DateTime<Utc>,
 ) -> Result<QueueChange, ApiError> {
+    let UpdateQueueEntry {
+        version,
+        status,
+        priority,
+        room_id,
+    } = change;
+    let (version, status, priority, room_id) = (*version, *status, *priority, room_id.as_deref());
     let before = get(conn, tenant, id)?;
     let mut entry = before.clone();
     if entry.version != version {
