@@ -10,22 +10,36 @@ async fn malformed_and_oversized_frames_close_only_that_socket() {
     let d = demo_server(|c| c.max_payload = 16 * 1024).await;
     let token = d.login("reception").await.access_token;
     let mut healthy = d.socket(&token).await;
+    // Unparseable or oversized: the server drops that socket.
+    let mut bad = Vec::new();
     for garbage in [
         "2[\"typing\"",
         "9nonsense",
-        "2/admin",
         "42[]",
         "2[1,2]",
         "451-[\"x\",{\"_placeholder\":true,\"num\":7}]",
     ] {
-        let bad = d.socket(&token).await;
-        bad.send_raw(garbage);
+        let s = d.socket(&token).await;
+        s.send_raw(garbage);
+        bad.push((garbage.to_owned(), s));
     }
     let big = d.socket(&token).await;
     big.send_raw(&format!("2[\"typing\",\"{}\"]", "x".repeat(40 * 1024)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // The healthy socket and the server are unaffected.
+    bad.push(("a 40 KiB frame".to_owned(), big));
+    for (what, mut s) in bad {
+        assert!(s.closed_by_server().await, "{what} left its socket open");
+    }
+    // Well-formed but about a namespace it never joined: ignored, the socket
+    // goes on working.
+    let mut odd = d.socket(&token).await;
+    odd.send_raw("2/admin");
     let thread = &d.clinic.threads[0];
+    assert_eq!(
+        odd.emit_ack("typing", json!({"thread": thread, "typing": false}))
+            .await["ok"],
+        true
+    );
+    // The healthy socket and the server are unaffected.
     assert_eq!(
         healthy
             .emit_ack("typing", json!({"thread": thread, "typing": false}))

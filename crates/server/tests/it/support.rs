@@ -33,11 +33,14 @@ pub async fn demo_server(tweak: impl FnOnce(&mut ServerConfig)) -> Demo {
     cfg.mutation_burst = 10_000;
     tweak(&mut cfg);
     let db = Db::open(&cfg.db).expect("open db");
+    // The demo day is the day of the server's own clock (a test's clock may
+    // be set to any time).
+    let (zone, now) = (demo::machine_zone(), cfg.clock.now());
     let clinic = db
         .write_now(|c| {
-            let other = demo::seed(c, "other", "Other Clinic")?;
+            let other = demo::seed_at(c, "other", "Other Clinic", &zone, now)?;
             assert!(other.is_some());
-            demo::seed(c, "demo", "Demo Family Clinic")
+            demo::seed_at(c, "demo", "Demo Family Clinic", &zone, now)
         })
         .expect("seed")
         .expect("fresh tenant");
