@@ -53,7 +53,8 @@ export type Update =
   | { kind: "typing"; thread: string; user: string; typing: boolean }
   | { kind: "outbox"; pending: number; problems: number }
   | { kind: "notified"; notification: { title: string; body: string; urgency: Urgency; subject: { kind: string; id: string } } }
-  | { kind: "warning"; message: string };
+  | { kind: "warning"; message: string }
+  | { kind: "day_changed"; day: string };
 
 /** A waiting-room board's own record (crates/protocol `Display`). */
 export interface DisplayInfo { id: string; name: string; provider_ids: string[]; created_at: string }

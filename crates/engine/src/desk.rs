@@ -35,7 +35,8 @@ use crate::notify::{Focus, OsNotification, Policy, summarize};
 use crate::rest::{Replay, SendOutcome};
 use crate::session::{Grant, Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use frontdesk_protocol::api::Snapshot;
 use frontdesk_protocol::envelope::{
     EmitAck, Envelope, EventData, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
@@ -45,7 +46,7 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Events per replay page.
 pub const REPLAY_PAGE: u32 = 500;
@@ -84,6 +85,9 @@ pub enum Update {
     Notified { notification: OsNotification },
     /// Something the user should know that is not an error of theirs.
     Warning { message: String },
+    /// The clinic's day turned (its midnight, in its own time zone): what
+    /// "today" shows is another day now.
+    DayChanged { day: NaiveDate },
 }
 
 /// A REST call the desk needs made.
@@ -164,6 +168,8 @@ pub trait DeskStore {
     fn user_names(&self) -> Result<HashMap<String, String>>;
     /// The signed-in user's id, as the last snapshot said.
     fn me(&self) -> Result<Option<String>>;
+    /// The clinic's time zone (IANA), as the last snapshot said.
+    fn clinic_zone(&self) -> Result<Option<String>>;
 }
 
 impl DeskStore for Cache {
@@ -231,6 +237,12 @@ impl DeskStore for Cache {
             .and_then(|m| serde_json::from_str::<Value>(&m).ok())
             .and_then(|v| v["id"].as_str().map(str::to_owned)))
     }
+    fn clinic_zone(&self) -> Result<Option<String>> {
+        Ok(self
+            .meta("tenant")?
+            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+            .and_then(|v| v["time_zone"].as_str().map(str::to_owned)))
+    }
 }
 
 /// Where the sync stands on the current link.
@@ -286,12 +298,19 @@ pub struct DeskCore<S: DeskStore> {
     flush: Flush,
     next_id: u64,
     out: VecDeque<DeskOut>,
+    /// The clinic's time zone and the clinic day last seen in it.
+    zone: Tz,
+    day: NaiveDate,
+    /// The last time handed in (deadlines on the wall clock are placed on
+    /// the monotonic one from it).
+    now: Now,
 }
 
 impl<S: DeskStore> DeskCore<S> {
     /// A desk over `store`, offline until [`DeskCore::start`].
     pub fn new(store: S, config: SessionConfig, rng: StdRng, now: Now) -> DeskCore<S> {
         let me = store.me().ok().flatten().unwrap_or_default();
+        let zone = zone_of(&store);
         let mut core = DeskCore {
             session: Session::new(config, rng, now),
             presence: OwnPresence::new(now.mono),
@@ -311,6 +330,9 @@ impl<S: DeskStore> DeskCore<S> {
             next_id: 0,
             out: VecDeque::new(),
             store,
+            zone,
+            day: clinic_day(now, zone),
+            now,
         };
         core.refresh_names();
         core.publish_outbox();
@@ -513,6 +535,8 @@ impl<S: DeskStore> DeskCore<S> {
     /// Handles everything the session reported, then moves sync and outbox
     /// on, until nothing more happens.
     fn settle(&mut self, now: Now) {
+        self.now = now;
+        self.check_day(now);
         loop {
             let mut any = false;
             while let Some(ev) = self.session.poll_event() {
@@ -646,6 +670,27 @@ impl<S: DeskStore> DeskCore<S> {
                 self.sync_write_failed(&format!("could not apply event {first}"), e, now);
             }
         }
+    }
+
+    /// Publishes [`Update::DayChanged`] when the clinic's day has turned.
+    fn check_day(&mut self, now: Now) {
+        let today = clinic_day(now, self.zone);
+        if today != self.day {
+            self.day = today;
+            self.update(Update::DayChanged { day: today });
+        }
+    }
+
+    /// The clinic's next midnight, on the monotonic clock.
+    fn next_midnight(&self) -> Instant {
+        let tomorrow = self.day.succ_opt().unwrap_or(self.day);
+        let at = self
+            .zone
+            .from_local_datetime(&tomorrow.and_time(NaiveTime::MIN))
+            .earliest()
+            .map(|t| SystemTime::from(t.with_timezone(&Utc)))
+            .unwrap_or(self.now.wall + Duration::from_secs(3600));
+        self.now.mono_at(at)
     }
 
     fn notify(&mut self, n: OsNotification) {
@@ -814,6 +859,12 @@ impl<S: DeskStore> DeskCore<S> {
             return self.sync_write_failed("could not store the snapshot", e, now);
         }
         self.snapshot_next = false;
+        let zone = snap.tenant.time_zone.parse().unwrap_or(Tz::UTC);
+        if zone != self.zone {
+            // Learning the clinic's zone is not its day turning.
+            self.zone = zone;
+            self.day = clinic_day(now, zone);
+        }
         self.policy = Policy::new(&snap.me.id);
         self.refresh_names();
         self.update(Update::Resynced { seq: snap.seq });
@@ -965,6 +1016,21 @@ impl<S: DeskStore> DeskCore<S> {
     }
 }
 
+/// The clinic's calendar day at `now` in `zone`.
+fn clinic_day(now: Now, zone: Tz) -> NaiveDate {
+    now.utc().with_timezone(&zone).date_naive()
+}
+
+/// The clinic's time zone as the cache knows it (UTC before any snapshot).
+fn zone_of(store: &impl DeskStore) -> Tz {
+    store
+        .clinic_zone()
+        .ok()
+        .flatten()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(Tz::UTC)
+}
+
 impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
     type Out = DeskOut;
 
@@ -1005,9 +1071,14 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             .is_live()
             .then(|| self.presence.next_change())
             .flatten();
-        [flush, away, self.remote_typing.next_expiry()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            flush,
+            away,
+            self.remote_typing.next_expiry(),
+            Some(self.next_midnight()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

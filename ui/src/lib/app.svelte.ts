@@ -91,6 +91,7 @@ export class App {
       case "synced":
       case "presence":
       case "outbox":
+      case "day_changed":
         void this.refresh();
         break;
       case "notified":

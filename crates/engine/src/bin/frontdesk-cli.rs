@@ -207,6 +207,7 @@ fn print_update(u: &Update, json: bool) -> anyhow::Result<()> {
             println!("notify: {} — {}", notification.title, notification.body)
         }
         Update::Warning { message } => println!("warning: {message}"),
+        Update::DayChanged { day } => println!("the clinic's day is now {day}"),
     }
     Ok(())
 }

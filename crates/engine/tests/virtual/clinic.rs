@@ -81,6 +81,8 @@ pub struct FakeClinic {
     /// beyond it, or `after_id` not ours, answer 410). Off: a server that
     /// predates the check, so the desk's own defence is what is tested.
     pub checks_history: bool,
+    /// The clinic's time zone (IANA), as its snapshot says.
+    pub time_zone: String,
 }
 
 /// Frames the clinic sends on socket `generation`.
@@ -117,6 +119,7 @@ impl FakeClinic {
             broadcasts: Vec::new(),
             restores: 0,
             checks_history: true,
+            time_zone: "UTC".into(),
         }
     }
 
@@ -381,7 +384,7 @@ impl FakeClinic {
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),
-                time_zone: "UTC".into(),
+                time_zone: self.time_zone.clone(),
             },
             me: UserSummary {
                 id: me.id.clone(),

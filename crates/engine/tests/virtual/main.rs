@@ -504,6 +504,34 @@ fn a_server_restored_from_a_backup_that_committed_past_the_desk_is_resnapshotted
 }
 
 #[test]
+fn the_day_turns_at_the_clinics_midnight_in_its_own_zone() {
+    // 23:59 in Berlin is 22:59 UTC: a desk counting days in UTC (or in the
+    // PC's zone) would turn an hour late.
+    let mut p = Pair::starting_at(21, 1, "2026-11-22T22:59:00Z", "Europe/Berlin");
+    p.start();
+    assert!(p.drive_bounded(5 * SECOND, Pair::synced));
+    let turned = |u: &Update| matches!(u, Update::DayChanged { .. });
+    assert!(
+        p.updates_where(turned).is_empty(),
+        "learning the zone is not a new day"
+    );
+    assert!(p.drive_bounded(2 * MINUTE, |p| !p.updates_where(turned).is_empty()));
+    let at = p.updates_where(turned)[0];
+    assert!(
+        at >= MINUTE && at < MINUTE + Duration::from_millis(5),
+        "at the clinic's midnight, not a tick later: {at:?}"
+    );
+    assert!(p.updates.iter().any(|(_, u)| matches!(
+        u,
+        Update::DayChanged { day } if day.to_string() == "2026-11-23"
+    )));
+    // Once a day: the next hour (UTC midnight included) turns nothing.
+    p.run_for(70 * MINUTE);
+    assert_eq!(p.updates_where(turned).len(), 1);
+    assert!(p.synced(), "the link stayed up across midnight");
+}
+
+#[test]
 fn a_full_disk_backs_off_until_a_write_succeeds() {
     let mut p = synced_pair(17, 1);
     p.fail_writes.store(true, Ordering::SeqCst);

@@ -126,6 +126,9 @@ impl DeskStore for FaultyStore {
     fn me(&self) -> Result<Option<String>> {
         self.cache.me()
     }
+    fn clinic_zone(&self) -> Result<Option<String>> {
+        self.cache.clinic_zone()
+    }
 }
 
 enum Inbox {
@@ -172,8 +175,16 @@ impl Pair {
     /// A signed-in desk (refresh token in its keyring) and a clinic with
     /// `tickets` walk-ins already, not yet started.
     pub fn new(seed: u64, tickets: usize) -> Pair {
-        let base_wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        Pair::starting_at(seed, tickets, "2026-11-18T09:00:00Z", "UTC")
+    }
+
+    /// A pair whose clocks start at `start` (RFC 3339, the server's and, unless
+    /// skewed, the desk's) for a clinic in time zone `zone`.
+    pub fn starting_at(seed: u64, tickets: usize, start: &str, zone: &str) -> Pair {
+        let start: chrono::DateTime<chrono::Utc> = start.parse().expect("an RFC 3339 time");
+        let base_wall = SystemTime::from(start);
         let mut clinic = FakeClinic::new(base_wall);
+        clinic.time_zone = zone.to_owned();
         for i in 0..tickets {
             clinic.walk_in(&format!("t{i}"));
         }
