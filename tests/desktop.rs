@@ -456,7 +456,7 @@ async fn connect(port: u16, app: &Path, args: &[String]) -> Client {
             }
             Err(e) => panic!("a WebDriver session with the app: {e:?}"),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -2,14 +2,14 @@
 //! or `wss://` with rustls, trusting the system roots plus an optional clinic
 //! CA file), then shuttles frames between the socket and the engine loop.
 //! It makes one protocol decision only: Engine.IO pings are answered right
-//! here, so the answer never waits behind work in the engine loop.
+//! here, so the answer never waits behind work in the engine loop. (Liveness
+//! is the session's: every frame is reported, pings included.)
 
 use crate::error::{EngineError, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::Connector;
@@ -30,20 +30,12 @@ pub enum LinkIo {
 pub struct LinkHandle {
     out: mpsc::UnboundedSender<Message>,
     tasks: [JoinHandle<()>; 2],
-    /// When the reader last received a frame (ms since the Unix epoch), kept
-    /// here too so liveness can be judged while the engine loop is busy.
-    heard: Arc<AtomicU64>,
 }
 
 impl LinkHandle {
     /// Queues a text frame.
     pub fn send(&self, text: String) {
         let _ = self.out.send(Message::text(text));
-    }
-
-    /// When anything last arrived on this socket.
-    pub fn last_heard(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(self.heard.load(Ordering::Relaxed))
     }
 
     /// Sends a close frame and lets the writer finish.
@@ -105,13 +97,6 @@ impl Tls {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// The Socket.IO WebSocket URL for a server base URL.
 pub fn socket_url(base: &str) -> Result<String> {
     let base = base.trim_end_matches('/');
@@ -160,8 +145,6 @@ pub async fn open(
     let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
     let writer_reports = reports.clone();
     let ponger = out.clone();
-    let heard = Arc::new(AtomicU64::new(now_ms()));
-    let reader_heard = heard.clone();
     let writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
             let closing = matches!(msg, Message::Close(_));
@@ -178,7 +161,6 @@ pub async fn open(
     let reader = tokio::spawn(async move {
         let reason = loop {
             let next = stream.next().await;
-            reader_heard.store(now_ms(), Ordering::Relaxed);
             match next {
                 Some(Ok(Message::Text(t))) => {
                     // Engine.IO pings are answered here, at once, so a busy
@@ -207,7 +189,6 @@ pub async fn open(
     Ok(LinkHandle {
         out,
         tasks: [writer, reader],
-        heard,
     })
 }
 
