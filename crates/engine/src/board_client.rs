@@ -18,7 +18,7 @@ use crate::clock::{Clock, Now, SystemClock};
 use crate::connection::Tls;
 use crate::driver::{self, Control, Core, Executor, FixedToken, Task};
 use crate::error::{EngineError, Result};
-use crate::link::Refusal;
+use crate::link::{Refusal, RefusalKind};
 use crate::rest::Api;
 use crate::session::{Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
@@ -276,9 +276,13 @@ impl BoardCore {
                     .push_back(BoardOut::Update(BoardUpdate::Board { board }));
                 self.session.healthy(now);
             }
-            Err(FetchError::Unauthorized(why)) => self
-                .session
-                .refused(Refusal::from_message(&format!("unauthorized: {why}")), now),
+            Err(FetchError::Unauthorized(message)) => self.session.refused(
+                Refusal {
+                    kind: RefusalKind::Unauthorized,
+                    message,
+                },
+                now,
+            ),
             Err(FetchError::Failed(why)) => self
                 .session
                 .lose(&format!("could not read the board ({why})"), now),
@@ -427,5 +431,95 @@ impl BoardIo {
         if let Err(e) = written {
             tracing::warn!("could not keep the board in {}: {e}", path.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Grant, SessionOutput, SocketReport};
+    use crate::supervisor::ConnState;
+    use rand::SeedableRng;
+    use std::time::{Instant, SystemTime};
+
+    const OPEN: &str = r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":100000}"#;
+
+    fn board() -> (BoardCore, Now) {
+        let now = Now {
+            mono: Instant::now(),
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        };
+        let config = SessionConfig {
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
+            auth: json!({"tenant": "demo"}),
+            limits: crate::link::LinkLimits::default(),
+        };
+        let mut core = BoardCore::new(config, StdRng::seed_from_u64(1), None, now);
+        core.start(now);
+        (core, now)
+    }
+
+    /// Drains outputs; answers token requests with the fixed display token.
+    fn drain(core: &mut BoardCore, now: Now) -> Vec<driver::Output<BoardOut>> {
+        let mut all = Vec::new();
+        while let Some(o) = core.poll_output() {
+            if let driver::Output::Session(SessionOutput::Renew { .. }) = o {
+                let grant = Grant {
+                    token: "display-token".into(),
+                    expires_in: None,
+                };
+                core.handle_grant(Ok(grant), now);
+            }
+            all.push(o);
+        }
+        all
+    }
+
+    fn opened(outputs: &[driver::Output<BoardOut>]) -> Option<u64> {
+        outputs.iter().find_map(|o| match o {
+            driver::Output::Session(SessionOutput::Open { generation }) => Some(*generation),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_removed_board_is_refused_twice_then_stops_for_good() {
+        let (mut core, mut now) = board();
+        let mut opens = 0;
+        for _ in 0..2 {
+            let g = opened(&drain(&mut core, now)).expect("a socket is opened");
+            opens += 1;
+            core.handle_socket(g, SocketReport::Opened, now);
+            core.handle_socket(g, SocketReport::Text(OPEN.into()), now);
+            let refusal = r#"44{"message":"unauthorized: no such user or display in this tenant"}"#;
+            core.handle_socket(g, SocketReport::Text(refusal.into()), now);
+        }
+        drain(&mut core, now);
+        assert_eq!(core.session.state(), ConnState::SignedOut);
+        // An hour later it has not knocked again.
+        for _ in 0..3600 {
+            now = now.after(Duration::from_secs(1));
+            core.handle_timeout(now);
+            assert!(opened(&drain(&mut core, now)).is_none());
+        }
+        assert_eq!(opens, 2);
+    }
+
+    #[test]
+    fn a_live_board_fetches_its_board_and_is_healthy() {
+        let (mut core, now) = board();
+        let g = opened(&drain(&mut core, now)).expect("a socket is opened");
+        core.handle_socket(g, SocketReport::Text(OPEN.into()), now);
+        core.handle_socket(g, SocketReport::Text(r#"40{"sid":"x"}"#.into()), now);
+        let fetch = drain(&mut core, now).into_iter().find_map(|o| match o {
+            driver::Output::App(BoardOut::Fetch { id, token }) => Some((id, token)),
+            _ => None,
+        });
+        let (id, token) = fetch.expect("the board is fetched once live");
+        assert_eq!(token, "display-token");
+        // A failed fetch drops the link to try again after the backoff.
+        core.handle_board(id, Err(FetchError::Failed("503".into())), now);
+        drain(&mut core, now);
+        assert_eq!(core.session.state(), ConnState::Reconnecting);
     }
 }
