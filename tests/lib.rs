@@ -429,6 +429,38 @@ pub fn cli_command(server: &str, data: &std::path::Path, args: &[&str]) -> tokio
     c
 }
 
+/// `frontdesk-cli` processes of one desk PC: a data folder and a real
+/// keyring (gnome-keyring on a private bus), signed in as `reception`.
+pub struct KeyringCli {
+    pub keyring: KeyringSession,
+    pub data: tempfile::TempDir,
+    server: String,
+}
+
+impl KeyringCli {
+    /// Signs in once with `frontdesk-cli login` and checks the session went
+    /// to the keyring (not the memory-only fallback).
+    pub async fn signed_in(server: &str) -> KeyringCli {
+        let cli = KeyringCli {
+            keyring: KeyringSession::start(),
+            data: tempfile::tempdir().unwrap(),
+            server: server.to_owned(),
+        };
+        let login = cli.command(&["login"]).output().await.unwrap();
+        let err = String::from_utf8_lossy(&login.stderr).to_string();
+        assert!(login.status.success(), "{err}");
+        assert!(!err.contains("memory only"), "{err}");
+        cli
+    }
+
+    /// A `frontdesk-cli` command of this PC.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = cli_command(&self.server, self.data.path(), args);
+        c.envs(self.keyring.env());
+        c
+    }
+}
+
 /// A TCP proxy on loopback that forwards to `target` and can cut every
 /// connection through it on demand, or at random, to inject faults.
 pub struct FaultyProxy {

@@ -133,19 +133,8 @@ async fn random_connection_cuts_during_1000_events_leave_the_cache_equal_to_the_
 #[tokio::test]
 async fn killing_the_cli_mid_apply_leaves_a_cache_that_opens_and_resyncs() {
     let clinic = Clinic::start(|_| {}).await;
-    let keyring = KeyringSession::start();
-    let data = tempfile::tempdir().unwrap();
-    let cli = |args: &[&str]| {
-        let mut c = cli_command(&clinic.url(), data.path(), args);
-        c.envs(keyring.env());
-        c
-    };
-    let login = cli(&["login"]).output().await.unwrap();
-    assert!(
-        login.status.success(),
-        "{}",
-        String::from_utf8_lossy(&login.stderr)
-    );
+    let pc = KeyringCli::signed_in(&clinic.url()).await;
+    let cli = |args: &[&str]| pc.command(args);
 
     let mut tail = cli(&["tail", "--json"])
         .stdout(Stdio::piped())

@@ -3,22 +3,13 @@
 //! a real gnome-keyring: they must not break each other's keyring check nor
 //! spend the same refresh token twice (which revokes the login).
 
-use frontdesk_e2e::{Clinic, KeyringSession, cli_command};
+use frontdesk_e2e::{Clinic, KeyringCli};
 
 #[tokio::test]
 async fn processes_started_together_share_the_keyring_and_one_login() {
     let clinic = Clinic::start(|_| {}).await;
-    let keyring = KeyringSession::start();
-    let data = tempfile::tempdir().unwrap();
-    let cli = |args: &[&str]| {
-        let mut c = cli_command(&clinic.url(), data.path(), args);
-        c.envs(keyring.env());
-        c
-    };
-    let login = cli(&["login"]).output().await.unwrap();
-    let err = String::from_utf8_lossy(&login.stderr).to_string();
-    assert!(login.status.success(), "{err}");
-    assert!(!err.contains("memory only"), "{err}");
+    let pc = KeyringCli::signed_in(&clinic.url()).await;
+    let cli = |args: &[&str]| pc.command(args);
 
     // Sixteen commands at once: each probes the keyring and, holding no
     // access token, refreshes the one stored login.
