@@ -7,6 +7,7 @@ use crate::records::{
     ReadMarker, Room, Tenant, Thread, User, UserSummary,
 };
 use crate::status::{AppointmentStatus, QueueStatus};
+use crate::window::SyncWindow;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -49,6 +50,11 @@ pub struct Snapshot {
     /// recognised (protocol §6.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_id: Option<String>,
+    /// The clinic-local days this snapshot's appointments cover (§8.7):
+    /// appointments outside it are not in the snapshot, and their events
+    /// reach this client redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<SyncWindow>,
     pub tenant: Tenant,
     pub me: UserSummary,
     pub users: Vec<User>,

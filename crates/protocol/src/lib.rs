@@ -10,6 +10,8 @@
 //! - [`engineio`]: Engine.IO v4 packet codec (the transport layer).
 //! - [`socketio`]: Socket.IO v5 packet codec (namespaces, events, acks, binary
 //!   attachments), carried inside Engine.IO `message` packets.
+//! - [`window`]: the sync window (the clinic-local days a desk caches), which
+//!   server and client compute alike.
 //!
 //! The codecs are sans-IO: bytes in, packets out, and back. Sockets, timers and
 //! reconnection live in the engine and server crates that drive them.
@@ -20,3 +22,4 @@ pub mod envelope;
 pub mod records;
 pub mod socketio;
 pub mod status;
+pub mod window;

@@ -53,10 +53,25 @@ pub struct Tenant {
     /// (today's queue, ticket numbers, the desk's "today") is counted in it.
     #[serde(default = "utc")]
     pub time_zone: String,
+    /// The sync window: a desk caches appointments from this many clinic
+    /// days before today…
+    #[serde(default = "days_back")]
+    pub window_days_back: u32,
+    /// …to this many after it (protocol §8.7).
+    #[serde(default = "days_ahead")]
+    pub window_days_ahead: u32,
 }
 
 fn utc() -> String {
     "UTC".into()
+}
+
+fn days_back() -> u32 {
+    7
+}
+
+fn days_ahead() -> u32 {
+    30
 }
 
 /// A member of staff as other clients see them (no credentials).

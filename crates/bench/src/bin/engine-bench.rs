@@ -225,10 +225,13 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
         &Snapshot {
             seq: 0,
             last_event_id: None,
+            window: None,
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),
                 time_zone: "UTC".into(),
+                window_days_back: 7,
+                window_days_ahead: 30,
             },
             me: UserSummary {
                 id: "u".into(),

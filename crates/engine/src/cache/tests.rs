@@ -17,10 +17,13 @@ fn snapshot(seq: u64) -> Snapshot {
     Snapshot {
         seq,
         last_event_id: None,
+        window: None,
         tenant: Tenant {
             id: "demo".into(),
             name: "Demo".into(),
             time_zone: "UTC".into(),
+            window_days_back: 7,
+            window_days_ahead: 30,
         },
         me: UserSummary {
             id: "u1".into(),

@@ -381,10 +381,13 @@ impl FakeClinic {
         Snapshot {
             seq: self.latest,
             last_event_id: self.events.get(&self.latest).map(|e| e.id.clone()),
+            window: None,
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),
                 time_zone: self.time_zone.clone(),
+                window_days_back: 7,
+                window_days_ahead: 30,
             },
             me: UserSummary {
                 id: me.id.clone(),

@@ -171,6 +171,10 @@ CREATE TABLE displays (
 -- The clinic's own time zone (IANA name): its calendar day numbers tickets
 -- and bounds today's queue, whatever zone the server machine runs in.
 ALTER TABLE tenants ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+-- The desk's sync window, in clinic-local days around today: what a desk
+-- caches and is kept live about (protocol "sync scope").
+ALTER TABLE tenants ADD COLUMN window_days_back INTEGER NOT NULL DEFAULT 7;
+ALTER TABLE tenants ADD COLUMN window_days_ahead INTEGER NOT NULL DEFAULT 30;
 "#,
 ];
 

@@ -118,12 +118,17 @@ pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<Appointment, Api
     .ok_or_else(|| ApiError::NotFound(format!("appointment {id}")))
 }
 
-/// Every appointment the tenant holds, by start time.
-pub fn list(conn: &Connection, tenant: &str) -> Result<Vec<Appointment>, ApiError> {
+/// The tenant's appointments starting in `[from, to)`, by start time.
+pub fn in_range(
+    conn: &Connection,
+    tenant: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Appointment>, ApiError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE a.tenant = ?1 ORDER BY a.start, a.id"
+        "{SELECT} WHERE a.tenant = ?1 AND a.start >= ?2 AND a.start < ?3 ORDER BY a.start, a.id"
     ))?;
-    let rows = stmt.query_map([tenant], row)?;
+    let rows = stmt.query_map(params![tenant, fmt_ts(&from), fmt_ts(&to)], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -32,24 +32,22 @@ pub fn create_tenant(
         "INSERT INTO tenants (id, name, time_zone) VALUES (?1, ?2, ?3)",
         params![id, name, zone],
     )?;
-    Ok(Tenant {
-        id: id.to_owned(),
-        name: name.to_owned(),
-        time_zone: zone.to_owned(),
-    })
+    tenant(conn, id)?.ok_or_else(|| ApiError::internal(format!("tenant {id} vanished")))
 }
 
 /// Looks up a tenant.
 pub fn tenant(conn: &Connection, id: &str) -> Result<Option<Tenant>, ApiError> {
     Ok(super::one(
         conn,
-        "SELECT id, name, time_zone FROM tenants WHERE id = ?1",
+        "SELECT id, name, time_zone, window_days_back, window_days_ahead FROM tenants WHERE id = ?1",
         [id],
         |r| {
             Ok(Tenant {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 time_zone: r.get(2)?,
+                window_days_back: r.get(3)?,
+                window_days_ahead: r.get(4)?,
             })
         },
     )
@@ -293,13 +291,26 @@ pub fn patient(conn: &Connection, tenant: &str, id: &str) -> Result<Patient, Api
     .ok_or_else(|| ApiError::NotFound(format!("patient {id}")))
 }
 
-/// All patients of a tenant.
-pub fn patients(conn: &Connection, tenant: &str) -> Result<Vec<Patient>, ApiError> {
+/// The patients of a tenant with these ids (unknown ids are skipped), by name.
+pub fn patients_by_id(
+    conn: &Connection,
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<Patient>, ApiError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, initials, birth_date, phone FROM patients WHERE tenant = ?1 ORDER BY name",
+        "SELECT id, name, initials, birth_date, phone FROM patients WHERE tenant = ?1 AND id = ?2",
     )?;
-    let rows = stmt.query_map([tenant], patient_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(p) = stmt
+            .query_row(params![tenant, id], patient_row)
+            .optional()?
+        {
+            out.push(p);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
 }
 
 /// An existing patient by id, or a new one from `new`; exactly one must be given.

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use frontdesk_protocol::api::{Board, Snapshot};
 use frontdesk_protocol::records::{Display, UserSummary};
+use frontdesk_protocol::window::{SyncWindow, zone_of};
 use rusqlite::Connection;
 
 /// Messages per thread included in a snapshot; older ones are fetched on demand.
@@ -25,9 +26,26 @@ pub fn staff(
     let tenant =
         directory::tenant(&tx, t)?.ok_or_else(|| ApiError::NotFound(format!("tenant {t}")))?;
     let seq = events::latest_seq(&tx, t)?;
+    let window = SyncWindow::for_tenant(&tenant, now);
+    let (from, to) = window.instants(zone_of(&tenant));
+    let appointments = appointments::in_range(&tx, t, from, to)?;
+    let queue = queue::list(&tx, t, now)?;
+    // Only the patients these records name: a desk PC holds no one else.
+    let mut referenced: Vec<String> = appointments
+        .iter()
+        .map(|a| a.patient.id.clone())
+        .chain(
+            queue
+                .iter()
+                .filter_map(|q| q.patient.as_ref().map(|p| p.id.clone())),
+        )
+        .collect();
+    referenced.sort();
+    referenced.dedup();
     let snap = Snapshot {
         seq,
         last_event_id: events::id_at(&tx, t, seq)?,
+        window: Some(window),
         tenant,
         me: UserSummary {
             id: caller.id.clone(),
@@ -37,9 +55,9 @@ pub fn staff(
         users: directory::users(&tx, t)?,
         providers: directory::providers(&tx, t)?,
         rooms: directory::rooms(&tx, t)?,
-        patients: directory::patients(&tx, t)?,
-        appointments: appointments::list(&tx, t)?,
-        queue: queue::list(&tx, t, now)?,
+        patients: directory::patients_by_id(&tx, t, &referenced)?,
+        appointments,
+        queue,
         threads: messages::threads_of(&tx, t, &caller.id)?,
         messages: messages::recent_for(&tx, t, &caller.id, MESSAGES_PER_THREAD)?,
         read_markers: messages::read_markers_for(&tx, t, &caller.id)?,

@@ -779,3 +779,68 @@ async fn idempotency_ignores_json_formatting() {
     }
     assert_eq!(ids[0], ids[1]);
 }
+
+#[tokio::test]
+async fn a_snapshot_covers_the_sync_window_and_only_the_patients_it_names() {
+    // 10:00 UTC on 2026-11-22 (the demo tenant's zone is the machine's; the
+    // days below are far enough from midnight for any zone within ±9 h).
+    let at: chrono::DateTime<chrono::Utc> = "2026-11-22T10:00:00Z".parse().unwrap();
+    let clock = std::sync::Arc::new(clinic_server::clock::ManualClock::new(at));
+    let server_clock = clock.clone();
+    let d = demo_server(|c| c.clock = server_clock).await;
+    let r = d.login("reception").await.access_token;
+    let book = |days: i64, name: &str| {
+        let start = at + chrono::Duration::days(days);
+        json!({
+            "patient": {"name": name},
+            "provider_id": d.clinic.providers[0],
+            "start": start,
+            "end": start + chrono::Duration::minutes(20),
+            "reason": "",
+        })
+    };
+    for (days, name) in [
+        (-8, "Too Early"),
+        (-7, "First Day"),
+        (30, "Last Day"),
+        (31, "Too Late"),
+    ] {
+        let (s, body) = d.post(&r, "/api/appointments", book(days, name)).await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let snap = d.snapshot(&r).await;
+    assert_eq!(snap["window"]["from"], "2026-11-15");
+    assert_eq!(snap["window"]["to"], "2026-12-22");
+    assert_eq!(snap["tenant"]["window_days_back"], 7);
+    assert_eq!(snap["tenant"]["window_days_ahead"], 30);
+    let names = |key: &str, path: &dyn Fn(&Value) -> String| -> Vec<String> {
+        snap[key].as_array().unwrap().iter().map(path).collect()
+    };
+    let booked = names("appointments", &|a| {
+        a["patient"]["name"].as_str().unwrap().to_owned()
+    });
+    assert!(booked.contains(&"First Day".to_owned()) && booked.contains(&"Last Day".to_owned()));
+    assert!(!booked.contains(&"Too Early".to_owned()) && !booked.contains(&"Too Late".to_owned()));
+    assert_eq!(
+        booked.len(),
+        24 + 2,
+        "the demo day and the two in the window"
+    );
+    // Patients: exactly those the window's appointments and the queue name.
+    let patients = names("patients", &|p| p["name"].as_str().unwrap().to_owned());
+    assert_eq!(patients.len(), 24 + 2);
+    assert!(!patients.contains(&"Too Early".to_owned()));
+    assert!(!patients.contains(&"Too Late".to_owned()));
+    // A day later the window has moved: "First Day" left it, nothing new came.
+    clock.advance(std::time::Duration::from_secs(24 * 3600));
+    let r = d.login("reception").await.access_token;
+    let snap = d.snapshot(&r).await;
+    assert_eq!(snap["window"]["from"], "2026-11-16");
+    let booked: Vec<&str> = snap["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["patient"]["name"].as_str().unwrap())
+        .collect();
+    assert!(!booked.contains(&"First Day") && booked.contains(&"Last Day"));
+}
