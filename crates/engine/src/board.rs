@@ -197,6 +197,7 @@ mod tests {
             actor: "system".into(),
             data: serde_json::to_value(e).unwrap(),
             redacted: false,
+            evict: None,
         }
     }
 

@@ -41,7 +41,8 @@ use frontdesk_protocol::api::Snapshot;
 use frontdesk_protocol::envelope::{
     EmitAck, Envelope, EventData, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
 };
-use frontdesk_protocol::records::{Presence, User};
+use frontdesk_protocol::records::{Presence, Tenant, User};
+use frontdesk_protocol::window::{SyncWindow, zone_of};
 use rand::rngs::StdRng;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -55,6 +56,8 @@ pub const OUTBOX_RETRY: Duration = Duration::from_secs(5);
 /// Sync rounds (replay pages or snapshots that went wrong) before the link
 /// is dropped and the backoff decides when to try again.
 pub const SYNC_ATTEMPTS: u32 = 3;
+/// How long a failed eviction of old days waits before it is tried again.
+pub const EVICT_RETRY: Duration = Duration::from_secs(60);
 /// Live events held while a sync is under way; beyond this the sync simply
 /// runs once more when it is done.
 pub const HOLD_LIMIT: usize = 10_000;
@@ -168,8 +171,11 @@ pub trait DeskStore {
     fn user_names(&self) -> Result<HashMap<String, String>>;
     /// The signed-in user's id, as the last snapshot said.
     fn me(&self) -> Result<Option<String>>;
-    /// The clinic's time zone (IANA), as the last snapshot said.
-    fn clinic_zone(&self) -> Result<Option<String>>;
+    /// The clinic (its time zone and sync window), as the last snapshot said.
+    fn tenant(&self) -> Result<Option<Tenant>>;
+    /// Deletes appointments starting before `start` and the patients no
+    /// record names any more; how many appointments went.
+    fn evict_before(&self, start: DateTime<Utc>) -> Result<usize>;
 }
 
 impl DeskStore for Cache {
@@ -237,11 +243,13 @@ impl DeskStore for Cache {
             .and_then(|m| serde_json::from_str::<Value>(&m).ok())
             .and_then(|v| v["id"].as_str().map(str::to_owned)))
     }
-    fn clinic_zone(&self) -> Result<Option<String>> {
+    fn tenant(&self) -> Result<Option<Tenant>> {
         Ok(self
             .meta("tenant")?
-            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
-            .and_then(|v| v["time_zone"].as_str().map(str::to_owned)))
+            .and_then(|m| serde_json::from_str::<Tenant>(&m).ok()))
+    }
+    fn evict_before(&self, start: DateTime<Utc>) -> Result<usize> {
+        Cache::evict_before(self, start)
     }
 }
 
@@ -298,9 +306,13 @@ pub struct DeskCore<S: DeskStore> {
     flush: Flush,
     next_id: u64,
     out: VecDeque<DeskOut>,
-    /// The clinic's time zone and the clinic day last seen in it.
+    /// The clinic (zone, window) as the cache knows it, and the clinic day
+    /// last seen in its zone.
+    tenant: Option<Tenant>,
     zone: Tz,
     day: NaiveDate,
+    /// Eviction of the days that left the window failed; try again then.
+    evict_retry_at: Option<Instant>,
     /// The last time handed in (deadlines on the wall clock are placed on
     /// the monotonic one from it).
     now: Now,
@@ -310,7 +322,8 @@ impl<S: DeskStore> DeskCore<S> {
     /// A desk over `store`, offline until [`DeskCore::start`].
     pub fn new(store: S, config: SessionConfig, rng: StdRng, now: Now) -> DeskCore<S> {
         let me = store.me().ok().flatten().unwrap_or_default();
-        let zone = zone_of(&store);
+        let tenant = store.tenant().ok().flatten();
+        let zone = tenant.as_ref().map_or(Tz::UTC, zone_of);
         let mut core = DeskCore {
             session: Session::new(config, rng, now),
             presence: OwnPresence::new(now.mono),
@@ -330,8 +343,10 @@ impl<S: DeskStore> DeskCore<S> {
             next_id: 0,
             out: VecDeque::new(),
             store,
+            tenant,
             zone,
             day: clinic_day(now, zone),
+            evict_retry_at: None,
             now,
         };
         core.refresh_names();
@@ -672,12 +687,37 @@ impl<S: DeskStore> DeskCore<S> {
         }
     }
 
-    /// Publishes [`Update::DayChanged`] when the clinic's day has turned.
+    /// Publishes [`Update::DayChanged`] when the clinic's day has turned,
+    /// and deletes the days that left the sync window with it.
     fn check_day(&mut self, now: Now) {
         let today = clinic_day(now, self.zone);
         if today != self.day {
             self.day = today;
             self.update(Update::DayChanged { day: today });
+            self.evict_old_days(now);
+        } else if self.evict_retry_at.is_some_and(|t| t <= now.mono) {
+            self.evict_old_days(now);
+        }
+    }
+
+    /// Deletes appointments before the window (and the patients only they
+    /// named): what left the window is deleted from the cache, not hidden.
+    fn evict_old_days(&mut self, now: Now) {
+        self.evict_retry_at = None;
+        let Some(tenant) = &self.tenant else {
+            return; // no snapshot yet: nothing cached to drop
+        };
+        let window = SyncWindow::for_tenant(tenant, now.utc());
+        let (start, _) = window.instants(self.zone);
+        match self.store.evict_before(start) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} appointments left the sync window and were deleted"),
+            Err(e) => {
+                self.warn(format!(
+                    "could not delete the days that left the sync window ({e}); trying again in a minute"
+                ));
+                self.evict_retry_at = Some(now.mono + EVICT_RETRY);
+            }
         }
     }
 
@@ -859,7 +899,8 @@ impl<S: DeskStore> DeskCore<S> {
             return self.sync_write_failed("could not store the snapshot", e, now);
         }
         self.snapshot_next = false;
-        let zone = snap.tenant.time_zone.parse().unwrap_or(Tz::UTC);
+        let zone = zone_of(&snap.tenant);
+        self.tenant = Some(snap.tenant.clone());
         if zone != self.zone {
             // Learning the clinic's zone is not its day turning.
             self.zone = zone;
@@ -1021,16 +1062,6 @@ fn clinic_day(now: Now, zone: Tz) -> NaiveDate {
     now.utc().with_timezone(&zone).date_naive()
 }
 
-/// The clinic's time zone as the cache knows it (UTC before any snapshot).
-fn zone_of(store: &impl DeskStore) -> Tz {
-    store
-        .clinic_zone()
-        .ok()
-        .flatten()
-        .and_then(|z| z.parse().ok())
-        .unwrap_or(Tz::UTC)
-}
-
 impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
     type Out = DeskOut;
 
@@ -1076,6 +1107,7 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             away,
             self.remote_typing.next_expiry(),
             Some(self.next_midnight()),
+            self.evict_retry_at,
         ]
         .into_iter()
         .flatten()

@@ -191,6 +191,7 @@ mod tests {
             actor: actor.into(),
             data: data.to_value(),
             redacted: false,
+            evict: None,
         }
     }
 

@@ -64,6 +64,19 @@ pub struct Envelope {
     pub data: Value,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub redacted: bool,
+    /// On a redacted event: the record it was about has just left this
+    /// client's sync window (§8.7), and the client deletes its copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evict: Option<Evict>,
+}
+
+/// A record a client must delete from its cache: it moved out of the sync
+/// window, and events about it no longer reach that client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evict {
+    /// The record's kind (`appointment`).
+    pub kind: String,
+    pub id: String,
 }
 
 /// The typed content of a durable event.
@@ -159,7 +172,16 @@ impl Envelope {
         Envelope {
             data: Value::Null,
             redacted: true,
+            evict: None,
             ..self.clone()
+        }
+    }
+
+    /// The envelope redacted, telling the client to delete `evict`.
+    pub fn evicting(&self, evict: Evict) -> Envelope {
+        Envelope {
+            evict: Some(evict),
+            ..self.redact()
         }
     }
 }

@@ -295,6 +295,7 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
                 actor: "u2".into(),
                 data: data.to_value(),
                 redacted: false,
+                evict: None,
             }
         })
         .collect();

@@ -6,9 +6,9 @@ use super::{Cache, Kind, META_LAST_EVENT_ID, META_LAST_SEQ, META_SYNCED_AT, set_
 use crate::error::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use frontdesk_protocol::api::Snapshot;
-use frontdesk_protocol::envelope::{Envelope, EnvelopeError, EventData};
+use frontdesk_protocol::envelope::{Envelope, EnvelopeError, EventData, Evict};
 use frontdesk_protocol::records::{Patient, PatientRef, ReadMarker};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// What applying a batch of events did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -51,9 +51,51 @@ fn remember_patient(conn: &Connection, p: &PatientRef) -> Result<()> {
     Ok(())
 }
 
+/// Deletes a record that left the sync window, and its patient unless
+/// another record still names them: the cache holds the minimum PHI.
+fn evict(conn: &Connection, evict: &Evict) -> Result<()> {
+    let kind = match evict.kind.as_str() {
+        "appointment" => Kind::Appointment,
+        "queue" => Kind::Queue,
+        _ => return Ok(()), // a kind this build does not keep
+    };
+    let held: Option<String> = conn
+        .query_row(
+            "SELECT data FROM records WHERE kind = ?1 AND id = ?2",
+            rusqlite::params![kind.as_str(), evict.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    conn.execute(
+        "DELETE FROM records WHERE kind = ?1 AND id = ?2",
+        rusqlite::params![kind.as_str(), evict.id],
+    )?;
+    let patient = held
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+        .and_then(|v| v["patient"]["id"].as_str().map(str::to_owned));
+    if let Some(patient) = patient {
+        conn.execute(
+            "DELETE FROM records WHERE kind = ?1 AND id = ?2 AND NOT EXISTS (
+                 SELECT 1 FROM records WHERE kind IN (?3, ?4)
+                 AND json_extract(data, '$.patient.id') = ?2)",
+            rusqlite::params![
+                Kind::Patient.as_str(),
+                patient,
+                Kind::Appointment.as_str(),
+                Kind::Queue.as_str()
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes one event's record. Redacted events and types this build does not
-/// know change nothing but still count as applied (their `seq` advances).
+/// know change nothing but still count as applied (their `seq` advances); a
+/// redacted one that evicts a record deletes it.
 fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
+    if let Some(e) = &env.evict {
+        return evict(conn, e);
+    }
     let data = match env.decode() {
         Ok(d) => d,
         Err(EnvelopeError::Redacted { .. } | EnvelopeError::UnknownType(_)) => return Ok(()),
@@ -181,6 +223,27 @@ impl Cache {
         self.conn
             .execute("DELETE FROM meta WHERE key = ?1", [META_LAST_SEQ])?;
         Ok(())
+    }
+
+    /// Deletes the appointments that start before `start` (they left the
+    /// sync window as it moved) and the patients no record names any more.
+    /// Returns how many appointments went.
+    pub fn evict_before(&self, start: DateTime<Utc>) -> Result<usize> {
+        let gone = self.conn.execute(
+            "DELETE FROM records WHERE kind = ?1 AND sort < ?2",
+            rusqlite::params![Kind::Appointment.as_str(), ts(&start)],
+        )?;
+        self.conn.execute(
+            "DELETE FROM records WHERE kind = ?1 AND id NOT IN (
+                 SELECT json_extract(data, '$.patient.id') FROM records
+                 WHERE kind IN (?2, ?3) AND json_extract(data, '$.patient.id') IS NOT NULL)",
+            rusqlite::params![
+                Kind::Patient.as_str(),
+                Kind::Appointment.as_str(),
+                Kind::Queue.as_str()
+            ],
+        )?;
+        Ok(gone)
     }
 
     /// Forgets everyone's presence: after a reconnect the server sends who is

@@ -169,6 +169,9 @@ impl Cache {
             return Err(EngineError::CacheCorrupt(check));
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // What leaves the cache (logout, records out of the sync window) is
+        // overwritten on disk, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let mut cache = Cache { conn };
         cache.migrate()?;

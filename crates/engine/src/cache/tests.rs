@@ -84,6 +84,7 @@ fn env(seq: u64, data: EventData) -> Envelope {
         actor: "u2".into(),
         data: data.to_value(),
         redacted: false,
+        evict: None,
     }
 }
 

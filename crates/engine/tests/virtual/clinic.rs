@@ -14,10 +14,14 @@ use frontdesk_engine::rest::{Replay, SendOutcome};
 use frontdesk_engine::session::{Grant, GrantError};
 use frontdesk_protocol::api::{EventsPage, Problem, Snapshot};
 use frontdesk_protocol::engineio::{EioPacket, OpenInfo};
-use frontdesk_protocol::envelope::{Envelope, EventData};
-use frontdesk_protocol::records::{PatientRef, QueueEntry, Role, Tenant, User, UserSummary};
+use frontdesk_protocol::envelope::{Envelope, EventData, Evict};
+use frontdesk_protocol::records::{
+    Appointment, PatientRef, QueueEntry, Role, Tenant, User, UserSummary,
+};
 use frontdesk_protocol::socketio::{SioKind, SioPacket};
+use frontdesk_protocol::status::AppointmentStatus;
 use frontdesk_protocol::status::QueueStatus;
+use frontdesk_protocol::window::{SyncWindow, clinic_day};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
@@ -53,6 +57,7 @@ pub struct FakeClinic {
     first_kept: u64,
     latest: u64,
     tickets: BTreeMap<String, QueueEntry>,
+    appointments: BTreeMap<String, Appointment>,
     /// Access tokens and when they expire (server time).
     access: HashMap<String, SystemTime>,
     /// Refresh tokens: false once spent.
@@ -104,6 +109,7 @@ impl FakeClinic {
             first_kept: 1,
             latest: 0,
             tickets: BTreeMap::new(),
+            appointments: BTreeMap::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),
             login_revoked: false,
@@ -218,6 +224,7 @@ impl FakeClinic {
             actor: actor.to_owned(),
             data: data.to_value(),
             redacted: false,
+            evict: None,
         };
         self.events.insert(env.seq, env.clone());
         let frames = self.broadcast(&env.kind, json!(env));
@@ -231,6 +238,59 @@ impl FakeClinic {
         let entry = self.entry(id, 1, QueueStatus::Waiting);
         self.tickets.insert(id.to_owned(), entry.clone());
         self.append(EventData::QueueUpdated(entry), "u_other")
+    }
+
+    /// The clinic's sync window now.
+    fn scope(&self) -> (SyncWindow, chrono_tz::Tz) {
+        let zone: chrono_tz::Tz = self.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC);
+        let today = clinic_day(self.utc(), zone);
+        (SyncWindow::around(today, 7, 30), zone)
+    }
+
+    /// Another desk books (`start` new) or moves an appointment for patient
+    /// `pat_<id>`; desks get it whole inside the window, an evict when it
+    /// moves out, nothing readable otherwise (as the real server scopes it).
+    pub fn book(&mut self, id: &str, start: DateTime<Utc>) -> Envelope {
+        let before = self.appointments.get(id).map(|a| a.start);
+        let a = Appointment {
+            id: id.to_owned(),
+            patient: PatientRef {
+                id: format!("pat_{id}"),
+                name: format!("Patient {id}"),
+                initials: "P.P.".into(),
+            },
+            provider_id: "prov_1".into(),
+            room_id: None,
+            start,
+            end: start + chrono::Duration::minutes(20),
+            status: AppointmentStatus::Booked,
+            reason: String::new(),
+            version: before.map_or(1, |_| self.appointments[id].version + 1),
+            updated_at: self.utc(),
+        };
+        self.appointments.insert(id.to_owned(), a.clone());
+        let data = match before {
+            None => EventData::AppointmentCreated(a),
+            Some(_) => EventData::AppointmentUpdated(a),
+        };
+        let env = self.append(data, "u_other");
+        let (window, zone) = self.scope();
+        let shown = if window.contains(start, zone) {
+            env.clone()
+        } else if before.is_some_and(|b| window.contains(b, zone)) {
+            env.evicting(Evict {
+                kind: "appointment".into(),
+                id: id.to_owned(),
+            })
+        } else {
+            env.redact()
+        };
+        self.events.insert(shown.seq, shown.clone());
+        // Replace what append queued with the scoped envelope.
+        self.broadcasts.clear();
+        let frames = self.broadcast(&shown.kind, json!(shown));
+        self.broadcasts.extend(frames);
+        shown
     }
 
     /// An ephemeral event to every connected socket.
@@ -397,8 +457,28 @@ impl FakeClinic {
             users: vec![me],
             providers: vec![],
             rooms: vec![],
-            patients: vec![],
-            appointments: vec![],
+            patients: {
+                let (window, zone) = self.scope();
+                self.appointments
+                    .values()
+                    .filter(|a| window.contains(a.start, zone))
+                    .map(|a| frontdesk_protocol::records::Patient {
+                        id: a.patient.id.clone(),
+                        name: a.patient.name.clone(),
+                        initials: a.patient.initials.clone(),
+                        birth_date: None,
+                        phone: None,
+                    })
+                    .collect()
+            },
+            appointments: {
+                let (window, zone) = self.scope();
+                self.appointments
+                    .values()
+                    .filter(|a| window.contains(a.start, zone))
+                    .cloned()
+                    .collect()
+            },
             queue: self.tickets.values().cloned().collect(),
             threads: vec![],
             messages: vec![],

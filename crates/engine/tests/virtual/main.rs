@@ -11,6 +11,7 @@
 mod clinic;
 mod pair;
 
+use frontdesk_engine::cache::Kind;
 use frontdesk_engine::cache::outbox::DeskAction;
 use frontdesk_engine::desk::Update;
 use frontdesk_engine::supervisor::ConnState;
@@ -529,6 +530,49 @@ fn the_day_turns_at_the_clinics_midnight_in_its_own_zone() {
     p.run_for(70 * MINUTE);
     assert_eq!(p.updates_where(turned).len(), 1);
     assert!(p.synced(), "the link stayed up across midnight");
+}
+
+#[test]
+fn an_appointment_moved_out_of_the_window_is_deleted_with_its_patient() {
+    let mut p = synced_pair(22, 0);
+    let now = p.server_time();
+    let day = chrono::Duration::days(1);
+    p.book("a1", now + day);
+    p.book("a2", now + day * 2);
+    assert!(p.drive_bounded(SECOND, |p| p.cached(Kind::Appointment).len() == 2));
+    assert_eq!(p.cached(Kind::Patient), ["pat_a1", "pat_a2"]);
+    // Another desk moves a1 to 40 days ahead: out of the window.
+    p.book("a1", now + day * 40);
+    assert!(p.drive_bounded(SECOND, |p| p.cached(Kind::Appointment) == ["a2"]));
+    assert_eq!(p.cached(Kind::Patient), ["pat_a2"], "deleted, not hidden");
+    // Moved again outside: nothing arrives that could bring it back.
+    p.book("a1", now + day * 41);
+    p.run_for(SECOND);
+    assert_eq!(p.cached(Kind::Appointment), ["a2"]);
+    // And back inside: whole again, with its patient.
+    p.book("a1", now + day * 3);
+    assert!(p.drive_bounded(SECOND, |p| p.cached(Kind::Appointment).len() == 2));
+    assert_eq!(p.cached(Kind::Patient), ["pat_a1", "pat_a2"]);
+    // No gap, no duplicate along the way.
+    assert_eq!(p.last_seq(), Some(p.clinic.latest_seq()));
+}
+
+#[test]
+fn at_the_clinics_midnight_the_day_that_left_the_window_is_deleted() {
+    // 23:59:30 in Berlin; the desk holds an appointment seven days back (the
+    // window's first day) and one tomorrow.
+    let mut p = Pair::starting_at(23, 0, "2026-11-22T22:59:30Z", "Europe/Berlin");
+    let now = p.server_time();
+    p.clinic.book("old", now - chrono::Duration::days(7));
+    p.clinic.book("soon", now + chrono::Duration::days(1));
+    p.start();
+    assert!(p.drive_bounded(5 * SECOND, Pair::synced));
+    assert_eq!(p.cached(Kind::Appointment), ["old", "soon"]);
+    assert!(p.drive_bounded(MINUTE, |p| p.cached(Kind::Appointment) == ["soon"]));
+    assert!(p.t >= 30 * SECOND, "not before midnight: {:?}", p.t);
+    assert_eq!(p.cached(Kind::Patient), ["pat_soon"]);
+    assert!(p.synced(), "no resnapshot, no reconnect");
+    assert_eq!(p.clinic.counters.snapshots, 1);
 }
 
 #[test]

@@ -126,8 +126,12 @@ impl DeskStore for FaultyStore {
     fn me(&self) -> Result<Option<String>> {
         self.cache.me()
     }
-    fn clinic_zone(&self) -> Result<Option<String>> {
-        self.cache.clinic_zone()
+    fn tenant(&self) -> Result<Option<frontdesk_protocol::records::Tenant>> {
+        self.cache.tenant()
+    }
+    fn evict_before(&self, start: chrono::DateTime<chrono::Utc>) -> Result<usize> {
+        self.check()?;
+        self.cache.evict_before(start)
     }
 }
 
@@ -281,6 +285,34 @@ impl Pair {
         }
         self.deliver(Vec::new());
         env
+    }
+
+    /// Another desk books or moves appointment `id` to `start`.
+    pub fn book(&mut self, id: &str, start: chrono::DateTime<chrono::Utc>) -> Envelope {
+        self.sync_clinic_clock();
+        let env = self.clinic.book(id, start);
+        self.deliver(Vec::new());
+        env
+    }
+
+    /// Ids of a kind in the desk's cache, sorted.
+    pub fn cached(&self, kind: Kind) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .desk
+            .store()
+            .cache
+            .list::<Value>(kind)
+            .expect("cache readable")
+            .into_iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The server's clock now.
+    pub fn server_time(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from(self.base_wall + self.t)
     }
 
     /// An ephemeral event from the clinic to the desk.

@@ -81,7 +81,12 @@ impl Command for ChangeAppointment {
         } else {
             EventData::AppointmentUpdated(a.clone())
         };
-        let mut evs = vec![ctx.event(conn, data)?];
+        let event = if a.start != before.start {
+            ctx.event_moved(conn, data, before.start)?
+        } else {
+            ctx.event(conn, data)?
+        };
+        let mut evs = vec![event];
         // A patient who will not come leaves the queue too.
         if left && let Some(ticket) = queue::close_for_appointment(conn, tenant, &a.id, ctx.now)? {
             evs.push(ctx.event(conn, EventData::QueueUpdated(ticket))?);

@@ -63,6 +63,25 @@ impl Ctx<'_> {
         )
     }
 
+    /// Appends an event about an appointment that was moved from `moved_from`
+    /// (its start before), so desks that held it learn when it leaves their window.
+    pub fn event_moved(
+        &self,
+        conn: &Connection,
+        data: EventData,
+        moved_from: DateTime<Utc>,
+    ) -> Result<Outgoing, ApiError> {
+        events::append_moved(
+            conn,
+            &self.caller.tenant,
+            &self.caller.id,
+            &data,
+            None,
+            Some(moved_from),
+            self.now,
+        )
+    }
+
     /// Appends an event only `audience` sees in full (the others get it redacted).
     pub fn event_for(
         &self,

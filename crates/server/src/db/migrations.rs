@@ -175,6 +175,9 @@ ALTER TABLE tenants ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
 -- caches and is kept live about (protocol "sync scope").
 ALTER TABLE tenants ADD COLUMN window_days_back INTEGER NOT NULL DEFAULT 7;
 ALTER TABLE tenants ADD COLUMN window_days_ahead INTEGER NOT NULL DEFAULT 30;
+-- For an event that moved an appointment: where it started before, so a
+-- replay can tell the clients that held it that it left their window.
+ALTER TABLE events ADD COLUMN moved_from TEXT;
 "#,
 ];
 

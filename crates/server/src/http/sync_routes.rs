@@ -48,11 +48,20 @@ pub async fn get_events(
     caller.require_staff("replay events")?;
     let Query(q) = query.map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))?;
     let limit = q.limit.unwrap_or(500).clamp(1, st.config.max_page);
+    let now = st.now();
     let (events, latest_seq) = st
         .db
         .read(move |conn| {
             let after_id = q.after_id.as_deref().filter(|id| !id.is_empty());
-            events::page(conn, &caller.tenant, &caller.id, q.after, after_id, limit)
+            events::page(
+                conn,
+                &caller.tenant,
+                &caller.id,
+                q.after,
+                after_id,
+                limit,
+                now,
+            )
         })
         .await?;
     Ok(Json(EventsPage { events, latest_seq }))

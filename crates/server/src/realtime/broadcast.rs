@@ -44,11 +44,14 @@ async fn deliver(io: &SocketIo, out: &Outgoing) {
     let env = &out.envelope;
     let tenant_room = rooms::tenant(&env.tenant);
     let result = match &out.audience {
-        None => io.to(tenant_room).emit(&env.kind, env).await,
+        None => io.to(tenant_room).emit(&env.kind, &out.for_staff()).await,
         Some(users) => {
             let user_rooms: Vec<String> =
                 users.iter().map(|u| rooms::user(&env.tenant, u)).collect();
-            let full = io.to(user_rooms.clone()).emit(&env.kind, env).await;
+            let full = io
+                .to(user_rooms.clone())
+                .emit(&env.kind, &out.for_staff())
+                .await;
             let redacted = io
                 .to(tenant_room)
                 .except(user_rooms)

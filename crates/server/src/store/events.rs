@@ -1,6 +1,7 @@
 //! The per-tenant event log: every durable change appends one envelope with the
 //! tenant's next `seq`, inside the transaction that made the change.
 
+use super::scope::{self, Reach, Scope};
 use super::{fmt_ts, parse_ts};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
@@ -14,6 +15,8 @@ pub struct Outgoing {
     /// `None`: the whole tenant. `Some(users)`: only these users see `data`;
     /// everyone else gets the envelope redacted, so their `seq` stays gap-free.
     pub audience: Option<Vec<String>>,
+    /// How it reaches staff given the sync window (§8.7).
+    pub reach: Reach,
 }
 
 impl Outgoing {
@@ -21,8 +24,13 @@ impl Outgoing {
     pub fn visible_to(&self, user: &str) -> Envelope {
         match &self.audience {
             Some(users) if !users.iter().any(|u| u == user) => self.envelope.redact(),
-            _ => self.envelope.clone(),
+            _ => self.for_staff(),
         }
+    }
+
+    /// The envelope as staff see it when it is not for some users only.
+    pub fn for_staff(&self) -> Envelope {
+        scope::present(&self.envelope, &self.reach)
     }
 }
 
@@ -33,6 +41,20 @@ pub fn append(
     actor: &str,
     data: &EventData,
     audience: Option<Vec<String>>,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ApiError> {
+    append_moved(conn, tenant, actor, data, audience, None, now)
+}
+
+/// Like [`append`], for a change that moved an appointment from `moved_from`
+/// (its start before): clients that held it are told when it leaves their window.
+pub fn append_moved(
+    conn: &Connection,
+    tenant: &str,
+    actor: &str,
+    data: &EventData,
+    audience: Option<Vec<String>>,
+    moved_from: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Outgoing, ApiError> {
     let seq: u64 = conn
@@ -52,11 +74,12 @@ pub fn append(
         actor: actor.to_owned(),
         data: data.to_value(),
         redacted: false,
+        evict: None,
     };
     let audience_json = audience.as_ref().map(serde_json::to_string).transpose()?;
     super::exec(
         conn,
-        "INSERT INTO events (tenant, seq, id, kind, at, actor, data, audience) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (tenant, seq, id, kind, at, actor, data, audience, moved_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             tenant,
             seq,
@@ -65,10 +88,16 @@ pub fn append(
             fmt_ts(&envelope.at),
             actor,
             serde_json::to_string(&envelope.data)?,
-            audience_json
+            audience_json,
+            moved_from.as_ref().map(fmt_ts)
         ],
     )?;
-    Ok(Outgoing { envelope, audience })
+    let reach = Scope::of(conn, tenant, now)?.reach(&envelope, moved_from);
+    Ok(Outgoing {
+        envelope,
+        audience,
+        reach,
+    })
 }
 
 /// The newest `seq` of a tenant (0 before any event).
@@ -108,6 +137,7 @@ pub fn page(
     after: u64,
     after_id: Option<&str>,
     limit: u32,
+    now: DateTime<Utc>,
 ) -> Result<(Vec<Envelope>, u64), ApiError> {
     // One read transaction: `latest_seq` and the page come from the same moment.
     let tx = conn.transaction()?;
@@ -128,13 +158,19 @@ pub fn page(
     {
         return Err(ApiError::ReplayGone { after });
     }
+    // Scoped by the window of now, not of when each event was committed.
+    let scope = Scope::of(&tx, tenant, now)?;
     let mut stmt = tx.prepare_cached(
-        "SELECT seq, id, kind, at, actor, data, audience FROM events
+        "SELECT seq, id, kind, at, actor, data, audience, moved_from FROM events
          WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![tenant, after, limit], |r| {
         let data: String = r.get(5)?;
         let audience: Option<String> = r.get(6)?;
+        let moved_from = r
+            .get::<_, Option<String>>(7)?
+            .map(|t| parse_ts(&t))
+            .transpose()?;
         Ok((
             Envelope {
                 seq: r.get(0)?,
@@ -145,18 +181,26 @@ pub fn page(
                 actor: r.get(4)?,
                 data: serde_json::Value::Null,
                 redacted: false,
+                evict: None,
             },
             data,
             audience,
+            moved_from,
         ))
     })?;
     let mut events = Vec::new();
     for row in rows {
-        let (mut envelope, data, audience) = row?;
+        let (mut envelope, data, audience, moved_from) = row?;
         envelope.data = serde_json::from_str(&data)?;
         let audience: Option<Vec<String>> =
             audience.map(|a| serde_json::from_str(&a)).transpose()?;
-        events.push(Outgoing { envelope, audience }.visible_to(viewer));
+        let reach = scope.reach(&envelope, moved_from);
+        let out = Outgoing {
+            envelope,
+            audience,
+            reach,
+        };
+        events.push(out.visible_to(viewer));
     }
     drop(stmt);
     tx.commit()?;

@@ -12,6 +12,7 @@ pub mod events;
 pub mod idempotency;
 pub mod messages;
 pub mod queue;
+pub mod scope;
 pub mod sessions;
 pub mod snapshot;
 

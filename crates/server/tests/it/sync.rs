@@ -844,3 +844,77 @@ async fn a_snapshot_covers_the_sync_window_and_only_the_patients_it_names() {
         .collect();
     assert!(!booked.contains(&"First Day") && booked.contains(&"Last Day"));
 }
+
+#[tokio::test]
+async fn events_about_appointments_outside_the_window_reach_desks_redacted() {
+    let at: chrono::DateTime<chrono::Utc> = "2026-11-22T10:00:00Z".parse().unwrap();
+    let clock = std::sync::Arc::new(clinic_server::clock::ManualClock::new(at));
+    let server_clock = clock.clone();
+    let d = demo_server(|c| c.clock = server_clock).await;
+    let r = d.login("reception").await.access_token;
+    let mut desk = d.socket(&r).await;
+    let day = |n: i64| at + chrono::Duration::days(n);
+    let start = day(1);
+    let (s, a) = d
+        .post(
+            &r,
+            "/api/appointments",
+            json!({"patient": {"name": "Ida Window"}, "provider_id": d.clinic.providers[0],
+                   "start": start, "end": start + chrono::Duration::minutes(20), "reason": ""}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let id = a["id"].as_str().unwrap().to_owned();
+    let created = desk.expect("appointment.created").await;
+    assert_eq!(
+        created["data"]["patient"]["name"], "Ida Window",
+        "inside: whole"
+    );
+
+    let mut version = 1;
+    let mut move_to = async |n: i64| {
+        let (s, body) = d
+            .patch(
+                &r,
+                &format!("/api/appointments/{id}"),
+                json!({"version": version, "start": day(n), "end": day(n) + chrono::Duration::minutes(20)}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        version += 1;
+        desk.expect("appointment.updated").await
+    };
+    // Out of the window (30 days ahead is the last day in it): redacted, and
+    // the desks that held it are told to delete it.
+    let left = move_to(40).await;
+    assert_eq!(left["redacted"], true);
+    assert!(left["data"].is_null(), "no patient data leaves the window");
+    assert_eq!(left["evict"], json!({"kind": "appointment", "id": id}));
+    // Moved again outside: nothing for anyone.
+    let outside = move_to(41).await;
+    assert_eq!(outside["redacted"], true);
+    assert!(outside.get("evict").is_none());
+    // Back in: whole again.
+    let back = move_to(2).await;
+    assert_eq!(back["data"]["patient"]["name"], "Ida Window");
+
+    // A replay says the same, by the window of the moment it is asked.
+    let seq = created["seq"].as_u64().unwrap();
+    let (_, page) = d
+        .get(&r, &format!("/api/events?after={}&limit=10", seq))
+        .await;
+    let evs = page["events"].as_array().unwrap();
+    assert_eq!(evs[0]["evict"]["id"], id);
+    assert!(evs[1]["data"].is_null());
+    assert_eq!(evs[2]["data"]["patient"]["name"], "Ida Window");
+    // Half a year later the window has moved past all of these days:
+    // replayed again, the same events are all redacted (a desk drops those
+    // days by itself as its window moves).
+    clock.advance(std::time::Duration::from_secs(200 * 24 * 3600));
+    let r = d.login("reception").await.access_token;
+    let (_, page) = d
+        .get(&r, &format!("/api/events?after={}&limit=10", seq - 1))
+        .await;
+    let evs = page["events"].as_array().unwrap();
+    assert!(evs.iter().all(|e| e["data"].is_null()), "{evs:?}");
+}
