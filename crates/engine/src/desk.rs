@@ -37,7 +37,7 @@ use crate::session::{Grant, Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use frontdesk_protocol::api::Snapshot;
+use frontdesk_protocol::api::{AppointmentsPage, Snapshot};
 use frontdesk_protocol::envelope::{
     EmitAck, Envelope, EventData, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
 };
@@ -58,6 +58,8 @@ pub const OUTBOX_RETRY: Duration = Duration::from_secs(5);
 pub const SYNC_ATTEMPTS: u32 = 3;
 /// How long a failed eviction of old days waits before it is tried again.
 pub const EVICT_RETRY: Duration = Duration::from_secs(60);
+/// How long a failed fetch of new days waits before it is tried again.
+pub const FILL_RETRY: Duration = Duration::from_secs(60);
 /// Live events held while a sync is under way; beyond this the sync simply
 /// runs once more when it is done.
 pub const HOLD_LIMIT: usize = 10_000;
@@ -107,6 +109,13 @@ pub enum DeskCall {
     },
     /// One outbox action with its idempotency key.
     Send { request: Request, key: String },
+    /// `GET /api/appointments?from=…&to=…&cursor=…`: days that came into the
+    /// sync window.
+    Appointments {
+        from: NaiveDate,
+        to: NaiveDate,
+        cursor: Option<String>,
+    },
 }
 
 /// Why a read call failed.
@@ -124,6 +133,7 @@ pub enum DeskAnswer {
     Snapshot(std::result::Result<Box<Snapshot>, CallError>),
     Events(std::result::Result<Replay, CallError>),
     Sent(SendOutcome),
+    Appointments(std::result::Result<Box<AppointmentsPage>, CallError>),
 }
 
 /// What the desk core asks its driver to do (besides the session's sockets).
@@ -176,6 +186,15 @@ pub trait DeskStore {
     /// Deletes appointments starting before `start` and the patients no
     /// record names any more; how many appointments went.
     fn evict_before(&self, start: DateTime<Utc>) -> Result<usize>;
+    /// The last day of the sync window the cache holds, if known.
+    fn covered_to(&self) -> Result<Option<NaiveDate>>;
+    /// Stores fetched appointments and their patients (higher versions win);
+    /// with `covered_to`, the window is held up to that day.
+    fn store_fetched(
+        &mut self,
+        page: &AppointmentsPage,
+        covered_to: Option<NaiveDate>,
+    ) -> Result<()>;
 }
 
 impl DeskStore for Cache {
@@ -251,6 +270,16 @@ impl DeskStore for Cache {
     fn evict_before(&self, start: DateTime<Utc>) -> Result<usize> {
         Cache::evict_before(self, start)
     }
+    fn covered_to(&self) -> Result<Option<NaiveDate>> {
+        Cache::covered_to(self)
+    }
+    fn store_fetched(
+        &mut self,
+        page: &AppointmentsPage,
+        covered_to: Option<NaiveDate>,
+    ) -> Result<()> {
+        Cache::store_fetched(self, page, covered_to)
+    }
 }
 
 /// Where the sync stands on the current link.
@@ -264,6 +293,20 @@ enum SyncPhase {
     Calling(u64),
     /// Caught up; live events apply directly.
     Done,
+}
+
+/// Where filling the days that came into the window stands.
+#[derive(Debug, Clone, PartialEq)]
+enum Fill {
+    Idle,
+    /// Call `id` fetches `from..=to`.
+    Calling {
+        id: u64,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+    /// A fetch failed; try again then.
+    Wait(Instant),
 }
 
 /// Where the outbox stands.
@@ -313,6 +356,8 @@ pub struct DeskCore<S: DeskStore> {
     day: NaiveDate,
     /// Eviction of the days that left the window failed; try again then.
     evict_retry_at: Option<Instant>,
+    /// Fetching the days that came into the window.
+    fill: Fill,
     /// The last time handed in (deadlines on the wall clock are placed on
     /// the monotonic one from it).
     now: Now,
@@ -347,6 +392,7 @@ impl<S: DeskStore> DeskCore<S> {
             zone,
             day: clinic_day(now, zone),
             evict_retry_at: None,
+            fill: Fill::Idle,
             now,
         };
         core.refresh_names();
@@ -470,6 +516,17 @@ impl<S: DeskStore> DeskCore<S> {
                     self.on_sent(outcome, now);
                 }
             }
+            DeskAnswer::Appointments(a) => {
+                if let Fill::Calling {
+                    id: asked,
+                    from,
+                    to,
+                } = self.fill
+                    && asked == id
+                {
+                    self.on_days(a, from, to, now);
+                }
+            }
             _ => {} // an answer for a link that is gone
         }
         self.settle(now);
@@ -560,6 +617,7 @@ impl<S: DeskStore> DeskCore<S> {
             }
             self.advance_sync(now);
             self.advance_flush(now);
+            self.advance_fill(now);
             if !any {
                 break;
             }
@@ -590,6 +648,9 @@ impl<S: DeskStore> DeskCore<S> {
                 self.show_replayed();
                 if matches!(self.flush, Flush::Sending { .. }) {
                     self.flush = Flush::Idle;
+                }
+                if matches!(self.fill, Fill::Calling { .. }) {
+                    self.fill = Fill::Idle;
                 }
                 // Who is here is re-sent by the server on the next connect.
                 if let Err(e) = self.store.clear_presence() {
@@ -930,6 +991,74 @@ impl<S: DeskStore> DeskCore<S> {
         }
     }
 
+    /// Fetches the days that came into the sync window since the cache was
+    /// filled (the clinic's midnight moved it, perhaps while offline): the
+    /// window moves without a new snapshot.
+    fn advance_fill(&mut self, now: Now) {
+        match self.fill {
+            Fill::Calling { .. } => return,
+            Fill::Wait(at) if at > now.mono => return,
+            _ => self.fill = Fill::Idle,
+        }
+        if !self.is_synced() {
+            return;
+        }
+        let Some(tenant) = &self.tenant else {
+            return;
+        };
+        let window = SyncWindow::for_tenant(tenant, now.utc());
+        let have = match self.store.covered_to() {
+            Ok(Some(have)) => have,
+            Ok(None) => return, // a cache from before windows: its next snapshot says
+            Err(e) => {
+                self.warn(format!("could not read the cache: {e}"));
+                self.fill = Fill::Wait(now.mono + FILL_RETRY);
+                return;
+            }
+        };
+        if have >= window.to {
+            return;
+        }
+        let from = have.succ_opt().unwrap_or(have).max(window.from);
+        self.fetch_days(from, window.to, None, now);
+    }
+
+    fn fetch_days(&mut self, from: NaiveDate, to: NaiveDate, cursor: Option<String>, now: Now) {
+        let Some(token) = self.token(now) else {
+            return; // asked for one; the grant brings us back here
+        };
+        let id = self.call(token, DeskCall::Appointments { from, to, cursor });
+        self.fill = Fill::Calling { id, from, to };
+    }
+
+    fn on_days(
+        &mut self,
+        answer: std::result::Result<Box<AppointmentsPage>, CallError>,
+        from: NaiveDate,
+        to: NaiveDate,
+        now: Now,
+    ) {
+        self.fill = Fill::Idle;
+        let page = match answer {
+            Ok(page) => page,
+            Err(CallError::Unauthorized) => return self.session.forget_token(),
+            Err(CallError::Failed(why)) => {
+                self.warn(format!("could not fetch the days {from}..{to}: {why}"));
+                self.fill = Fill::Wait(now.mono + FILL_RETRY);
+                return;
+            }
+        };
+        let done = page.next.is_none();
+        if let Err(e) = self.store.store_fetched(&page, done.then_some(to)) {
+            self.warn(format!("could not store the days {from}..{to}: {e}"));
+            self.fill = Fill::Wait(now.mono + FILL_RETRY);
+            return;
+        }
+        if let Some(next) = page.next {
+            self.fetch_days(from, to, Some(next), now);
+        }
+    }
+
     /// Sends the next pending outbox entry, if the desk is live and synced
     /// and nothing is in flight or waiting.
     fn advance_flush(&mut self, now: Now) {
@@ -1097,6 +1226,10 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             Flush::Wait(at) => Some(*at),
             _ => None,
         };
+        let fill = match &self.fill {
+            Fill::Wait(at) => Some(*at),
+            _ => None,
+        };
         let away = self
             .session
             .is_live()
@@ -1108,6 +1241,7 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             self.remote_typing.next_expiry(),
             Some(self.next_midnight()),
             self.evict_retry_at,
+            fill,
         ]
         .into_iter()
         .flatten()

@@ -450,6 +450,12 @@ impl Executor<Desk> for DeskIo {
                         DeskCall::Send { request, key } => {
                             DeskAnswer::Sent(api.send(&token, &request, &key).await)
                         }
+                        DeskCall::Appointments { from, to, cursor } => DeskAnswer::Appointments(
+                            api.appointments(&token, from, to, cursor.as_deref())
+                                .await
+                                .map(Box::new)
+                                .map_err(call_error),
+                        ),
                     };
                     Box::new(move |core: &mut Desk, now| core.handle_answer(id, answer, now))
                         as Feedback<Desk>

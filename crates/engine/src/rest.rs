@@ -5,8 +5,8 @@
 use crate::cache::outbox::Request;
 use crate::error::{EngineError, Result};
 use frontdesk_protocol::api::{
-    Board, CreateDisplay, DisplayToken, EventsPage, IDEMPOTENCY_KEY_HEADER, LoginRequest, Problem,
-    RefreshRequest, Snapshot, TokenResponse,
+    AppointmentsPage, Board, CreateDisplay, DisplayToken, EventsPage, IDEMPOTENCY_KEY_HEADER,
+    LoginRequest, Problem, RefreshRequest, Snapshot, TokenResponse,
 };
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -212,6 +212,29 @@ impl Api {
             .post(self.url("/api/displays"))
             .bearer_auth(token)
             .json(req)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `GET /api/appointments?from=…&to=…&cursor=…`: a page of any days.
+    pub async fn appointments(
+        &self,
+        token: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        cursor: Option<&str>,
+    ) -> Result<AppointmentsPage> {
+        let mut query = vec![("from", from.to_string()), ("to", to.to_string())];
+        if let Some(c) = cursor {
+            query.push(("cursor", c.to_owned()));
+        }
+        let resp = self
+            .http
+            .get(self.url("/api/appointments"))
+            .query(&query)
+            .bearer_auth(token)
             .send()
             .await
             .map_err(Self::net)?;

@@ -73,6 +73,22 @@ pub struct Snapshot {
     pub presence: Vec<Presence>,
 }
 
+/// `GET /api/appointments?from=DAY&to=DAY[&provider_id=…][&cursor=…][&limit=N]`:
+/// any clinic-local days, inside the sync window or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppointmentsPage {
+    /// The event stream position this page reflects: events after it apply
+    /// on top (a record with a higher `version` wins either way).
+    pub seq: u64,
+    /// By `start`, then `id`.
+    pub appointments: Vec<Appointment>,
+    /// The patients these appointments name, by name.
+    pub patients: Vec<Patient>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
 /// `GET /api/events?after=SEQ&limit=N`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventsPage {

@@ -2,10 +2,13 @@
 //! transaction, so a screen is never empty) and events (in `seq` order,
 //! exactly once).
 
-use super::{Cache, Kind, META_LAST_EVENT_ID, META_LAST_SEQ, META_SYNCED_AT, set_meta, upsert};
+use super::{
+    Cache, Kind, META_LAST_EVENT_ID, META_LAST_SEQ, META_SYNCED_AT, META_WINDOW_TO, set_meta,
+    upsert,
+};
 use crate::error::Result;
-use chrono::{DateTime, SecondsFormat, Utc};
-use frontdesk_protocol::api::Snapshot;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use frontdesk_protocol::api::{AppointmentsPage, Snapshot};
 use frontdesk_protocol::envelope::{Envelope, EnvelopeError, EventData, Evict};
 use frontdesk_protocol::records::{Patient, PatientRef, ReadMarker};
 use rusqlite::{Connection, OptionalExtension};
@@ -171,6 +174,9 @@ impl Cache {
         set_meta(&tx, "tenant", &serde_json::to_string(&snap.tenant)?)?;
         set_meta(&tx, "me", &serde_json::to_string(&snap.me)?)?;
         set_meta(&tx, META_LAST_SEQ, &snap.seq.to_string())?;
+        if let Some(w) = &snap.window {
+            set_meta(&tx, META_WINDOW_TO, &w.to.to_string())?;
+        }
         match &snap.last_event_id {
             Some(id) => set_meta(&tx, META_LAST_EVENT_ID, id)?,
             None => {
@@ -254,6 +260,47 @@ impl Cache {
             [Kind::Presence.as_str()],
         )?;
         Ok(())
+    }
+
+    /// Stores a page of appointments fetched for some days (and the patients
+    /// they name), keeping any copy the cache holds with a higher version;
+    /// with `covered_to`, also records that the cache now holds the sync
+    /// window up to that day. One transaction.
+    pub fn store_fetched(
+        &mut self,
+        page: &AppointmentsPage,
+        covered_to: Option<NaiveDate>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for a in &page.appointments {
+            let held: Option<String> = tx
+                .query_row(
+                    "SELECT data FROM records WHERE kind = ?1 AND id = ?2",
+                    rusqlite::params![Kind::Appointment.as_str(), a.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let newer_held = held
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+                .and_then(|v| v["version"].as_u64())
+                .is_some_and(|v| v >= a.version);
+            if !newer_held {
+                upsert(&tx, Kind::Appointment, &a.id, &ts(&a.start), a)?;
+            }
+        }
+        for p in &page.patients {
+            upsert(&tx, Kind::Patient, &p.id, &p.name, p)?;
+        }
+        if let Some(day) = covered_to {
+            set_meta(&tx, META_WINDOW_TO, &day.to_string())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The last day of the sync window the cache holds, if known.
+    pub fn covered_to(&self) -> Result<Option<NaiveDate>> {
+        Ok(self.meta(META_WINDOW_TO)?.and_then(|d| d.parse().ok()))
     }
 
     /// Stores the server's current version of a record (from a `409`) if it

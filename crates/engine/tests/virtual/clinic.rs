@@ -7,12 +7,13 @@
 //! history, tokens, refusals, idempotency, failures), not clinic rules, which
 //! the real server's own tests cover.
 
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use frontdesk_engine::cache::outbox::Request;
 use frontdesk_engine::desk::{CallError, DeskAnswer, DeskCall};
 use frontdesk_engine::rest::{Replay, SendOutcome};
 use frontdesk_engine::session::{Grant, GrantError};
-use frontdesk_protocol::api::{EventsPage, Problem, Snapshot};
+use frontdesk_protocol::api::{AppointmentsPage, EventsPage, Problem, Snapshot};
 use frontdesk_protocol::engineio::{EioPacket, OpenInfo};
 use frontdesk_protocol::envelope::{Envelope, EventData, Evict};
 use frontdesk_protocol::records::{
@@ -40,6 +41,7 @@ pub struct Counters {
     pub snapshots: u32,
     pub pages: u32,
     pub sends: u32,
+    pub day_fetches: u32,
 }
 
 struct Socket {
@@ -372,6 +374,16 @@ impl FakeClinic {
                 }))
             }),
             DeskCall::Send { request, key } => DeskAnswer::Sent(self.send(token, request, key)),
+            DeskCall::Appointments { from, to, cursor } => {
+                DeskAnswer::Appointments(if !self.reachable {
+                    Err(unreachable())
+                } else if !self.token_ok(token) {
+                    Err(CallError::Unauthorized)
+                } else {
+                    self.counters.day_fetches += 1;
+                    Ok(Box::new(self.days(*from, *to, cursor.as_deref())))
+                })
+            }
         }
     }
 
@@ -381,6 +393,36 @@ impl FakeClinic {
         match (after_id, self.events.get(&after)) {
             (Some(theirs), Some(ours)) => theirs != ours.id,
             _ => false,
+        }
+    }
+
+    /// Appointments of the clinic days `from..=to`, two a page (to exercise
+    /// paging), after `cursor` (an appointment id).
+    fn days(&self, from: NaiveDate, to: NaiveDate, cursor: Option<&str>) -> AppointmentsPage {
+        let (_, zone) = self.scope();
+        let mut all: Vec<&Appointment> = self
+            .appointments
+            .values()
+            .filter(|a| (from..=to).contains(&clinic_day(a.start, zone)))
+            .collect();
+        all.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
+        let start = cursor.map_or(0, |c| {
+            all.iter().position(|a| a.id == c).map_or(0, |i| i + 1)
+        });
+        let page: Vec<Appointment> = all
+            .iter()
+            .skip(start)
+            .take(2)
+            .map(|a| (*a).clone())
+            .collect();
+        let next = (start + 2 < all.len())
+            .then(|| page.last().map(|a| a.id.clone()))
+            .flatten();
+        AppointmentsPage {
+            seq: self.latest,
+            patients: page.iter().map(patient_of).collect(),
+            appointments: page,
+            next,
         }
     }
 
@@ -438,10 +480,11 @@ impl FakeClinic {
             name: "Rosa Reception".into(),
             role: Role::Receptionist,
         };
+        let (window, _) = self.scope();
         Snapshot {
             seq: self.latest,
             last_event_id: self.events.get(&self.latest).map(|e| e.id.clone()),
-            window: None,
+            window: Some(window),
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),
@@ -462,13 +505,7 @@ impl FakeClinic {
                 self.appointments
                     .values()
                     .filter(|a| window.contains(a.start, zone))
-                    .map(|a| frontdesk_protocol::records::Patient {
-                        id: a.patient.id.clone(),
-                        name: a.patient.name.clone(),
-                        initials: a.patient.initials.clone(),
-                        birth_date: None,
-                        phone: None,
-                    })
+                    .map(patient_of)
                     .collect()
             },
             appointments: {
@@ -584,6 +621,16 @@ impl FakeClinic {
             }
         }
         out
+    }
+}
+
+fn patient_of(a: &Appointment) -> frontdesk_protocol::records::Patient {
+    frontdesk_protocol::records::Patient {
+        id: a.patient.id.clone(),
+        name: a.patient.name.clone(),
+        initials: a.patient.initials.clone(),
+        birth_date: None,
+        phone: None,
     }
 }
 

@@ -576,6 +576,56 @@ fn at_the_clinics_midnight_the_day_that_left_the_window_is_deleted() {
 }
 
 #[test]
+fn the_window_moves_at_midnight_by_fetching_only_the_day_that_came_into_it() {
+    let mut p = Pair::starting_at(24, 0, "2026-11-22T22:59:30Z", "Europe/Berlin");
+    let now = p.server_time();
+    let day = chrono::Duration::days(1);
+    p.start();
+    assert!(p.drive_bounded(5 * SECOND, Pair::synced));
+    // Booked by another desk for 31 days ahead (Berlin): outside the window,
+    // so this desk only sees a redacted event. Three, so the fetch pages.
+    for id in ["far1", "far2", "far3"] {
+        p.book(id, now + day * 31);
+    }
+    p.run_for(SECOND);
+    assert!(p.cached(Kind::Appointment).is_empty());
+    // At midnight that day is the window's last: fetched, page by page.
+    assert!(p.drive_bounded(MINUTE, |p| p.cached(Kind::Appointment).len() == 3));
+    assert_eq!(
+        p.cached(Kind::Patient),
+        ["pat_far1", "pat_far2", "pat_far3"]
+    );
+    assert_eq!(p.clinic.counters.day_fetches, 2, "two pages of one day");
+    assert_eq!(p.clinic.counters.snapshots, 1, "no new snapshot");
+    // It does not fetch again once the cache holds the window.
+    p.run_for(10 * MINUTE);
+    assert_eq!(p.clinic.counters.day_fetches, 2);
+}
+
+#[test]
+fn a_desk_offline_over_midnight_fills_the_new_days_when_it_is_back() {
+    let mut p = Pair::starting_at(25, 0, "2026-11-22T22:00:00Z", "Europe/Berlin");
+    let now = p.server_time();
+    p.start();
+    assert!(p.drive_bounded(5 * SECOND, Pair::synced));
+    // Days 31 and 32 ahead are booked: outside the window, redacted here.
+    p.book("d31", now + chrono::Duration::days(31));
+    p.book("d32", now + chrono::Duration::days(32));
+    p.run_for(SECOND);
+    assert!(p.cached(Kind::Appointment).is_empty());
+    p.clinic.reachable = false;
+    p.silent = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    p.silent = false;
+    // Two midnights pass offline: both days come into the window meanwhile.
+    p.run_for(50 * 60 * MINUTE);
+    p.clinic.reachable = true;
+    assert!(p.drive_bounded(2 * MINUTE, |p| p.cached(Kind::Appointment).len() == 2));
+    assert_eq!(p.clinic.counters.day_fetches, 1, "both days in one fetch");
+    assert_eq!(p.clinic.counters.snapshots, 1);
+}
+
+#[test]
 fn a_full_disk_backs_off_until_a_write_succeeds() {
     let mut p = synced_pair(17, 1);
     p.fail_writes.store(true, Ordering::SeqCst);

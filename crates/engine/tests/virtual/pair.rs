@@ -133,6 +133,17 @@ impl DeskStore for FaultyStore {
         self.check()?;
         self.cache.evict_before(start)
     }
+    fn covered_to(&self) -> Result<Option<chrono::NaiveDate>> {
+        self.cache.covered_to()
+    }
+    fn store_fetched(
+        &mut self,
+        page: &frontdesk_protocol::api::AppointmentsPage,
+        covered_to: Option<chrono::NaiveDate>,
+    ) -> Result<()> {
+        self.check()?;
+        self.cache.store_fetched(page, covered_to)
+    }
 }
 
 enum Inbox {
@@ -404,6 +415,9 @@ impl Pair {
                         frontdesk_engine::desk::DeskCall::Send { .. } => DeskAnswer::Sent(
                             frontdesk_engine::rest::SendOutcome::Later("timed out".into()),
                         ),
+                        frontdesk_engine::desk::DeskCall::Appointments { .. } => {
+                            DeskAnswer::Appointments(Err(CallError::Failed("timed out".into())))
+                        }
                     };
                     self.stalled.push((self.t + REQUEST_TIMEOUT, id, failed));
                 } else {

@@ -23,7 +23,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/snapshot", get(sync_routes::get_snapshot))
         .route("/api/events", get(sync_routes::get_events))
         .route("/api/board", get(sync_routes::get_board))
-        .route("/api/appointments", post(desk_routes::create_appointment))
+        .route(
+            "/api/appointments",
+            post(desk_routes::create_appointment).get(sync_routes::get_appointments),
+        )
         .route(
             "/api/appointments/{id}",
             patch(desk_routes::update_appointment),

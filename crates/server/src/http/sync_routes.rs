@@ -1,13 +1,16 @@
-//! Reading state: `/api/snapshot`, `/api/events` (replay) and `/api/board`.
+//! Reading state: `/api/snapshot`, `/api/events` (replay), `/api/appointments`
+//! (any days, on demand) and `/api/board`.
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{directory, events, snapshot};
+use crate::store::{appointments, directory, events, fmt_ts, snapshot};
 use axum::Json;
 use axum::extract::{Query, State};
-use frontdesk_protocol::api::{Board, EventsPage, Snapshot};
+use chrono::{DateTime, NaiveDate, Utc};
+use frontdesk_protocol::api::{AppointmentsPage, Board, EventsPage, Snapshot};
 use frontdesk_protocol::records::Role;
+use frontdesk_protocol::window::{day_start, zone_of};
 use serde::Deserialize;
 
 /// `GET /api/snapshot`.
@@ -86,4 +89,77 @@ pub async fn get_board(
         })
         .await?;
     Ok(Json(board))
+}
+
+/// Query of `GET /api/appointments`.
+#[derive(Debug, Deserialize)]
+pub struct AppointmentsQuery {
+    /// First clinic-local day, `YYYY-MM-DD`.
+    pub from: NaiveDate,
+    /// Last clinic-local day (included).
+    pub to: NaiveDate,
+    pub provider_id: Option<String>,
+    /// From the previous page's `next`.
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Most days one request may cover.
+pub const MAX_DAYS: i64 = 93;
+
+/// `GET /api/appointments?from=&to=&provider_id=&cursor=&limit=`: any days,
+/// with the patients they name, a page at a time.
+pub async fn get_appointments(
+    State(st): State<AppState>,
+    caller: Caller,
+    query: Result<Query<AppointmentsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AppointmentsPage>, ApiError> {
+    caller.require_staff("read appointments")?;
+    let Query(q) = query.map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))?;
+    let days = (q.to - q.from).num_days();
+    if !(0..MAX_DAYS).contains(&days) {
+        return Err(ApiError::invalid(format!(
+            "`to` must be on or after `from`, at most {MAX_DAYS} days later"
+        )));
+    }
+    let cursor = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = q.limit.unwrap_or(500).clamp(1, st.config.max_page);
+    let page = st
+        .db
+        .read(move |conn| {
+            let tx = conn.transaction()?;
+            let t = &caller.tenant;
+            let tenant = directory::tenant(&tx, t)?
+                .ok_or_else(|| ApiError::NotFound(format!("tenant {t}")))?;
+            let zone = zone_of(&tenant);
+            let end = q.to.succ_opt().unwrap_or(q.to);
+            let range = (day_start(q.from, zone), day_start(end, zone));
+            let seq = events::latest_seq(&tx, t)?;
+            let (appointments, more) =
+                appointments::page(&tx, t, range, q.provider_id.as_deref(), cursor, limit)?;
+            let mut ids: Vec<String> = appointments.iter().map(|a| a.patient.id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            let patients = directory::patients_by_id(&tx, t, &ids)?;
+            let next = more
+                .then(|| appointments.last())
+                .flatten()
+                .map(|a| format!("{}~{}", fmt_ts(&a.start), a.id));
+            tx.commit()?;
+            Ok(AppointmentsPage {
+                seq,
+                appointments,
+                patients,
+                next,
+            })
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    let bad = || ApiError::invalid("cursor: pass the `next` of the previous page");
+    let (start, id) = c.split_once('~').ok_or_else(bad)?;
+    let start = DateTime::parse_from_rfc3339(start).map_err(|_| bad())?;
+    Ok((start.with_timezone(&Utc), id.to_owned()))
 }

@@ -132,6 +132,45 @@ pub fn in_range(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One page of a tenant's appointments starting in `[from, to)`, optionally
+/// of one provider, after `cursor` (the `(start, id)` of the last one of the
+/// previous page); also whether more follow.
+pub fn page(
+    conn: &Connection,
+    tenant: &str,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    provider_id: Option<&str>,
+    cursor: Option<(DateTime<Utc>, String)>,
+    limit: u32,
+) -> Result<(Vec<Appointment>, bool), ApiError> {
+    let (after_start, after_id) = match &cursor {
+        Some((start, id)) => (fmt_ts(start), id.clone()),
+        None => (String::new(), String::new()),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE a.tenant = ?1 AND a.start >= ?2 AND a.start < ?3
+           AND (?4 IS NULL OR a.provider_id = ?4)
+           AND (a.start > ?5 OR (a.start = ?5 AND a.id > ?6))
+         ORDER BY a.start, a.id LIMIT ?7"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            tenant,
+            fmt_ts(&from),
+            fmt_ts(&to),
+            provider_id,
+            after_start,
+            after_id,
+            limit + 1
+        ],
+        row,
+    )?;
+    let mut out: Vec<Appointment> = rows.collect::<Result<_, _>>()?;
+    let more = out.len() > limit as usize;
+    out.truncate(limit as usize);
+    Ok((out, more))
+}
+
 /// Refuses with `409` and the current record unless `version` is current.
 pub fn check_version(current: &Appointment, version: u64) -> Result<(), ApiError> {
     if current.version != version {

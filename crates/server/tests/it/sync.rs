@@ -918,3 +918,87 @@ async fn events_about_appointments_outside_the_window_reach_desks_redacted() {
     let evs = page["events"].as_array().unwrap();
     assert!(evs.iter().all(|e| e["data"].is_null()), "{evs:?}");
 }
+
+#[tokio::test]
+async fn any_day_is_read_on_demand_a_page_at_a_time_with_its_patients() {
+    let at: chrono::DateTime<chrono::Utc> = "2026-11-22T10:00:00Z".parse().unwrap();
+    let clock = std::sync::Arc::new(clinic_server::clock::ManualClock::new(at));
+    let server_clock = clock.clone();
+    let d = demo_server(|c| c.clock = server_clock).await;
+    let r = d.login("reception").await.access_token;
+    // Sixty days ahead, outside the window: five with the first provider, one
+    // with the second.
+    let day = at + chrono::Duration::days(60);
+    for i in 0..6 {
+        let provider = &d.clinic.providers[usize::from(i == 5)];
+        let start = day + chrono::Duration::minutes(30 * i);
+        let (s, b) = d
+            .post(
+                &r,
+                "/api/appointments",
+                json!({"patient": {"name": format!("Later {i}")}, "provider_id": provider,
+                       "start": start, "end": start + chrono::Duration::minutes(20), "reason": ""}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let date = day.date_naive();
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let (s, page) = d
+            .get(
+                &r,
+                &format!(
+                    "/api/appointments?from={date}&to={date}&provider_id={}&limit=2{cursor}",
+                    d.clinic.providers[0]
+                ),
+            )
+            .await;
+        assert_eq!(s, 200, "{page}");
+        pages += 1;
+        assert_eq!(page["seq"], 6);
+        for a in page["appointments"].as_array().unwrap() {
+            seen.push(a["patient"]["name"].as_str().unwrap().to_owned());
+        }
+        // Each page names exactly its own patients.
+        assert_eq!(
+            page["patients"].as_array().unwrap().len(),
+            page["appointments"].as_array().unwrap().len()
+        );
+        match page["next"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seen,
+        ["Later 0", "Later 1", "Later 2", "Later 3", "Later 4"]
+    );
+    // All providers; a range of days; today's demo day too.
+    let (_, page) = d
+        .get(&r, &format!("/api/appointments?from={date}&to={date}"))
+        .await;
+    assert_eq!(page["appointments"].as_array().unwrap().len(), 6);
+    let today = at.date_naive();
+    let (_, page) = d
+        .get(&r, &format!("/api/appointments?from={today}&to={today}"))
+        .await;
+    assert_eq!(page["appointments"].as_array().unwrap().len(), 24);
+    // Clear refusals.
+    for bad in [
+        format!("/api/appointments?from={date}&to={today}"),
+        format!("/api/appointments?from={today}&to=2027-12-31"),
+        "/api/appointments?from=yesterday&to=today".to_owned(),
+        format!("/api/appointments?from={today}&to={today}&cursor=nonsense"),
+    ] {
+        let (s, p) = d.get(&r, &bad).await;
+        assert_eq!(
+            (s, p["type"].as_str()),
+            (400, Some("invalid-input")),
+            "{bad}"
+        );
+    }
+}
