@@ -264,3 +264,65 @@ async fn logout_revokes_and_wipes() {
     assert!(!path.exists(), "cache wiped");
     assert!(!frontdesk_engine::engine::has_session(&me.config, me.secrets.as_ref()).unwrap());
 }
+
+#[tokio::test]
+async fn an_appointment_moved_out_of_the_window_leaves_the_desk_with_its_patient() {
+    let clinic = Clinic::start(|_| {}).await;
+    let mut me = Client::sign_in(&clinic.url(), "reception").await;
+    me.wait_state(ConnState::Live).await;
+    me.wait_cache("snapshot", |c| count(c, Kind::Appointment) == 24)
+        .await;
+    let other = Desk::login(&clinic.url(), "admin").await;
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    let (s, a) = other
+        .post(
+            "/api/appointments",
+            json!({"patient": {"name": "Winona Edge"}, "provider_id": clinic.clinic.providers[0],
+                   "start": start, "end": start + chrono::Duration::minutes(20), "reason": ""}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let id = a["id"].as_str().unwrap().to_owned();
+    let patient = a["patient"]["id"].as_str().unwrap().to_owned();
+    me.wait_cache("the booking", |c| count(c, Kind::Appointment) == 25)
+        .await;
+    assert!(
+        me.handle
+            .reader()
+            .unwrap()
+            .get::<serde_json::Value>(Kind::Patient, &patient)
+            .unwrap()
+            .is_some()
+    );
+    // Moved two months ahead by the other desk: out of this desk's window.
+    let later = start + chrono::Duration::days(60);
+    let (s, b) = other
+        .patch(
+            &format!("/api/appointments/{id}"),
+            json!({"version": 1, "start": later, "end": later + chrono::Duration::minutes(20)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    me.wait_cache("evicted", |c| count(c, Kind::Appointment) == 24)
+        .await;
+    let reader = me.handle.reader().unwrap();
+    assert!(
+        reader
+            .get::<Appointment>(Kind::Appointment, &id)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        reader
+            .get::<serde_json::Value>(Kind::Patient, &patient)
+            .unwrap()
+            .is_none(),
+        "the patient is gone from the desk's file"
+    );
+    // The day is still there on demand, as of now.
+    let day = later.date_naive();
+    let page = other
+        .get(&format!("/api/appointments?from={day}&to={day}"))
+        .await;
+    assert_eq!(page["appointments"][0]["id"], id);
+}
