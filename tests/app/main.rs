@@ -5,7 +5,7 @@
 
 use fantoccini::Locator;
 use frontdesk_e2e::desktop::Desktop;
-use frontdesk_e2e::{Client, Clinic, Desk};
+use frontdesk_e2e::{Client, Clinic, Desk, WAIT};
 use frontdesk_engine::supervisor::ConnState;
 use serde_json::{Value, json};
 
@@ -150,6 +150,72 @@ async fn a_new_message_raises_an_os_notification() {
     )
     .await;
     app.screenshot("messages").await;
+    app.close().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_messages_in_one_thread_is_one_notification_on_screen() {
+    let clinic = Clinic::start(|_| {}).await;
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+    let doctor = Desk::login(&clinic.url(), "doctor").await;
+    let thread = &clinic.clinic.threads[0];
+    for i in 0..8 {
+        let (status, _) = doctor
+            .post(
+                &format!("/api/threads/{thread}/messages"),
+                json!({"client_id": format!("burst-{i}"), "body": format!("Burst message {i}")}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    // All eight reached the desk (before anything on screen is touched):
+    // the demo's one unread message in this thread and these…
+    app.wait_texts(
+        "[data-testid=messages] [data-testid=unread]",
+        "nine unread",
+        |t| t.first().is_some_and(|s| s.trim() == "9"),
+    )
+    .await;
+    // …and the last one replaced the others on screen: dunst shows (or
+    // queues) exactly one notification, and it counts them.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let on_screen: u32 = ["displayed", "waiting"]
+            .iter()
+            .map(|k| {
+                app.dunstctl(&["count", k])
+                    .trim()
+                    .parse::<u32>()
+                    .unwrap_or(0)
+            })
+            .sum();
+        let latest = app.wait_notification("Burst message 7").await;
+        if latest["summary"]["data"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("8 new messages"))
+        {
+            assert!(on_screen <= 1, "{on_screen} notifications on screen");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{latest}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let history: serde_json::Value = serde_json::from_str(&app.dunstctl(&["history"])).unwrap();
+    let from_burst = history["data"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| {
+            n["body"]["data"]
+                .as_str()
+                .is_some_and(|b| b.contains("Burst message"))
+        })
+        .count();
+    assert_eq!(
+        from_burst, 1,
+        "one notification, replaced in place: {history}"
+    );
     app.close().await;
 }
 

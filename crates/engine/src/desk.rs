@@ -31,7 +31,7 @@ use crate::cache::{Applied, Cache, Kind};
 use crate::clock::Now;
 use crate::driver::Core;
 use crate::error::{EngineError, Result};
-use crate::notify::{Focus, OsNotification, Policy, summarize};
+use crate::notify::{Coalescer, Focus, OsNotification, Policy, summarize};
 use crate::rest::{Replay, SendOutcome};
 use crate::session::{Grant, Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
@@ -358,6 +358,8 @@ pub struct DeskCore<S: DeskStore> {
     evict_retry_at: Option<Instant>,
     /// Fetching the days that came into the window.
     fill: Fill,
+    /// Merges a thread's messages (and arrivals) into one notification.
+    coalescer: Coalescer,
     /// The last time handed in (deadlines on the wall clock are placed on
     /// the monotonic one from it).
     now: Now,
@@ -393,6 +395,7 @@ impl<S: DeskStore> DeskCore<S> {
             day: clinic_day(now, zone),
             evict_retry_at: None,
             fill: Fill::Idle,
+            coalescer: Coalescer::default(),
             now,
         };
         core.refresh_names();
@@ -501,6 +504,7 @@ impl<S: DeskStore> DeskCore<S> {
 
     /// What the window shows (for the notification policy).
     pub fn focus(&mut self, focus: Focus) {
+        self.coalescer.focused(&focus);
         self.focus = focus;
     }
 
@@ -795,6 +799,7 @@ impl<S: DeskStore> DeskCore<S> {
     }
 
     fn notify(&mut self, n: OsNotification) {
+        let n = self.coalescer.coalesce(n, self.now.mono);
         self.out.push_back(DeskOut::Notify(n));
     }
 

@@ -6,14 +6,25 @@
 //! screen while the window has focus; do-not-disturb lets only critical ones
 //! through; one notification per event; a burst replayed after a long
 //! offline spell becomes one summary.
+//!
+//! [`Coalescer`]: messages of one thread, and patient arrivals, share one
+//! notification on screen, replaced as more come ("Sam Okafor: 12 new
+//! messages") until the user has looked (the thread opened, the window
+//! focused) or the group has been quiet for [`GROUP_QUIET`]. Urgent ones
+//! never merge. Notification servers interpret markup in the body: the shell
+//! shows it through [`markup_escaped`].
 
 use frontdesk_protocol::envelope::{Envelope, EventData};
 use frontdesk_protocol::records::{Subject, Urgency};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+use std::time::Instant;
 
 /// More notifications than this from one replay are summarised.
 pub const FLOOD: usize = 3;
+/// A group quiet for this long starts over as a fresh notification.
+pub const GROUP_QUIET: Duration = Duration::from_secs(10 * 60);
 
 /// A notification for the OS.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +36,13 @@ pub struct OsNotification {
     pub persistent: bool,
     /// What a click should open.
     pub subject: Subject,
+    /// Notifications of one group replace each other on screen (a thread's
+    /// messages, patient arrivals); `None` stands alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Who it is from, when it is a person (for a group's title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
 }
 
 /// Shows notifications; the desktop shell implements it with notify-rust.
@@ -107,6 +125,8 @@ impl Policy {
                     body: m.body.chars().take(200).collect(),
                     urgency: Urgency::Normal,
                     persistent: false,
+                    group: Some(format!("thread:{}", m.thread_id)),
+                    sender: Some(who),
                     subject: Subject {
                         kind: "thread".into(),
                         id: m.thread_id,
@@ -121,11 +141,14 @@ impl Policy {
                 {
                     return None;
                 }
+                let arrival = n.kind == "patient.arrived" && n.urgency != Urgency::Critical;
                 OsNotification {
                     title: n.title,
                     body: n.body,
                     urgency: n.urgency,
                     persistent: n.urgency == Urgency::Critical,
+                    group: arrival.then(|| ARRIVALS.to_owned()),
+                    sender: None,
                     subject: n.subject,
                 }
             }
@@ -168,11 +191,105 @@ pub fn summarize(batch: Vec<OsNotification>) -> Vec<OsNotification> {
         body,
         urgency,
         persistent: critical > 0,
+        group: None,
+        sender: None,
         subject: Subject {
             kind: "inbox".into(),
             id: String::new(),
         },
     }]
+}
+
+/// The group of patient-arrival notifications.
+pub const ARRIVALS: &str = "arrivals";
+
+/// Merges notifications of one group into the one on screen.
+#[derive(Debug, Default)]
+pub struct Coalescer {
+    groups: HashMap<String, Group>,
+}
+
+#[derive(Debug)]
+struct Group {
+    count: u32,
+    senders: Vec<String>,
+    last: Instant,
+}
+
+impl Coalescer {
+    /// `n` as it should be shown at `now`: alone, the first of its group, or
+    /// the group's notification replaced with its new count.
+    pub fn coalesce(&mut self, mut n: OsNotification, now: Instant) -> OsNotification {
+        let Some(key) = n.group.clone().filter(|_| n.urgency != Urgency::Critical) else {
+            n.group = None;
+            return n;
+        };
+        let group = self.groups.entry(key.clone()).or_insert(Group {
+            count: 0,
+            senders: Vec::new(),
+            last: now,
+        });
+        if now.saturating_duration_since(group.last) >= GROUP_QUIET {
+            group.count = 0;
+            group.senders.clear();
+        }
+        group.count += 1;
+        group.last = now;
+        if let Some(s) = &n.sender
+            && !group.senders.contains(s)
+        {
+            group.senders.push(s.clone());
+        }
+        if group.count > 1 {
+            n.title = if key == ARRIVALS {
+                format!("{} patients arrived", group.count)
+            } else {
+                match group.senders.as_slice() {
+                    [one] => format!("{one}: {} new messages", group.count),
+                    many => format!(
+                        "{} new messages from {} colleagues",
+                        group.count,
+                        many.len()
+                    ),
+                }
+            };
+        }
+        n
+    }
+
+    /// The user looked at `group` (opened the thread): the next one starts over.
+    pub fn seen(&mut self, group: &str) {
+        self.groups.remove(group);
+    }
+
+    /// What the window now shows: a focused window has seen the arrivals
+    /// and the thread on screen.
+    pub fn focused(&mut self, focus: &Focus) {
+        if focus.window_focused {
+            self.seen(ARRIVALS);
+            if let Some(t) = &focus.thread {
+                self.seen(&format!("thread:{t}"));
+            }
+        }
+    }
+}
+
+/// `text` with the characters notification markup gives meaning to
+/// (`& < > " '`) escaped, so a message shows as typed and cannot inject links
+/// or images.
+pub fn markup_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -358,6 +475,8 @@ mod tests {
             body: "b".into(),
             urgency: Urgency::Normal,
             persistent: false,
+            group: None,
+            sender: None,
             subject: Subject {
                 kind: "thread".into(),
                 id: "t1".into(),
@@ -373,5 +492,90 @@ mod tests {
             "11 updates arrived while Frontdesk was offline, 1 urgent"
         );
         assert!(s[0].persistent);
+    }
+
+    fn from(who: &str, thread: &str) -> OsNotification {
+        let mut p = policy();
+        p.set_names([(who.to_owned(), format!("Name {who}"))].into());
+        let id = format!("e-{who}-{thread}-{}", rand::random::<u32>());
+        p.decide(
+            &env(&id, who, message(who, thread, false)),
+            &Focus::default(),
+            false,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_thread_shares_one_notification_that_counts_its_messages() {
+        let mut c = Coalescer::default();
+        let t0 = Instant::now();
+        let first = c.coalesce(from("sam", "t1"), t0);
+        assert_eq!(first.title, "Message from Name sam");
+        assert_eq!(first.group.as_deref(), Some("thread:t1"));
+        let mut last = first.clone();
+        for i in 1..12 {
+            last = c.coalesce(from("sam", "t1"), t0 + Duration::from_secs(i));
+        }
+        assert_eq!(last.title, "Name sam: 12 new messages");
+        assert_eq!(last.group, first.group, "replaces the one on screen");
+        let mixed = c.coalesce(from("ana", "t1"), t0 + Duration::from_secs(20));
+        assert_eq!(mixed.title, "13 new messages from 2 colleagues");
+        // Another thread is its own group.
+        assert_eq!(
+            c.coalesce(from("ana", "t2"), t0).title,
+            "Message from Name ana"
+        );
+        // Opening the thread starts it over.
+        c.focused(&Focus {
+            window_focused: true,
+            thread: Some("t1".into()),
+        });
+        assert_eq!(
+            c.coalesce(from("sam", "t1"), t0 + Duration::from_secs(30))
+                .title,
+            "Message from Name sam"
+        );
+        // So does a quiet spell.
+        c.coalesce(from("sam", "t1"), t0 + Duration::from_secs(31));
+        let later = t0 + Duration::from_secs(31) + GROUP_QUIET;
+        assert_eq!(
+            c.coalesce(from("sam", "t1"), later).title,
+            "Message from Name sam"
+        );
+    }
+
+    #[test]
+    fn arrivals_merge_but_urgent_ones_stand_alone() {
+        let mut p = policy();
+        let mut c = Coalescer::default();
+        let t0 = Instant::now();
+        let shown: Vec<OsNotification> = (0..3)
+            .map(|i| {
+                let e = env(
+                    &format!("n{i}"),
+                    "system",
+                    notification("me", Urgency::Normal),
+                );
+                c.coalesce(p.decide(&e, &Focus::default(), false).unwrap(), t0)
+            })
+            .collect();
+        assert_eq!(shown[2].title, "3 patients arrived");
+        assert!(shown.iter().all(|n| n.group.as_deref() == Some(ARRIVALS)));
+        let urgent = env("u1", "system", notification("me", Urgency::Critical));
+        let urgent = c.coalesce(p.decide(&urgent, &Focus::default(), false).unwrap(), t0);
+        assert_eq!(
+            (urgent.group, urgent.title.as_str()),
+            (None, "Patient arrived")
+        );
+    }
+
+    #[test]
+    fn markup_is_escaped_for_the_notification_server() {
+        assert_eq!(
+            markup_escaped(r#"<a href="x">call</a> & <img src=y> 'now'"#),
+            "&lt;a href=&quot;x&quot;&gt;call&lt;/a&gt; &amp; &lt;img src=y&gt; &#39;now&#39;"
+        );
+        assert_eq!(markup_escaped("Mrs K. 09:40"), "Mrs K. 09:40");
     }
 }
