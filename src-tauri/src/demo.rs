@@ -29,7 +29,9 @@ pub async fn start_server(dir: &Path) -> anyhow::Result<RunningServer> {
         secret,
     );
     let db = Db::open(&cfg.db)?;
-    db.write_now(|c| demo::seed(c, "demo", "Demo Family Clinic"))?;
+    // Half a year back and a month ahead, as a clinic's desk meets it.
+    let (zone, now) = (demo::machine_zone(), chrono::Utc::now());
+    db.write_now(|c| demo::seed_with_history(c, "demo", "Demo Family Clinic", &zone, now))?;
     Ok(clinic_server::start_with_db(cfg, db).await?)
 }
 

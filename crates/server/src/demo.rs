@@ -88,6 +88,29 @@ pub fn seed_at(
     zone: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DemoClinic>, ApiError> {
+    seed_tx(conn, tenant, name, zone, now, false)
+}
+
+/// Like [`seed_at`], with half a year of history and a month booked ahead
+/// around the demo day ([`crate::demo_history`]): what `--demo` runs.
+pub fn seed_with_history(
+    conn: &mut Connection,
+    tenant: &str,
+    name: &str,
+    zone: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DemoClinic>, ApiError> {
+    seed_tx(conn, tenant, name, zone, now, true)
+}
+
+fn seed_tx(
+    conn: &mut Connection,
+    tenant: &str,
+    name: &str,
+    zone: &str,
+    now: DateTime<Utc>,
+    history: bool,
+) -> Result<Option<DemoClinic>, ApiError> {
     if directory::tenant(conn, tenant)?.is_some() {
         return Ok(None);
     }
@@ -99,6 +122,10 @@ pub fn seed_at(
     directory::create_tenant(&tx, tenant, name, zone)?;
     let now = crate::store::to_millis(now);
     let clinic = seed_in(&tx, tenant, &hash, day_start(tz, now), now, tz)?;
+    if history {
+        let today = now.with_timezone(&tz).date_naive();
+        crate::demo_history::seed(&tx, tenant, &clinic.providers, today, tz, now)?;
+    }
     tx.commit()?;
     Ok(Some(clinic))
 }

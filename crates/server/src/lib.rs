@@ -25,6 +25,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod demo_history;
 pub mod error;
 pub mod http;
 pub mod realtime;

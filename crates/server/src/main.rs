@@ -37,7 +37,8 @@ async fn main() -> anyhow::Result<()> {
     let cfg = ServerConfig::new(args.listen, DbLocation::File(args.db.clone()), secret);
     let db = Db::open(&cfg.db).with_context(|| format!("opening {}", args.db.display()))?;
     if args.demo {
-        db.write_now(|c| demo::seed(c, "demo", "Demo Family Clinic"))
+        let (zone, now) = (demo::machine_zone(), chrono::Utc::now());
+        db.write_now(|c| demo::seed_with_history(c, "demo", "Demo Family Clinic", &zone, now))
             .context("seeding the demo clinic")?;
     }
     let server = clinic_server::start_with_db(cfg, db)

@@ -27,6 +27,16 @@ pub struct Demo {
 /// Starts a server seeded with tenant `demo` (and `other`, a second clinic for
 /// isolation tests), with `tweak` applied to the test config.
 pub async fn demo_server(tweak: impl FnOnce(&mut ServerConfig)) -> Demo {
+    start_demo(tweak, false).await
+}
+
+/// Like [`demo_server`], with the demo's half year of history and month
+/// ahead (what `--demo` seeds).
+pub async fn demo_server_with_history(tweak: impl FnOnce(&mut ServerConfig)) -> Demo {
+    start_demo(tweak, true).await
+}
+
+async fn start_demo(tweak: impl FnOnce(&mut ServerConfig), history: bool) -> Demo {
     let mut cfg = ServerConfig::for_tests();
     cfg.presence_grace = Duration::from_millis(300);
     cfg.mutations_per_second = 10_000;
@@ -40,7 +50,11 @@ pub async fn demo_server(tweak: impl FnOnce(&mut ServerConfig)) -> Demo {
         .write_now(|c| {
             let other = demo::seed_at(c, "other", "Other Clinic", &zone, now)?;
             assert!(other.is_some());
-            demo::seed_at(c, "demo", "Demo Family Clinic", &zone, now)
+            if history {
+                demo::seed_with_history(c, "demo", "Demo Family Clinic", &zone, now)
+            } else {
+                demo::seed_at(c, "demo", "Demo Family Clinic", &zone, now)
+            }
         })
         .expect("seed")
         .expect("fresh tenant");

@@ -1002,3 +1002,45 @@ async fn any_day_is_read_on_demand_a_page_at_a_time_with_its_patients() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_clinic_with_history_snapshots_only_its_window() {
+    let d = demo_server_with_history(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let snap = d.snapshot(&r).await;
+    let (from, to) = (
+        snap["window"]["from"].as_str().unwrap().to_owned(),
+        snap["window"]["to"].as_str().unwrap().to_owned(),
+    );
+    let appointments = snap["appointments"].as_array().unwrap();
+    // Every appointment of the window's days, and nothing else.
+    let mut in_window = 0;
+    let mut cursor = String::new();
+    loop {
+        let (s, page) = d
+            .get(
+                &r,
+                &format!("/api/appointments?from={from}&to={to}&limit=1000{cursor}"),
+            )
+            .await;
+        assert_eq!(s, 200, "{page}");
+        in_window += page["appointments"].as_array().unwrap().len();
+        match page["next"].as_str() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(appointments.len(), in_window);
+    assert!(in_window > 24, "the window holds more than the demo day");
+    assert!(in_window < 5_000 / 2, "but far from the clinic's history");
+    // Only the patients those name, out of a roll of thousands.
+    let mut named: Vec<&str> = appointments
+        .iter()
+        .map(|a| a["patient"]["id"].as_str().unwrap())
+        .collect();
+    named.sort();
+    named.dedup();
+    let patients = snap["patients"].as_array().unwrap();
+    assert_eq!(patients.len(), named.len());
+    assert!(patients.len() < 3_000);
+}
