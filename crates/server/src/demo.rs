@@ -7,6 +7,7 @@
 //! contains them, and every change from then on is an event.
 
 use crate::auth::password;
+use crate::demo_history::Span;
 use crate::error::ApiError;
 use crate::store::{appointments, directory, messages, new_id};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
@@ -88,7 +89,7 @@ pub fn seed_at(
     zone: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DemoClinic>, ApiError> {
-    seed_tx(conn, tenant, name, zone, now, false)
+    seed_tx(conn, tenant, name, zone, now, None)
 }
 
 /// Like [`seed_at`], with half a year of history and a month booked ahead
@@ -100,7 +101,20 @@ pub fn seed_with_history(
     zone: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DemoClinic>, ApiError> {
-    seed_tx(conn, tenant, name, zone, now, true)
+    seed_tx(conn, tenant, name, zone, now, Some(Span::DEMO))
+}
+
+/// Like [`seed_with_history`] with a history of `span` (benchmarks seed a
+/// year-old clinic this way).
+pub fn seed_with_span(
+    conn: &mut Connection,
+    tenant: &str,
+    name: &str,
+    zone: &str,
+    now: DateTime<Utc>,
+    span: Span,
+) -> Result<Option<DemoClinic>, ApiError> {
+    seed_tx(conn, tenant, name, zone, now, Some(span))
 }
 
 fn seed_tx(
@@ -109,7 +123,7 @@ fn seed_tx(
     name: &str,
     zone: &str,
     now: DateTime<Utc>,
-    history: bool,
+    history: Option<Span>,
 ) -> Result<Option<DemoClinic>, ApiError> {
     if directory::tenant(conn, tenant)?.is_some() {
         return Ok(None);
@@ -122,9 +136,9 @@ fn seed_tx(
     directory::create_tenant(&tx, tenant, name, zone)?;
     let now = crate::store::to_millis(now);
     let clinic = seed_in(&tx, tenant, &hash, day_start(tz, now), now, tz)?;
-    if history {
+    if let Some(span) = history {
         let today = now.with_timezone(&tz).date_naive();
-        crate::demo_history::seed(&tx, tenant, &clinic.providers, today, tz, now)?;
+        crate::demo_history::seed(&tx, tenant, &clinic.providers, (today, tz, now), span)?;
     }
     tx.commit()?;
     Ok(Some(clinic))

@@ -12,13 +12,35 @@ use frontdesk_protocol::records::{Appointment, PatientRef};
 use frontdesk_protocol::status::AppointmentStatus;
 use rusqlite::{Connection, params};
 
-/// Patients on the clinic's roll.
-pub const PATIENTS: usize = 3_200;
-/// Days of history before the demo day, and days booked after it.
-pub const DAYS_BACK: u64 = 182;
-pub const DAYS_AHEAD: u64 = 31;
-/// Appointments per provider per weekday (every 25 minutes from 08:00).
-pub const PER_DAY: u32 = 18;
+/// How much history to seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Days of history before the demo day, and days booked after it.
+    pub days_back: u64,
+    pub days_ahead: u64,
+    /// Patients on the clinic's roll.
+    pub patients: usize,
+    /// Appointments per provider per weekday (every 25 minutes from 08:00).
+    pub per_day: u32,
+}
+
+impl Span {
+    /// What `--demo` seeds: half a year back, a month ahead.
+    pub const DEMO: Span = Span {
+        days_back: 182,
+        days_ahead: 31,
+        patients: 3_200,
+        per_day: 18,
+    };
+
+    /// A clinic after a year of use (the benchmarks).
+    pub const YEAR: Span = Span {
+        days_back: 365,
+        days_ahead: 31,
+        patients: 10_800,
+        per_day: 18,
+    };
+}
 
 const FIRST: [&str; 40] = [
     "Ada", "Ben", "Carla", "Dev", "Eva", "Farid", "Gita", "Hugo", "Iris", "Jonas", "Kira", "Leon",
@@ -132,15 +154,14 @@ pub fn seed(
     tx: &Connection,
     tenant: &str,
     providers: &[String],
-    today: NaiveDate,
-    zone: Tz,
-    now: DateTime<Utc>,
+    (today, zone, now): (NaiveDate, Tz, DateTime<Utc>),
+    span: Span,
 ) -> Result<History, ApiError> {
     let mut insert_patient = tx.prepare_cached(
         "INSERT INTO patients (id, tenant, name, initials, birth_date, phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let mut roll = Vec::with_capacity(PATIENTS);
-    for i in 0..PATIENTS {
+    let mut roll = Vec::with_capacity(span.patients);
+    for i in 0..span.patients {
         let name = format!(
             "{} {}",
             FIRST[i % FIRST.len()],
@@ -168,19 +189,19 @@ pub fn seed(
     }
     drop(insert_patient);
     let first = today
-        .checked_sub_days(Days::new(DAYS_BACK))
+        .checked_sub_days(Days::new(span.days_back))
         .unwrap_or(today);
     let mut count = 0usize;
     let mut n = 0usize;
     let mut day = first;
     let last = today
-        .checked_add_days(Days::new(DAYS_AHEAD))
+        .checked_add_days(Days::new(span.days_ahead))
         .unwrap_or(today);
     while day <= last {
         let weekday = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
         if weekday && day != today {
             for (p, provider) in providers.iter().enumerate() {
-                for k in 0..PER_DAY {
+                for k in 0..span.per_day {
                     n += 1;
                     let local = day
                         .and_time(NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN))
@@ -202,7 +223,7 @@ pub fn seed(
                     };
                     let a = Appointment {
                         id: format!("apt_h{}{p}{k:02}", day.format("%Y%m%d")),
-                        patient: roll[(n * 7_919) % PATIENTS].clone(),
+                        patient: roll[(n * 7_919) % span.patients].clone(),
                         provider_id: provider.clone(),
                         room_id: None,
                         start,
@@ -221,7 +242,7 @@ pub fn seed(
         day = next;
     }
     Ok(History {
-        patients: PATIENTS,
+        patients: span.patients,
         appointments: count,
     })
 }

@@ -6,7 +6,7 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use clinic_server::{Db, DbLocation, RunningServer, ServerConfig, demo};
+use clinic_server::{Db, DbLocation, RunningServer, ServerConfig, demo, demo_history, store};
 use frontdesk_bench::machine::Machine;
 use frontdesk_bench::markdown;
 use frontdesk_bench::process::Memory;
@@ -319,6 +319,108 @@ struct Results {
     live: Vec<Duration>,
     restarts: Vec<Duration>,
     memory: Option<(usize, Memory, Memory)>,
+    /// The one-day demo clinic and a year-old one, side by side.
+    sizes: Vec<ClinicSize>,
+}
+
+/// One clinic's numbers in the window comparison.
+#[derive(Debug, Clone, Default)]
+struct ClinicSize {
+    label: &'static str,
+    appointments: i64,
+    patients: i64,
+    messages: i64,
+    snapshot_bytes: usize,
+    fresh_synced: Duration,
+    cache_bytes: u64,
+    cached_appointments: u64,
+    cached_patients: u64,
+}
+
+/// The window comparison: a fresh desk on a clinic of `span` history (none:
+/// the demo day) with `messages` more messages; what the snapshot weighs, how
+/// soon the desk is live and synced, what its cache holds.
+async fn clinic_size(
+    label: &'static str,
+    span: Option<demo_history::Span>,
+    messages: usize,
+) -> anyhow::Result<ClinicSize> {
+    let dir = tempfile::tempdir()?;
+    let mut cfg = ServerConfig::for_tests();
+    cfg.db = DbLocation::File(dir.path().join("clinic.db"));
+    let db = Db::open(&cfg.db)?;
+    let (zone, now) = ("UTC", chrono::Utc::now());
+    let clinic = db
+        .write_now(|c| match span {
+            Some(s) => demo::seed_with_span(c, "demo", "Demo", zone, now, s),
+            None => demo::seed_at(c, "demo", "Demo", zone, now),
+        })?
+        .context("fresh tenant")?;
+    let counts = db.write_now(|c| {
+        let tx = c.transaction()?;
+        for i in 0..messages {
+            let m = frontdesk_protocol::api::PostMessage {
+                client_id: format!("history-{i}"),
+                body: format!("Message {i} of the clinic's year"),
+                urgent: false,
+            };
+            store::messages::post(&tx, "demo", &clinic.threads[1], &clinic.admin, &m, now)?;
+        }
+        let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0));
+        let counts = (
+            count("SELECT count(*) FROM appointments")?,
+            count("SELECT count(*) FROM patients")?,
+            count("SELECT count(*) FROM messages")?,
+        );
+        tx.commit()?;
+        Ok(counts)
+    })?;
+    let server = clinic_server::start_with_db(cfg, db).await?;
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/auth/login", server.url()))
+        .json(&json!({"tenant": "demo", "username": "reception", "password": "demo"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"].as_str().context("token")?;
+    let snapshot_bytes = http
+        .get(format!("{}/api/snapshot", server.url()))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .len();
+    let data = tempfile::tempdir()?;
+    let t0 = Instant::now();
+    let (h, _, _) = engine_for(&server.url(), data.path()).await?;
+    wait_synced(&h, 0, Duration::from_secs(60)).await?;
+    let fresh_synced = t0.elapsed();
+    let reader = h.reader()?;
+    let (cached_appointments, cached_patients) = (
+        reader.count(frontdesk_engine::cache::Kind::Appointment)?,
+        reader.count(frontdesk_engine::cache::Kind::Patient)?,
+    );
+    drop(reader);
+    h.shutdown().await;
+    let cache_bytes = std::fs::read_dir(data.path())?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    server.shutdown().await;
+    Ok(ClinicSize {
+        label,
+        appointments: counts.0,
+        patients: counts.1,
+        messages: counts.2,
+        snapshot_bytes,
+        fresh_synced,
+        cache_bytes,
+        cached_appointments,
+        cached_patients,
+    })
 }
 
 /// 2. Catching up on `missed` events after being away.
@@ -568,6 +670,44 @@ fn markdown(r: &Results, m: &Machine, date: &str) -> String {
             verdict((after.rss_kib as f64) * 1024.0 <= 30_000_000.0)
         );
     }
+    if let [day, year] = r.sizes.as_slice() {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let snap = ratio(year.snapshot_bytes as f64, day.snapshot_bytes as f64);
+        let fresh = ratio(
+            year.fresh_synced.as_secs_f64(),
+            day.fresh_synced.as_secs_f64(),
+        );
+        let _ = writeln!(
+            md,
+            "\n### The sync window: a year-old clinic beside the demo day (same run)\n\n\
+| | {} | {} | target |\n|---|---:|---:|---|\n\
+| appointments / patients / messages in the clinic | {} / {} / {} | {} / {} / {} | |\n\
+| **`GET /api/snapshot` for reception** | {:.0} KiB | **{:.0} KiB** ({snap:.1}×) | ≤ 3×: {} |\n\
+| **fresh desk: sign in → live and synced** | {} | **{}** ({fresh:.1}×) | ≤ 1.5×: {} |\n\
+| appointments / patients cached on the desk | {} / {} | {} / {} | the window only |\n\
+| cache files on the desk PC | {:.0} KiB | {:.0} KiB | |",
+            day.label,
+            year.label,
+            day.appointments,
+            day.patients,
+            day.messages,
+            year.appointments,
+            year.patients,
+            year.messages,
+            day.snapshot_bytes as f64 / 1024.0,
+            year.snapshot_bytes as f64 / 1024.0,
+            verdict(snap <= 3.0),
+            ms(day.fresh_synced),
+            ms(year.fresh_synced),
+            verdict(fresh <= 1.5),
+            day.cached_appointments,
+            day.cached_patients,
+            year.cached_appointments,
+            year.cached_patients,
+            day.cache_bytes as f64 / 1024.0,
+            year.cache_bytes as f64 / 1024.0,
+        );
+    }
     let _ = writeln!(
         md,
         "\nHow: apply = `Cache::apply_events` on a fresh SQLCipher file, alternating `queue.updated` and \
@@ -578,7 +718,11 @@ of 500, each one transaction). Live = a message posted every 10 ms; latency from
 cache transaction commits), same machine clock, ms resolution. Restart = the in-process server shut down, \
 2 s later started on the same port and database; time from it accepting to the engine's `Live`, with the \
 engine's default backoff (full jitter from 0.25 s, capped at 1.5 s for the first 40 retries, then at 30 s). Memory = a separate `engine-bench` \
-process running only the engine, synced, VmRSS and Pss from /proc.\n"
+process running only the engine, synced, VmRSS and Pss from /proc. Window = two clinic servers seeded in the \
+same run, the demo day alone and the demo day with a year of weekdays back and a month ahead (18 \
+appointments per provider per weekday over a roll of 10,800 patients) plus 5,000 messages in one thread; \
+the snapshot's body size as reception; a new desk's `sign_in` + `start` until synced; the cache files' \
+size after it stopped.\n"
     );
     let _ = writeln!(md, "{END}");
     md
@@ -623,6 +767,21 @@ async fn main() -> anyhow::Result<()> {
             "  RSS {:.1} MiB, PSS {:.1} MiB",
             after.rss_kib as f64 / 1024.0,
             after.pss_kib as f64 / 1024.0
+        );
+    }
+    println!("the sync window: the demo day beside a year-old clinic…");
+    r.sizes = vec![
+        clinic_size("demo day", None, 0).await?,
+        clinic_size("after a year", Some(demo_history::Span::YEAR), 5_000).await?,
+    ];
+    for s in &r.sizes {
+        println!(
+            "  {}: snapshot {:.0} KiB, synced in {}, cache {:.0} KiB, {} appointments cached",
+            s.label,
+            s.snapshot_bytes as f64 / 1024.0,
+            ms(s.fresh_synced),
+            s.cache_bytes as f64 / 1024.0,
+            s.cached_appointments
         );
     }
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
