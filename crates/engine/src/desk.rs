@@ -183,18 +183,16 @@ pub trait DeskStore {
     fn me(&self) -> Result<Option<String>>;
     /// The clinic (its time zone and sync window), as the last snapshot said.
     fn tenant(&self) -> Result<Option<Tenant>>;
-    /// Deletes appointments starting before `start` and the patients no
-    /// record names any more; how many appointments went.
-    fn evict_before(&self, start: DateTime<Utc>) -> Result<usize>;
-    /// The last day of the sync window the cache holds, if known.
-    fn covered_to(&self) -> Result<Option<NaiveDate>>;
+    /// Deletes appointments starting before `start` (the window's new first
+    /// day, `first_day`) and the patients no record names any more; how many
+    /// appointments went.
+    fn evict_before(&self, start: DateTime<Utc>, first_day: NaiveDate) -> Result<usize>;
+    /// The run of days whose appointments the cache holds, if known.
+    fn covered(&self) -> Result<Option<SyncWindow>>;
     /// Stores fetched appointments and their patients (higher versions win);
-    /// with `covered_to`, the window is held up to that day.
-    fn store_fetched(
-        &mut self,
-        page: &AppointmentsPage,
-        covered_to: Option<NaiveDate>,
-    ) -> Result<()>;
+    /// with `covered`, the run of days the cache now holds.
+    fn store_fetched(&mut self, page: &AppointmentsPage, covered: Option<SyncWindow>)
+    -> Result<()>;
 }
 
 impl DeskStore for Cache {
@@ -267,18 +265,18 @@ impl DeskStore for Cache {
             .meta("tenant")?
             .and_then(|m| serde_json::from_str::<Tenant>(&m).ok()))
     }
-    fn evict_before(&self, start: DateTime<Utc>) -> Result<usize> {
-        Cache::evict_before(self, start)
+    fn evict_before(&self, start: DateTime<Utc>, first_day: NaiveDate) -> Result<usize> {
+        Cache::evict_before(self, start, first_day)
     }
-    fn covered_to(&self) -> Result<Option<NaiveDate>> {
-        Cache::covered_to(self)
+    fn covered(&self) -> Result<Option<SyncWindow>> {
+        Cache::covered(self)
     }
     fn store_fetched(
         &mut self,
         page: &AppointmentsPage,
-        covered_to: Option<NaiveDate>,
+        covered: Option<SyncWindow>,
     ) -> Result<()> {
-        Cache::store_fetched(self, page, covered_to)
+        Cache::store_fetched(self, page, covered)
     }
 }
 
@@ -299,11 +297,12 @@ enum SyncPhase {
 #[derive(Debug, Clone, PartialEq)]
 enum Fill {
     Idle,
-    /// Call `id` fetches `from..=to`.
+    /// Call `id` fetches `from..=to`; done, the cache holds `then`.
     Calling {
         id: u64,
         from: NaiveDate,
         to: NaiveDate,
+        then: SyncWindow,
     },
     /// A fetch failed; try again then.
     Wait(Instant),
@@ -525,10 +524,11 @@ impl<S: DeskStore> DeskCore<S> {
                     id: asked,
                     from,
                     to,
+                    then,
                 } = self.fill
                     && asked == id
                 {
-                    self.on_days(a, from, to, now);
+                    self.on_days(a, (from, to), then, now);
                 }
             }
             _ => {} // an answer for a link that is gone
@@ -774,7 +774,7 @@ impl<S: DeskStore> DeskCore<S> {
         };
         let window = SyncWindow::for_tenant(tenant, now.utc());
         let (start, _) = window.instants(self.zone);
-        match self.store.evict_before(start) {
+        match self.store.evict_before(start, window.from) {
             Ok(0) => {}
             Ok(n) => tracing::info!("{n} appointments left the sync window and were deleted"),
             Err(e) => {
@@ -996,9 +996,10 @@ impl<S: DeskStore> DeskCore<S> {
         }
     }
 
-    /// Fetches the days that came into the sync window since the cache was
-    /// filled (the clinic's midnight moved it, perhaps while offline): the
-    /// window moves without a new snapshot.
+    /// Fetches the days of the sync window the cache does not hold: the rest
+    /// of the window after a snapshot (which holds today), the days that came
+    /// into it at a midnight (perhaps while offline). The window moves
+    /// without a new snapshot.
     fn advance_fill(&mut self, now: Now) {
         match self.fill {
             Fill::Calling { .. } => return,
@@ -1012,8 +1013,8 @@ impl<S: DeskStore> DeskCore<S> {
             return;
         };
         let window = SyncWindow::for_tenant(tenant, now.utc());
-        let have = match self.store.covered_to() {
-            Ok(Some(have)) => have,
+        let held = match self.store.covered() {
+            Ok(Some(held)) => held,
             Ok(None) => return, // a cache from before windows: its next snapshot says
             Err(e) => {
                 self.warn(format!("could not read the cache: {e}"));
@@ -1021,26 +1022,45 @@ impl<S: DeskStore> DeskCore<S> {
                 return;
             }
         };
-        if have >= window.to {
-            return;
+        let day_after = |d: NaiveDate| d.succ_opt().unwrap_or(d);
+        let day_before = |d: NaiveDate| d.pred_opt().unwrap_or(d);
+        if held.to < window.to {
+            // Ahead first: the days a desk books into.
+            let from = day_after(held.to).max(window.from);
+            let then = SyncWindow {
+                from: held.from.max(window.from).min(from),
+                to: window.to,
+            };
+            self.fetch_days((from, window.to), then, None, now);
+        } else if held.from > window.from {
+            let to = day_before(held.from).min(window.to);
+            let then = SyncWindow {
+                from: window.from,
+                to: held.to,
+            };
+            self.fetch_days((window.from, to), then, None, now);
         }
-        let from = have.succ_opt().unwrap_or(have).max(window.from);
-        self.fetch_days(from, window.to, None, now);
     }
 
-    fn fetch_days(&mut self, from: NaiveDate, to: NaiveDate, cursor: Option<String>, now: Now) {
+    fn fetch_days(
+        &mut self,
+        (from, to): (NaiveDate, NaiveDate),
+        then: SyncWindow,
+        cursor: Option<String>,
+        now: Now,
+    ) {
         let Some(token) = self.token(now) else {
             return; // asked for one; the grant brings us back here
         };
         let id = self.call(token, DeskCall::Appointments { from, to, cursor });
-        self.fill = Fill::Calling { id, from, to };
+        self.fill = Fill::Calling { id, from, to, then };
     }
 
     fn on_days(
         &mut self,
         answer: std::result::Result<Box<AppointmentsPage>, CallError>,
-        from: NaiveDate,
-        to: NaiveDate,
+        (from, to): (NaiveDate, NaiveDate),
+        then: SyncWindow,
         now: Now,
     ) {
         self.fill = Fill::Idle;
@@ -1054,13 +1074,13 @@ impl<S: DeskStore> DeskCore<S> {
             }
         };
         let done = page.next.is_none();
-        if let Err(e) = self.store.store_fetched(&page, done.then_some(to)) {
+        if let Err(e) = self.store.store_fetched(&page, done.then_some(then)) {
             self.warn(format!("could not store the days {from}..{to}: {e}"));
             self.fill = Fill::Wait(now.mono + FILL_RETRY);
             return;
         }
         if let Some(next) = page.next {
-            self.fetch_days(from, to, Some(next), now);
+            self.fetch_days((from, to), then, Some(next), now);
         }
     }
 

@@ -55,6 +55,11 @@ pub struct Snapshot {
     /// reach this client redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<SyncWindow>,
+    /// The days of `window` whose appointments this snapshot carries (today:
+    /// the first paint needs no more); a client reads the rest of the window
+    /// with `GET /api/appointments` (§8.7). Absent: the whole `window`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds: Option<SyncWindow>,
     pub tenant: Tenant,
     pub me: UserSummary,
     pub users: Vec<User>,

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use clinic_server::{Db, DbLocation, ServerConfig, config, demo};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -45,11 +46,20 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the server")?;
     // First line of output: where we listen (scripts and the app read it).
-    println!("clinic-server listening on {}", server.url());
-    if args.demo {
-        println!(
-            "demo clinic: tenant `demo`, users reception / doctor / doctor2 / admin, password `demo`"
-        );
+    // A reader that stops reading (closes the pipe) must not stop the server.
+    {
+        let mut out = std::io::stdout().lock();
+        let mut say = |line: &str| {
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                tracing::info!("standard output is gone ({e}); serving on");
+            }
+        };
+        say(&format!("clinic-server listening on {}", server.url()));
+        if args.demo {
+            say(
+                "demo clinic: tenant `demo`, users reception / doctor / doctor2 / admin, password `demo`",
+            );
+        }
     }
     tokio::signal::ctrl_c()
         .await

@@ -226,6 +226,7 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
             seq: 0,
             last_event_id: None,
             window: None,
+            holds: None,
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),

@@ -3,14 +3,15 @@
 //! exactly once).
 
 use super::{
-    Cache, Kind, META_LAST_EVENT_ID, META_LAST_SEQ, META_SYNCED_AT, META_WINDOW_TO, set_meta,
-    upsert,
+    Cache, Kind, META_LAST_EVENT_ID, META_LAST_SEQ, META_SYNCED_AT, META_WINDOW_FROM,
+    META_WINDOW_TO, set_meta, upsert,
 };
 use crate::error::Result;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use frontdesk_protocol::api::{AppointmentsPage, Snapshot};
 use frontdesk_protocol::envelope::{Envelope, EnvelopeError, EventData, Evict};
 use frontdesk_protocol::records::{Patient, PatientRef, ReadMarker};
+use frontdesk_protocol::window::SyncWindow;
 use rusqlite::{Connection, OptionalExtension};
 
 /// What applying a batch of events did.
@@ -23,6 +24,12 @@ pub struct Applied {
     /// Set when the batch skipped ahead: `(expected, got)`. Events before the
     /// gap are applied; the caller must replay from `expected - 1`.
     pub gap: Option<(u64, u64)>,
+}
+
+/// Records the run of days whose appointments the cache holds.
+fn set_covered(conn: &Connection, held: &SyncWindow) -> Result<()> {
+    set_meta(conn, META_WINDOW_FROM, &held.from.to_string())?;
+    set_meta(conn, META_WINDOW_TO, &held.to.to_string())
 }
 
 fn ts(t: &chrono::DateTime<Utc>) -> String {
@@ -174,8 +181,8 @@ impl Cache {
         set_meta(&tx, "tenant", &serde_json::to_string(&snap.tenant)?)?;
         set_meta(&tx, "me", &serde_json::to_string(&snap.me)?)?;
         set_meta(&tx, META_LAST_SEQ, &snap.seq.to_string())?;
-        if let Some(w) = &snap.window {
-            set_meta(&tx, META_WINDOW_TO, &w.to.to_string())?;
+        if let Some(held) = snap.holds.as_ref().or(snap.window.as_ref()) {
+            set_covered(&tx, held)?;
         }
         match &snap.last_event_id {
             Some(id) => set_meta(&tx, META_LAST_EVENT_ID, id)?,
@@ -234,7 +241,18 @@ impl Cache {
     /// Deletes the appointments that start before `start` (they left the
     /// sync window as it moved) and the patients no record names any more.
     /// Returns how many appointments went.
-    pub fn evict_before(&self, start: DateTime<Utc>) -> Result<usize> {
+    pub fn evict_before(&self, start: DateTime<Utc>, first_day: NaiveDate) -> Result<usize> {
+        if let Some(held) = self.covered()?
+            && held.from < first_day
+        {
+            set_covered(
+                &self.conn,
+                &SyncWindow {
+                    from: first_day,
+                    to: held.to.max(first_day),
+                },
+            )?;
+        }
         let gone = self.conn.execute(
             "DELETE FROM records WHERE kind = ?1 AND sort < ?2",
             rusqlite::params![Kind::Appointment.as_str(), ts(&start)],
@@ -264,12 +282,12 @@ impl Cache {
 
     /// Stores a page of appointments fetched for some days (and the patients
     /// they name), keeping any copy the cache holds with a higher version;
-    /// with `covered_to`, also records that the cache now holds the sync
-    /// window up to that day. One transaction.
+    /// with `covered`, also records the run of days the cache now holds.
+    /// One transaction.
     pub fn store_fetched(
         &mut self,
         page: &AppointmentsPage,
-        covered_to: Option<NaiveDate>,
+        covered: Option<SyncWindow>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         for a in &page.appointments {
@@ -291,16 +309,21 @@ impl Cache {
         for p in &page.patients {
             upsert(&tx, Kind::Patient, &p.id, &p.name, p)?;
         }
-        if let Some(day) = covered_to {
-            set_meta(&tx, META_WINDOW_TO, &day.to_string())?;
+        if let Some(held) = &covered {
+            set_covered(&tx, held)?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// The last day of the sync window the cache holds, if known.
-    pub fn covered_to(&self) -> Result<Option<NaiveDate>> {
-        Ok(self.meta(META_WINDOW_TO)?.and_then(|d| d.parse().ok()))
+    /// The run of days whose appointments the cache holds, if known.
+    pub fn covered(&self) -> Result<Option<SyncWindow>> {
+        let day =
+            |key| -> Result<Option<NaiveDate>> { Ok(self.meta(key)?.and_then(|d| d.parse().ok())) };
+        Ok(match (day(META_WINDOW_FROM)?, day(META_WINDOW_TO)?) {
+            (Some(from), Some(to)) => Some(SyncWindow { from, to }),
+            _ => None,
+        })
     }
 
     /// Stores the server's current version of a record (from a `409`) if it

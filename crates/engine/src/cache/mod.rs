@@ -293,9 +293,11 @@ pub const META_LAST_SEQ: &str = "last_seq";
 /// Meta key of the id of the event at `last_seq`, sent back on replay so a
 /// server restored from a backup is recognised.
 pub const META_LAST_EVENT_ID: &str = "last_event_id";
-/// Meta key of the last clinic day of the sync window the cache holds: a
-/// window that moved past it (a midnight, perhaps while offline) has its new
-/// days fetched.
+/// Meta keys of the clinic days of the sync window whose appointments the
+/// cache holds (a run of days): the days of the window outside it are
+/// fetched (after a snapshot, which holds today only; after a midnight,
+/// perhaps while offline).
+pub const META_WINDOW_FROM: &str = "window_from";
 pub const META_WINDOW_TO: &str = "window_to";
 /// Meta key of when the cache was last known to match the server (RFC 3339).
 pub const META_SYNCED_AT: &str = "synced_at";

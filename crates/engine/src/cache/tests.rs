@@ -18,6 +18,7 @@ fn snapshot(seq: u64) -> Snapshot {
         seq,
         last_event_id: None,
         window: None,
+        holds: None,
         tenant: Tenant {
             id: "demo".into(),
             name: "Demo".into(),

@@ -480,11 +480,14 @@ impl FakeClinic {
             name: "Rosa Reception".into(),
             role: Role::Receptionist,
         };
-        let (window, _) = self.scope();
+        // As the real server: the window's scope, today's appointments.
+        let (window, zone) = self.scope();
+        let holds = SyncWindow::around(clinic_day(self.utc(), zone), 0, 0);
         Snapshot {
             seq: self.latest,
             last_event_id: self.events.get(&self.latest).map(|e| e.id.clone()),
             window: Some(window),
+            holds: Some(holds),
             tenant: Tenant {
                 id: "demo".into(),
                 name: "Demo".into(),
@@ -500,22 +503,18 @@ impl FakeClinic {
             users: vec![me],
             providers: vec![],
             rooms: vec![],
-            patients: {
-                let (window, zone) = self.scope();
-                self.appointments
-                    .values()
-                    .filter(|a| window.contains(a.start, zone))
-                    .map(patient_of)
-                    .collect()
-            },
-            appointments: {
-                let (window, zone) = self.scope();
-                self.appointments
-                    .values()
-                    .filter(|a| window.contains(a.start, zone))
-                    .cloned()
-                    .collect()
-            },
+            patients: self
+                .appointments
+                .values()
+                .filter(|a| holds.contains(a.start, zone))
+                .map(patient_of)
+                .collect(),
+            appointments: self
+                .appointments
+                .values()
+                .filter(|a| holds.contains(a.start, zone))
+                .cloned()
+                .collect(),
             queue: self.tickets.values().cloned().collect(),
             threads: vec![],
             messages: vec![],

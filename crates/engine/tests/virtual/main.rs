@@ -567,7 +567,8 @@ fn at_the_clinics_midnight_the_day_that_left_the_window_is_deleted() {
     p.clinic.book("soon", now + chrono::Duration::days(1));
     p.start();
     assert!(p.drive_bounded(5 * SECOND, Pair::synced));
-    assert_eq!(p.cached(Kind::Appointment), ["old", "soon"]);
+    // The snapshot held today; the rest of the window came right after.
+    assert!(p.drive_bounded(SECOND, |p| p.cached(Kind::Appointment) == ["old", "soon"]));
     assert!(p.drive_bounded(MINUTE, |p| p.cached(Kind::Appointment) == ["soon"]));
     assert!(p.t >= 30 * SECOND, "not before midnight: {:?}", p.t);
     assert_eq!(p.cached(Kind::Patient), ["pat_soon"]);
@@ -582,6 +583,8 @@ fn the_window_moves_at_midnight_by_fetching_only_the_day_that_came_into_it() {
     let day = chrono::Duration::days(1);
     p.start();
     assert!(p.drive_bounded(5 * SECOND, Pair::synced));
+    p.run_for(SECOND); // the window's other days filled
+    let fetched = p.clinic.counters.day_fetches;
     // Booked by another desk for 31 days ahead (Berlin): outside the window,
     // so this desk only sees a redacted event. Three, so the fetch pages.
     for id in ["far1", "far2", "far3"] {
@@ -595,11 +598,15 @@ fn the_window_moves_at_midnight_by_fetching_only_the_day_that_came_into_it() {
         p.cached(Kind::Patient),
         ["pat_far1", "pat_far2", "pat_far3"]
     );
-    assert_eq!(p.clinic.counters.day_fetches, 2, "two pages of one day");
+    assert_eq!(
+        p.clinic.counters.day_fetches - fetched,
+        2,
+        "two pages of one day"
+    );
     assert_eq!(p.clinic.counters.snapshots, 1, "no new snapshot");
     // It does not fetch again once the cache holds the window.
     p.run_for(10 * MINUTE);
-    assert_eq!(p.clinic.counters.day_fetches, 2);
+    assert_eq!(p.clinic.counters.day_fetches - fetched, 2);
 }
 
 #[test]
@@ -613,6 +620,7 @@ fn a_desk_offline_over_midnight_fills_the_new_days_when_it_is_back() {
     p.book("d32", now + chrono::Duration::days(32));
     p.run_for(SECOND);
     assert!(p.cached(Kind::Appointment).is_empty());
+    let fetched = p.clinic.counters.day_fetches;
     p.clinic.reachable = false;
     p.silent = true;
     assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
@@ -621,8 +629,46 @@ fn a_desk_offline_over_midnight_fills_the_new_days_when_it_is_back() {
     p.run_for(50 * 60 * MINUTE);
     p.clinic.reachable = true;
     assert!(p.drive_bounded(2 * MINUTE, |p| p.cached(Kind::Appointment).len() == 2));
-    assert_eq!(p.clinic.counters.day_fetches, 1, "both days in one fetch");
+    assert_eq!(
+        p.clinic.counters.day_fetches - fetched,
+        1,
+        "both days in one fetch"
+    );
     assert_eq!(p.clinic.counters.snapshots, 1);
+}
+
+#[test]
+fn a_fresh_desk_paints_today_from_the_snapshot_then_fills_its_window() {
+    let mut p = Pair::starting_at(26, 0, "2026-11-22T09:00:00Z", "UTC");
+    let now = p.server_time();
+    let day = chrono::Duration::days(1);
+    for (id, offset) in [
+        ("past8", -8),
+        ("past7", -7),
+        ("today", 0),
+        ("ahead30", 30),
+        ("ahead31", 31),
+    ] {
+        p.clinic.book(id, now + day * offset);
+    }
+    p.start();
+    assert!(p.drive_bounded(5 * SECOND, Pair::synced));
+    // Synced with today's day on screen: the snapshot held only it.
+    assert!(
+        p.updates
+            .iter()
+            .any(|(_, u)| matches!(u, Update::Synced { .. }))
+    );
+    let at_sync = p.cached(Kind::Appointment);
+    assert!(at_sync.len() <= 1 || at_sync == ["today"], "{at_sync:?}");
+    // Then the window's other days, and nothing outside it.
+    assert!(p.drive_bounded(SECOND, |p| p.cached(Kind::Appointment).len() == 3));
+    assert_eq!(p.cached(Kind::Appointment), ["ahead30", "past7", "today"]);
+    assert_eq!(
+        p.cached(Kind::Patient),
+        ["pat_ahead30", "pat_past7", "pat_today"]
+    );
+    assert_eq!(p.clinic.counters.day_fetches, 2, "ahead, then back");
 }
 
 #[test]

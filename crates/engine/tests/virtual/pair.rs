@@ -129,20 +129,24 @@ impl DeskStore for FaultyStore {
     fn tenant(&self) -> Result<Option<frontdesk_protocol::records::Tenant>> {
         self.cache.tenant()
     }
-    fn evict_before(&self, start: chrono::DateTime<chrono::Utc>) -> Result<usize> {
+    fn evict_before(
+        &self,
+        start: chrono::DateTime<chrono::Utc>,
+        first_day: chrono::NaiveDate,
+    ) -> Result<usize> {
         self.check()?;
-        self.cache.evict_before(start)
+        self.cache.evict_before(start, first_day)
     }
-    fn covered_to(&self) -> Result<Option<chrono::NaiveDate>> {
-        self.cache.covered_to()
+    fn covered(&self) -> Result<Option<frontdesk_protocol::window::SyncWindow>> {
+        self.cache.covered()
     }
     fn store_fetched(
         &mut self,
         page: &frontdesk_protocol::api::AppointmentsPage,
-        covered_to: Option<chrono::NaiveDate>,
+        covered: Option<frontdesk_protocol::window::SyncWindow>,
     ) -> Result<()> {
         self.check()?;
-        self.cache.store_fetched(page, covered_to)
+        self.cache.store_fetched(page, covered)
     }
 }
 

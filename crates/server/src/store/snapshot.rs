@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use frontdesk_protocol::api::{Board, Snapshot};
 use frontdesk_protocol::records::{Display, UserSummary};
-use frontdesk_protocol::window::{SyncWindow, zone_of};
+use frontdesk_protocol::window::{SyncWindow, clinic_day, zone_of};
 use rusqlite::Connection;
 
 /// Messages per thread included in a snapshot; older ones are fetched on demand.
@@ -27,7 +27,11 @@ pub fn staff(
         directory::tenant(&tx, t)?.ok_or_else(|| ApiError::NotFound(format!("tenant {t}")))?;
     let seq = events::latest_seq(&tx, t)?;
     let window = SyncWindow::for_tenant(&tenant, now);
-    let (from, to) = window.instants(zone_of(&tenant));
+    // Today only: the desk paints it at once and fills the rest of its
+    // window in the background (`GET /api/appointments`), so a snapshot costs
+    // a day's appointments however long the clinic's history.
+    let holds = SyncWindow::around(clinic_day(now, zone_of(&tenant)), 0, 0);
+    let (from, to) = holds.instants(zone_of(&tenant));
     let appointments = appointments::in_range(&tx, t, from, to)?;
     let queue = queue::list(&tx, t, now)?;
     // Only the patients these records name: a desk PC holds no one else.
@@ -46,6 +50,7 @@ pub fn staff(
         seq,
         last_event_id: events::id_at(&tx, t, seq)?,
         window: Some(window),
+        holds: Some(holds),
         tenant,
         me: UserSummary {
             id: caller.id.clone(),

@@ -811,14 +811,32 @@ async fn a_snapshot_covers_the_sync_window_and_only_the_patients_it_names() {
     let snap = d.snapshot(&r).await;
     assert_eq!(snap["window"]["from"], "2026-11-15");
     assert_eq!(snap["window"]["to"], "2026-12-22");
+    assert_eq!(
+        snap["holds"]["from"], "2026-11-22",
+        "the snapshot holds today"
+    );
+    assert_eq!(snap["holds"]["to"], "2026-11-22");
     assert_eq!(snap["tenant"]["window_days_back"], 7);
     assert_eq!(snap["tenant"]["window_days_ahead"], 30);
-    let names = |key: &str, path: &dyn Fn(&Value) -> String| -> Vec<String> {
-        snap[key].as_array().unwrap().iter().map(path).collect()
+    let names = |v: &Value, key: &str, field: &dyn Fn(&Value) -> String| -> Vec<String> {
+        v[key].as_array().unwrap().iter().map(field).collect()
     };
-    let booked = names("appointments", &|a| {
-        a["patient"]["name"].as_str().unwrap().to_owned()
-    });
+    let patient_name = |a: &Value| a["patient"]["name"].as_str().unwrap().to_owned();
+    let name = |p: &Value| p["name"].as_str().unwrap().to_owned();
+    assert_eq!(
+        names(&snap, "appointments", &patient_name).len(),
+        24,
+        "the demo day"
+    );
+    assert_eq!(names(&snap, "patients", &name).len(), 24);
+    // The rest of the window, on demand: exactly its edges, nothing outside.
+    let (_, page) = d
+        .get(
+            &r,
+            "/api/appointments?from=2026-11-15&to=2026-12-22&limit=1000",
+        )
+        .await;
+    let booked = names(&page, "appointments", &patient_name);
     assert!(booked.contains(&"First Day".to_owned()) && booked.contains(&"Last Day".to_owned()));
     assert!(!booked.contains(&"Too Early".to_owned()) && !booked.contains(&"Too Late".to_owned()));
     assert_eq!(
@@ -826,23 +844,18 @@ async fn a_snapshot_covers_the_sync_window_and_only_the_patients_it_names() {
         24 + 2,
         "the demo day and the two in the window"
     );
-    // Patients: exactly those the window's appointments and the queue name.
-    let patients = names("patients", &|p| p["name"].as_str().unwrap().to_owned());
-    assert_eq!(patients.len(), 24 + 2);
-    assert!(!patients.contains(&"Too Early".to_owned()));
-    assert!(!patients.contains(&"Too Late".to_owned()));
-    // A day later the window has moved: "First Day" left it, nothing new came.
+    assert_eq!(
+        names(&page, "patients", &name).len(),
+        24 + 2,
+        "only the patients they name"
+    );
+    // A day later the window has moved on by a day.
     clock.advance(std::time::Duration::from_secs(24 * 3600));
     let r = d.login("reception").await.access_token;
     let snap = d.snapshot(&r).await;
     assert_eq!(snap["window"]["from"], "2026-11-16");
-    let booked: Vec<&str> = snap["appointments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["patient"]["name"].as_str().unwrap())
-        .collect();
-    assert!(!booked.contains(&"First Day") && booked.contains(&"Last Day"));
+    assert_eq!(snap["window"]["to"], "2026-12-23");
+    assert_eq!(snap["holds"]["from"], "2026-11-23");
 }
 
 #[tokio::test]
@@ -1008,39 +1021,50 @@ async fn a_clinic_with_history_snapshots_only_its_window() {
     let d = demo_server_with_history(|_| {}).await;
     let r = d.login("reception").await.access_token;
     let snap = d.snapshot(&r).await;
+    // The snapshot: today's day only, however long the history.
+    assert_eq!(snap["appointments"].as_array().unwrap().len(), 24);
+    assert_eq!(snap["patients"].as_array().unwrap().len(), 24);
     let (from, to) = (
         snap["window"]["from"].as_str().unwrap().to_owned(),
         snap["window"]["to"].as_str().unwrap().to_owned(),
     );
-    let appointments = snap["appointments"].as_array().unwrap();
-    // Every appointment of the window's days, and nothing else.
-    let mut in_window = 0;
+    // The window's days, read a page at a time as a desk fills them.
+    let mut appointments = Vec::new();
+    let mut patients = Vec::new();
     let mut cursor = String::new();
     loop {
         let (s, page) = d
             .get(
                 &r,
-                &format!("/api/appointments?from={from}&to={to}&limit=1000{cursor}"),
+                &format!("/api/appointments?from={from}&to={to}&limit=500{cursor}"),
             )
             .await;
         assert_eq!(s, 200, "{page}");
-        in_window += page["appointments"].as_array().unwrap().len();
+        appointments.extend(page["appointments"].as_array().unwrap().clone());
+        patients.extend(page["patients"].as_array().unwrap().clone());
         match page["next"].as_str() {
             Some(n) => cursor = format!("&cursor={n}"),
             None => break,
         }
     }
-    assert_eq!(appointments.len(), in_window);
-    assert!(in_window > 24, "the window holds more than the demo day");
-    assert!(in_window < 5_000 / 2, "but far from the clinic's history");
-    // Only the patients those name, out of a roll of thousands.
-    let mut named: Vec<&str> = appointments
-        .iter()
-        .map(|a| a["patient"]["id"].as_str().unwrap())
-        .collect();
-    named.sort();
-    named.dedup();
-    let patients = snap["patients"].as_array().unwrap();
-    assert_eq!(patients.len(), named.len());
-    assert!(patients.len() < 3_000);
+    assert!(
+        appointments.len() > 24,
+        "the window holds more than the demo day"
+    );
+    assert!(
+        appointments.len() < 5_000 / 2,
+        "but far from the clinic's history"
+    );
+    // Only the patients those name, out of a roll of thousands (one seen
+    // twice in the window may be on two pages).
+    let ids = |v: &[Value], f: &dyn Fn(&Value) -> &str| {
+        let mut ids: Vec<String> = v.iter().map(|x| f(x).to_owned()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let named = ids(&appointments, &|a| a["patient"]["id"].as_str().unwrap());
+    let listed = ids(&patients, &|p| p["id"].as_str().unwrap());
+    assert_eq!(listed, named);
+    assert!(listed.len() < 3_000);
 }
