@@ -94,6 +94,15 @@ pub struct AppointmentsPage {
     pub next: Option<String>,
 }
 
+/// `GET /api/threads/{id}/messages?before=MESSAGE_ID&limit=N`: older messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessagesPage {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// Whether older ones remain.
+    pub more: bool,
+}
+
 /// `GET /api/events?after=SEQ&limit=N`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventsPage {

@@ -37,7 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/threads", post(desk_routes::create_thread))
         .route(
             "/api/threads/{id}/messages",
-            post(desk_routes::post_message),
+            post(desk_routes::post_message).get(sync_routes::get_messages),
         )
         .route("/api/threads/{id}/read", post(desk_routes::mark_read))
         .route("/api/displays", post(desk_routes::create_display))

@@ -4,11 +4,11 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{appointments, directory, events, fmt_ts, snapshot};
+use crate::store::{appointments, directory, events, fmt_ts, messages, snapshot};
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
-use frontdesk_protocol::api::{AppointmentsPage, Board, EventsPage, Snapshot};
+use frontdesk_protocol::api::{AppointmentsPage, Board, EventsPage, MessagesPage, Snapshot};
 use frontdesk_protocol::records::Role;
 use frontdesk_protocol::window::{day_start, zone_of};
 use serde::Deserialize;
@@ -162,4 +162,40 @@ fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, String), ApiError> {
     let (start, id) = c.split_once('~').ok_or_else(bad)?;
     let start = DateTime::parse_from_rfc3339(start).map_err(|_| bad())?;
     Ok((start.with_timezone(&Utc), id.to_owned()))
+}
+
+/// Query of `GET /api/threads/{id}/messages`.
+#[derive(Debug, Deserialize)]
+pub struct OlderQuery {
+    /// The oldest message the client holds; none: the newest page.
+    pub before: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/threads/{id}/messages?before=&limit=`: a member reads further
+/// back in a thread than its snapshot went.
+pub async fn get_messages(
+    State(st): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(thread): axum::extract::Path<String>,
+    query: Result<Query<OlderQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<MessagesPage>, ApiError> {
+    caller.require_staff("read messages")?;
+    let Query(q) = query.map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let page = st
+        .db
+        .read(move |conn| {
+            let t = &caller.tenant;
+            messages::members_for(conn, t, &thread, &caller.id)?;
+            let at = match &q.before {
+                Some(id) => Some(messages::created_at_of(conn, t, &thread, id)?),
+                None => None,
+            };
+            let cursor = at.as_deref().zip(q.before.as_deref());
+            let (messages, more) = messages::before(conn, t, &thread, cursor, limit)?;
+            Ok(MessagesPage { messages, more })
+        })
+        .await?;
+    Ok(Json(page))
 }

@@ -179,22 +179,64 @@ pub fn post(
     Ok((m, true))
 }
 
-/// The most recent `per_thread` messages of each of `user`'s threads, oldest first.
+/// The `per_thread` most recent messages of each thread `user` is in,
+/// ordered by thread, then time. One indexed read per thread, so the cost
+/// does not grow with a thread's history.
 pub fn recent_for(
     conn: &Connection,
     tenant: &str,
     user: &str,
     per_thread: u32,
 ) -> Result<Vec<Message>, ApiError> {
+    let mut threads = threads_of(conn, tenant, user)?;
+    threads.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut out = Vec::new();
+    for t in &threads {
+        let mut page = before(conn, tenant, &t.id, None, per_thread)?.0;
+        out.append(&mut page);
+    }
+    Ok(out)
+}
+
+/// Up to `limit` messages of `thread` before `cursor` (the `created_at` and
+/// `id` of the oldest one a client holds; none: the newest), oldest first,
+/// and whether older ones remain.
+pub fn before(
+    conn: &Connection,
+    tenant: &str,
+    thread: &str,
+    cursor: Option<(&str, &str)>,
+    limit: u32,
+) -> Result<(Vec<Message>, bool), ApiError> {
+    let (at, id) = cursor.unwrap_or(("9999", ""));
     let mut stmt = conn.prepare_cached(
-        "SELECT id, thread_id, client_id, author_id, body, urgent, created_at FROM (
-             SELECT m.*, ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY m.created_at DESC, m.id DESC) AS n
-             FROM messages m JOIN thread_members tm ON tm.thread_id = m.thread_id AND tm.user_id = ?2
-             WHERE m.tenant = ?1)
-         WHERE n <= ?3 ORDER BY thread_id, created_at, id",
+        "SELECT id, thread_id, client_id, author_id, body, urgent, created_at FROM messages
+         WHERE tenant = ?1 AND thread_id = ?2 AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))
+         ORDER BY created_at DESC, id DESC LIMIT ?5",
     )?;
-    let rows = stmt.query_map(params![tenant, user, per_thread], message_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map(params![tenant, thread, at, id, limit + 1], message_row)?;
+    let mut page: Vec<Message> = rows.collect::<Result<_, _>>()?;
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    page.reverse();
+    Ok((page, more))
+}
+
+/// The stored time of message `id` in `thread`, for paging before it.
+pub fn created_at_of(
+    conn: &Connection,
+    tenant: &str,
+    thread: &str,
+    id: &str,
+) -> Result<String, ApiError> {
+    super::one(
+        conn,
+        "SELECT created_at FROM messages WHERE tenant = ?1 AND thread_id = ?2 AND id = ?3",
+        params![tenant, thread, id],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::NotFound(format!("message {id}")))
 }
 
 /// Moves `user`'s read marker in a thread forward to `message_id`; returns the

@@ -10,8 +10,9 @@ use frontdesk_protocol::records::{Display, UserSummary};
 use frontdesk_protocol::window::{SyncWindow, clinic_day, zone_of};
 use rusqlite::Connection;
 
-/// Messages per thread included in a snapshot; older ones are fetched on demand.
-pub const MESSAGES_PER_THREAD: u32 = 200;
+/// Messages per thread included in a snapshot; older ones are read on demand
+/// (`GET /api/threads/{id}/messages?before=`, as the user scrolls back).
+pub const MESSAGES_PER_THREAD: u32 = 50;
 /// Notifications included in a snapshot.
 pub const NOTIFICATIONS: u32 = 100;
 

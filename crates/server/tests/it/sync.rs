@@ -1068,3 +1068,66 @@ async fn a_clinic_with_history_snapshots_only_its_window() {
     assert_eq!(listed, named);
     assert!(listed.len() < 3_000);
 }
+
+#[tokio::test]
+async fn older_messages_are_read_back_a_page_at_a_time_by_members_only() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let thread = &d.clinic.threads[0]; // reception and doctor; 2 seeded
+    for i in 0..120 {
+        let (s, _) = d
+            .post(
+                &r,
+                &format!("/api/threads/{thread}/messages"),
+                json!({"client_id": format!("old-{i}"), "body": format!("note {i}")}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    // The snapshot carries the 50 most recent.
+    let snap = d.snapshot(&r).await;
+    let held: Vec<&Value> = snap["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["thread_id"] == thread.as_str())
+        .collect();
+    assert_eq!(held.len(), 50);
+    assert_eq!(held[49]["body"], "note 119");
+    // Scrolling back: the 50 before the oldest held, then the rest.
+    let mut oldest = held[0]["id"].as_str().unwrap().to_owned();
+    let mut bodies = Vec::new();
+    loop {
+        let (s, page) = d
+            .get(
+                &r,
+                &format!("/api/threads/{thread}/messages?before={oldest}&limit=50"),
+            )
+            .await;
+        assert_eq!(s, 200, "{page}");
+        let msgs = page["messages"].as_array().unwrap();
+        for m in msgs.iter().rev() {
+            bodies.push(m["body"].as_str().unwrap().to_owned());
+        }
+        if page["more"] == false {
+            break;
+        }
+        oldest = msgs[0]["id"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(bodies.len(), 70 + 2, "the rest, and the two seeded");
+    assert_eq!(bodies[0], "note 69");
+    assert_eq!(bodies[69], "note 0");
+    // Not a member: as if there were no such thread.
+    let doctor2 = d.login("doctor2").await.access_token;
+    let (s, _) = d
+        .get(&doctor2, &format!("/api/threads/{thread}/messages"))
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = d
+        .get(
+            &r,
+            &format!("/api/threads/{thread}/messages?before=msg_unknown"),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
