@@ -13,6 +13,7 @@ fn main() {
         "focus",
         "activity",
         "dismiss",
+        "load_older",
         "subscribe",
         "startup_painted",
         "display_status",

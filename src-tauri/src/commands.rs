@@ -180,6 +180,13 @@ pub async fn typing(thread: String, typing: bool, shell: State<'_, Shell>) -> Cm
     Ok(shell.engine().await?.typing(&thread, typing)?)
 }
 
+/// The user scrolled back in a thread: read earlier messages (an
+/// `older_messages` update says when they are in).
+#[tauri::command]
+pub async fn load_older(thread: String, shell: State<'_, Shell>) -> CmdResult<()> {
+    Ok(shell.engine().await?.load_older(&thread)?)
+}
+
 #[tauri::command]
 pub async fn set_dnd(dnd: bool, shell: State<'_, Shell>) -> CmdResult<()> {
     Ok(shell.engine().await?.set_dnd(dnd)?)

@@ -112,6 +112,7 @@ fn main() {
             commands::focus,
             commands::activity,
             commands::dismiss,
+            commands::load_older,
             commands::startup_painted,
             commands::subscribe,
         ])

@@ -220,6 +220,65 @@ async fn a_burst_of_messages_in_one_thread_is_one_notification_on_screen() {
 }
 
 #[tokio::test]
+async fn a_thread_is_read_back_beyond_what_the_desk_was_given() {
+    let clinic = Clinic::start(|_| {}).await;
+    let doctor = Desk::login(&clinic.url(), "doctor").await;
+    let thread = &clinic.clinic.threads[0];
+    for i in 0..60 {
+        let (status, _) = doctor
+            .post(
+                &format!("/api/threads/{thread}/messages"),
+                json!({"client_id": format!("back-{i}"), "body": format!("Back note {i:02}")}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+    for b in app
+        .web
+        .find_all(Locator::Css("[data-testid=messages] button"))
+        .await
+        .unwrap()
+    {
+        if b.text().await.unwrap_or_default().contains("Dr. Morales") {
+            b.click().await.unwrap();
+        }
+    }
+    app.wait_texts("[data-testid=messages] li", "the newest messages", |t| {
+        t.iter().any(|s| s.contains("Back note 59"))
+    })
+    .await;
+    let has = |texts: &[String], what: &str| texts.iter().any(|s| s.contains(what));
+    // The desk was given the 50 newest: the first notes are not there yet…
+    let shown: Vec<String> = {
+        let mut v = Vec::new();
+        for li in app
+            .web
+            .find_all(Locator::Css("[data-testid=messages] li"))
+            .await
+            .unwrap()
+        {
+            v.push(li.text().await.unwrap_or_default());
+        }
+        v
+    };
+    assert!(!has(&shown, "Back note 00"));
+    // …until the user asks for earlier messages.
+    app.find("[data-testid=earlier]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=messages] li", "the earlier messages", |t| {
+        t.iter().any(|s| s.contains("Back note 00"))
+    })
+    .await;
+    app.screenshot("earlier-messages").await;
+    app.close().await;
+}
+
+#[tokio::test]
 async fn the_display_shows_a_called_ticket_without_the_patients_name() {
     let mut clinic = Clinic::start(|_| {}).await;
     let app = Desktop::start(&["--display"]).await;

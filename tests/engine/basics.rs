@@ -326,3 +326,44 @@ async fn an_appointment_moved_out_of_the_window_leaves_the_desk_with_its_patient
         .await;
     assert_eq!(page["appointments"][0]["id"], id);
 }
+
+#[tokio::test]
+async fn a_desk_reads_a_thread_back_beyond_its_snapshot() {
+    let clinic = Clinic::start(|_| {}).await;
+    let doctor = Desk::login(&clinic.url(), "doctor").await;
+    let thread = clinic.clinic.threads[0].clone();
+    for i in 0..80 {
+        let (s, _) = doctor
+            .post(
+                &format!("/api/threads/{thread}/messages"),
+                json!({"client_id": format!("back-{i}"), "body": format!("older {i}")}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let in_thread = |c: &Cache| {
+        c.list::<Message>(Kind::Message)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.thread_id == thread)
+            .count()
+    };
+    let mut me = Client::sign_in(&clinic.url(), "reception").await;
+    me.wait_state(ConnState::Live).await;
+    me.wait_cache("the snapshot's 50", |c| in_thread(c) == 50)
+        .await;
+    me.handle.load_older(&thread).unwrap();
+    me.wait_cache("the rest of the thread", |c| in_thread(c) == 82)
+        .await;
+    let got = loop {
+        match me.updates.recv().await.unwrap() {
+            Update::OlderMessages {
+                thread: t,
+                count,
+                more,
+            } if t == thread => break (count, more),
+            _ => continue,
+        }
+    };
+    assert_eq!(got, (32, false), "80 posted + 2 seeded, 50 already held");
+}

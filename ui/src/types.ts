@@ -54,7 +54,8 @@ export type Update =
   | { kind: "outbox"; pending: number; problems: number }
   | { kind: "notified"; notification: { title: string; body: string; urgency: Urgency; subject: { kind: string; id: string } } }
   | { kind: "warning"; message: string }
-  | { kind: "day_changed"; day: string };
+  | { kind: "day_changed"; day: string }
+  | { kind: "older_messages"; thread: string; count: number; more: boolean };
 
 /** A waiting-room board's own record (crates/protocol `Display`). */
 export interface DisplayInfo { id: string; name: string; provider_ids: string[]; created_at: string }

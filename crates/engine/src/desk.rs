@@ -37,11 +37,11 @@ use crate::session::{Grant, Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use frontdesk_protocol::api::{AppointmentsPage, Snapshot};
+use frontdesk_protocol::api::{AppointmentsPage, MessagesPage, Snapshot};
 use frontdesk_protocol::envelope::{
     EmitAck, Envelope, EventData, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
 };
-use frontdesk_protocol::records::{Presence, Tenant, User};
+use frontdesk_protocol::records::{Message, Presence, Tenant, User};
 use frontdesk_protocol::window::{SyncWindow, zone_of};
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -93,6 +93,13 @@ pub enum Update {
     /// The clinic's day turned (its midnight, in its own time zone): what
     /// "today" shows is another day now.
     DayChanged { day: NaiveDate },
+    /// Older messages of a thread are in the cache now (`more`: older ones
+    /// remain on the server).
+    OlderMessages {
+        thread: String,
+        count: usize,
+        more: bool,
+    },
 }
 
 /// A REST call the desk needs made.
@@ -116,6 +123,11 @@ pub enum DeskCall {
         to: NaiveDate,
         cursor: Option<String>,
     },
+    /// `GET /api/threads/{thread}/messages?before=…`: further back in a thread.
+    OlderMessages {
+        thread: String,
+        before: Option<String>,
+    },
 }
 
 /// Why a read call failed.
@@ -134,6 +146,7 @@ pub enum DeskAnswer {
     Events(std::result::Result<Replay, CallError>),
     Sent(SendOutcome),
     Appointments(std::result::Result<Box<AppointmentsPage>, CallError>),
+    OlderMessages(std::result::Result<Box<MessagesPage>, CallError>),
 }
 
 /// What the desk core asks its driver to do (besides the session's sockets).
@@ -193,6 +206,10 @@ pub trait DeskStore {
     /// with `covered`, the run of days the cache now holds.
     fn store_fetched(&mut self, page: &AppointmentsPage, covered: Option<SyncWindow>)
     -> Result<()>;
+    /// The oldest message of `thread` the cache holds.
+    fn oldest_message(&self, thread: &str) -> Result<Option<String>>;
+    /// Keeps messages read back from a thread.
+    fn put_messages(&mut self, messages: &[Message]) -> Result<()>;
 }
 
 impl DeskStore for Cache {
@@ -278,6 +295,12 @@ impl DeskStore for Cache {
     ) -> Result<()> {
         Cache::store_fetched(self, page, covered)
     }
+    fn oldest_message(&self, thread: &str) -> Result<Option<String>> {
+        Cache::oldest_message(self, thread)
+    }
+    fn put_messages(&mut self, messages: &[Message]) -> Result<()> {
+        Cache::put_messages(self, messages)
+    }
 }
 
 /// Where the sync stands on the current link.
@@ -357,6 +380,8 @@ pub struct DeskCore<S: DeskStore> {
     evict_retry_at: Option<Instant>,
     /// Fetching the days that came into the window.
     fill: Fill,
+    /// Older-message reads in flight: call id → thread.
+    older: HashMap<u64, String>,
     /// Merges a thread's messages (and arrivals) into one notification.
     coalescer: Coalescer,
     /// The last time handed in (deadlines on the wall clock are placed on
@@ -394,6 +419,7 @@ impl<S: DeskStore> DeskCore<S> {
             day: clinic_day(now, zone),
             evict_retry_at: None,
             fill: Fill::Idle,
+            older: HashMap::new(),
             coalescer: Coalescer::default(),
             now,
         };
@@ -501,6 +527,30 @@ impl<S: DeskStore> DeskCore<S> {
         }
     }
 
+    /// The user scrolled back in `thread`: read the messages before the
+    /// oldest one held ([`Update::OlderMessages`] says when they are in).
+    pub fn load_older(&mut self, thread: &str, now: Now) {
+        if self.older.values().any(|t| t == thread) {
+            return; // already on its way
+        }
+        let before = match self.store.oldest_message(thread) {
+            Ok(b) => b,
+            Err(e) => return self.warn(format!("could not read the cache: {e}")),
+        };
+        if !self.session.is_live() {
+            return self.warn("offline: earlier messages load once the desk is back".into());
+        }
+        let Some(token) = self.token(now) else {
+            return self.warn("renewing the session: scroll back again in a moment".into());
+        };
+        let call = DeskCall::OlderMessages {
+            thread: thread.to_owned(),
+            before,
+        };
+        let id = self.call(token, call);
+        self.older.insert(id, thread.to_owned());
+    }
+
     /// What the window shows (for the notification policy).
     pub fn focus(&mut self, focus: Focus) {
         self.coalescer.focused(&focus);
@@ -517,6 +567,11 @@ impl<S: DeskStore> DeskCore<S> {
             DeskAnswer::Sent(outcome) => {
                 if matches!(&self.flush, Flush::Sending { id: sent, .. } if *sent == id) {
                     self.on_sent(outcome, now);
+                }
+            }
+            DeskAnswer::OlderMessages(a) => {
+                if let Some(thread) = self.older.remove(&id) {
+                    self.on_older(thread, a);
                 }
             }
             DeskAnswer::Appointments(a) => {
@@ -1082,6 +1137,31 @@ impl<S: DeskStore> DeskCore<S> {
         if let Some(next) = page.next {
             self.fetch_days((from, to), then, Some(next), now);
         }
+    }
+
+    fn on_older(
+        &mut self,
+        thread: String,
+        answer: std::result::Result<Box<MessagesPage>, CallError>,
+    ) {
+        let page = match answer {
+            Ok(p) => p,
+            Err(CallError::Unauthorized) => {
+                self.session.forget_token();
+                return self.warn("the session needed renewing: scroll back again".into());
+            }
+            Err(CallError::Failed(why)) => {
+                return self.warn(format!("could not read earlier messages: {why}"));
+            }
+        };
+        if let Err(e) = self.store.put_messages(&page.messages) {
+            return self.warn(format!("could not keep earlier messages: {e}"));
+        }
+        self.update(Update::OlderMessages {
+            thread,
+            count: page.messages.len(),
+            more: page.more,
+        });
     }
 
     /// Sends the next pending outbox entry, if the desk is live and synced

@@ -173,6 +173,13 @@ impl EngineHandle {
         self.run(move |core, _| core.viewing(patient))
     }
 
+    /// The user scrolled back in `thread`: read earlier messages into the
+    /// cache ([`Update::OlderMessages`] says when they are in).
+    pub fn load_older(&self, thread: &str) -> Result<()> {
+        let thread = thread.to_owned();
+        self.run(move |core, now| core.load_older(&thread, now))
+    }
+
     /// What the window shows (for the notification policy).
     pub fn focus(&self, focus: Focus) -> Result<()> {
         self.run(move |core, _| core.focus(focus))
@@ -450,6 +457,12 @@ impl Executor<Desk> for DeskIo {
                         DeskCall::Send { request, key } => {
                             DeskAnswer::Sent(api.send(&token, &request, &key).await)
                         }
+                        DeskCall::OlderMessages { thread, before } => DeskAnswer::OlderMessages(
+                            api.older_messages(&token, &thread, before.as_deref())
+                                .await
+                                .map(Box::new)
+                                .map_err(call_error),
+                        ),
                         DeskCall::Appointments { from, to, cursor } => DeskAnswer::Appointments(
                             api.appointments(&token, from, to, cursor.as_deref())
                                 .await

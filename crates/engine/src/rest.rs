@@ -6,7 +6,7 @@ use crate::cache::outbox::Request;
 use crate::error::{EngineError, Result};
 use frontdesk_protocol::api::{
     AppointmentsPage, Board, CreateDisplay, DisplayToken, EventsPage, IDEMPOTENCY_KEY_HEADER,
-    LoginRequest, Problem, RefreshRequest, Snapshot, TokenResponse,
+    LoginRequest, MessagesPage, Problem, RefreshRequest, Snapshot, TokenResponse,
 };
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -238,6 +238,24 @@ impl Api {
             .send()
             .await
             .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `GET /api/threads/{thread}/messages?before=…`: older messages.
+    pub async fn older_messages(
+        &self,
+        token: &str,
+        thread: &str,
+        before: Option<&str>,
+    ) -> Result<MessagesPage> {
+        let mut req = self
+            .http
+            .get(self.url(&format!("/api/threads/{thread}/messages")))
+            .bearer_auth(token);
+        if let Some(b) = before {
+            req = req.query(&[("before", b)]);
+        }
+        let resp = req.send().await.map_err(Self::net)?;
         Self::json(resp).await
     }
 

@@ -23,6 +23,8 @@ export class App {
   warnings = $state<string[]>([]);
   /** thread id → user ids typing there */
   typing = $state<Record<string, string[]>>({});
+  /** Threads read back to their first message (nothing older to load). */
+  threadStart = $state<Record<string, boolean>>({});
   private inFlight: Promise<void> | null = null;
   private again = false;
   private lastActivity = -Infinity;
@@ -92,6 +94,10 @@ export class App {
       case "presence":
       case "outbox":
       case "day_changed":
+        void this.refresh();
+        break;
+      case "older_messages":
+        this.threadStart = { ...this.threadStart, [u.thread]: !u.more };
         void this.refresh();
         break;
       case "notified":

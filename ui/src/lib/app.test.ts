@@ -26,6 +26,24 @@ describe("App", () => {
     expect(app.desk.last_seq).toBeGreaterThan(0);
   });
 
+  it("knows which threads have been read back to their start", async () => {
+    let reads = 0;
+    mockIPC((cmd) => {
+      if (cmd === "desk_state") {
+        reads += 1;
+        return { me: null, users: [], providers: [], rooms: [], appointments: [], queue: [], threads: [], messages: [], read_markers: [], presence: [], outbox: [], last_seq: 1, synced_at: null };
+      }
+      return null;
+    });
+    const app = new App();
+    app.onUpdate({ kind: "older_messages", thread: "t1", count: 50, more: true });
+    expect(app.threadStart["t1"]).toBe(false);
+    app.onUpdate({ kind: "older_messages", thread: "t1", count: 12, more: false });
+    expect(app.threadStart["t1"], "nothing older to load").toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(reads, "the desk re-read its messages").toBeGreaterThan(0);
+  });
+
   it("reports activity to the engine, at most every 30 seconds", () => {
     const seen: number[] = [];
     mockIPC((cmd) => {

@@ -63,6 +63,8 @@ export const backend = {
   focus: (windowFocused: boolean, thread: string | null) => call<void>("focus", { windowFocused, thread }),
   activity: () => call<void>("activity"),
   dismiss: (n: number) => call<void>("dismiss", { n }),
+  /** Reads a thread further back than the cache holds (an `older_messages` update follows). */
+  loadOlder: (thread: string) => call<void>("load_older", { thread }),
   /** Tells the shell the schedule is on screen (it logs the start-up time). */
   startupPainted: () => call<void>("startup_painted"),
   displayStatus: () => call<DisplayStatus>("display_status"),

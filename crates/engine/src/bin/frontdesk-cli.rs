@@ -208,6 +208,11 @@ fn print_update(u: &Update, json: bool) -> anyhow::Result<()> {
         }
         Update::Warning { message } => println!("warning: {message}"),
         Update::DayChanged { day } => println!("the clinic's day is now {day}"),
+        Update::OlderMessages {
+            thread,
+            count,
+            more,
+        } => println!("{count} earlier messages of {thread} read (more: {more})"),
     }
     Ok(())
 }

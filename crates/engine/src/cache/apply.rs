@@ -316,6 +316,32 @@ impl Cache {
         Ok(())
     }
 
+    /// The oldest message of `thread` the cache holds.
+    pub fn oldest_message(&self, thread: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM records WHERE kind = ?1 AND json_extract(data, '$.thread_id') = ?2
+                 ORDER BY sort, id LIMIT 1",
+                rusqlite::params![Kind::Message.as_str(), thread],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Keeps messages read back from a thread (one transaction).
+    pub fn put_messages(
+        &mut self,
+        messages: &[frontdesk_protocol::records::Message],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for m in messages {
+            upsert(&tx, Kind::Message, &m.id, &ts(&m.created_at), m)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The run of days whose appointments the cache holds, if known.
     pub fn covered(&self) -> Result<Option<SyncWindow>> {
         let day =

@@ -374,6 +374,16 @@ impl FakeClinic {
                 }))
             }),
             DeskCall::Send { request, key } => DeskAnswer::Sent(self.send(token, request, key)),
+            // Messages are not modelled here (the real server's tests read
+            // threads back); an empty page keeps the desk honest.
+            DeskCall::OlderMessages { .. } => DeskAnswer::OlderMessages(if !self.reachable {
+                Err(unreachable())
+            } else {
+                Ok(Box::new(frontdesk_protocol::api::MessagesPage {
+                    messages: Vec::new(),
+                    more: false,
+                }))
+            }),
             DeskCall::Appointments { from, to, cursor } => {
                 DeskAnswer::Appointments(if !self.reachable {
                     Err(unreachable())

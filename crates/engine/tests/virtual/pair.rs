@@ -140,6 +140,13 @@ impl DeskStore for FaultyStore {
     fn covered(&self) -> Result<Option<frontdesk_protocol::window::SyncWindow>> {
         self.cache.covered()
     }
+    fn oldest_message(&self, thread: &str) -> Result<Option<String>> {
+        self.cache.oldest_message(thread)
+    }
+    fn put_messages(&mut self, messages: &[frontdesk_protocol::records::Message]) -> Result<()> {
+        self.check()?;
+        self.cache.put_messages(messages)
+    }
     fn store_fetched(
         &mut self,
         page: &frontdesk_protocol::api::AppointmentsPage,
@@ -421,6 +428,9 @@ impl Pair {
                         ),
                         frontdesk_engine::desk::DeskCall::Appointments { .. } => {
                             DeskAnswer::Appointments(Err(CallError::Failed("timed out".into())))
+                        }
+                        frontdesk_engine::desk::DeskCall::OlderMessages { .. } => {
+                            DeskAnswer::OlderMessages(Err(CallError::Failed("timed out".into())))
                         }
                     };
                     self.stalled.push((self.t + REQUEST_TIMEOUT, id, failed));
