@@ -133,6 +133,19 @@ impl Desk {
         self.send(reqwest::Method::POST, path, body).await
     }
 
+    /// Posts `count` messages to `thread`, the i-th saying `body(i)`.
+    pub async fn post_messages(&self, thread: &str, count: usize, body: impl Fn(usize) -> String) {
+        for i in 0..count {
+            let (status, answer) = self
+                .post(
+                    &format!("/api/threads/{thread}/messages"),
+                    json!({"client_id": format!("{}-{i}", body(0)), "body": body(i)}),
+                )
+                .await;
+            assert_eq!(status, 201, "{answer}");
+        }
+    }
+
     /// PATCH and return (status, body).
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::PATCH, path, body).await

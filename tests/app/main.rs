@@ -160,15 +160,9 @@ async fn a_burst_of_messages_in_one_thread_is_one_notification_on_screen() {
     app.sign_in(&clinic.url(), "reception").await;
     let doctor = Desk::login(&clinic.url(), "doctor").await;
     let thread = &clinic.clinic.threads[0];
-    for i in 0..8 {
-        let (status, _) = doctor
-            .post(
-                &format!("/api/threads/{thread}/messages"),
-                json!({"client_id": format!("burst-{i}"), "body": format!("Burst message {i}")}),
-            )
-            .await;
-        assert_eq!(status, 201);
-    }
+    doctor
+        .post_messages(thread, 8, |i| format!("Burst message {i}"))
+        .await;
     // All eight reached the desk (before anything on screen is touched):
     // the demo's one unread message in this thread and these…
     app.wait_texts(
@@ -224,15 +218,9 @@ async fn a_thread_is_read_back_beyond_what_the_desk_was_given() {
     let clinic = Clinic::start(|_| {}).await;
     let doctor = Desk::login(&clinic.url(), "doctor").await;
     let thread = &clinic.clinic.threads[0];
-    for i in 0..60 {
-        let (status, _) = doctor
-            .post(
-                &format!("/api/threads/{thread}/messages"),
-                json!({"client_id": format!("back-{i}"), "body": format!("Back note {i:02}")}),
-            )
-            .await;
-        assert_eq!(status, 201);
-    }
+    doctor
+        .post_messages(thread, 60, |i| format!("Back note {i:02}"))
+        .await;
     let app = Desktop::start(&[]).await;
     app.sign_in(&clinic.url(), "reception").await;
     for b in app

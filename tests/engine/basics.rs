@@ -332,15 +332,9 @@ async fn a_desk_reads_a_thread_back_beyond_its_snapshot() {
     let clinic = Clinic::start(|_| {}).await;
     let doctor = Desk::login(&clinic.url(), "doctor").await;
     let thread = clinic.clinic.threads[0].clone();
-    for i in 0..80 {
-        let (s, _) = doctor
-            .post(
-                &format!("/api/threads/{thread}/messages"),
-                json!({"client_id": format!("back-{i}"), "body": format!("older {i}")}),
-            )
-            .await;
-        assert_eq!(s, 201);
-    }
+    doctor
+        .post_messages(&thread, 80, |i| format!("older {i}"))
+        .await;
     let in_thread = |c: &Cache| {
         c.list::<Message>(Kind::Message)
             .unwrap()

@@ -739,7 +739,7 @@ engine's default backoff (full jitter from 0.25 s, capped at 1.5 s for the first
 process running only the engine, synced, VmRSS and Pss from /proc. Window = two clinic servers seeded in the \
 same run, the demo day alone and the demo day with a year of weekdays back and a month ahead (18 \
 appointments per provider per weekday over a roll of 10,800 patients) plus 5,000 messages in one thread; \
-the snapshot's body size as reception (it holds today; 200 recent messages per thread); a new desk's \
+the snapshot's body size as reception (it holds today and the 50 newest messages per thread); a new desk's \
 `sign_in` + `start` until synced (live, today in its cache), then until its cache holds the whole window \
 (filled with `GET /api/appointments` in pages of 500); the cache files' size after it stopped.\n"
     );
