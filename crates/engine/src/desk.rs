@@ -737,8 +737,16 @@ impl<S: DeskStore> DeskCore<S> {
                 if self.sync != SyncPhase::Done {
                     self.session
                         .lose(&format!("could not refresh the session ({reason})"), now);
-                } else if self.flush == Flush::Idle {
+                    return;
+                }
+                // Whatever waited for the token waits a while before asking
+                // again, or a server that fails every refresh would be asked
+                // again at once, over and over.
+                if self.flush == Flush::Idle {
                     self.flush = Flush::Wait(now.mono + OUTBOX_RETRY);
+                }
+                if self.fill == Fill::Idle {
+                    self.fill = Fill::Wait(now.mono + FILL_RETRY);
                 }
             }
         }

@@ -74,6 +74,8 @@ pub struct FakeClinic {
     pub reachable: bool,
     /// The next this many sends answer `503`.
     pub fail_sends: u32,
+    /// The refresh endpoint fails (a server error), whatever the token.
+    pub fail_refresh: bool,
     idempotency: HashMap<String, Value>,
     sockets: HashMap<u64, Socket>,
     next_token: u64,
@@ -119,6 +121,7 @@ impl FakeClinic {
             refuse_connect: false,
             reachable: true,
             fail_sends: 0,
+            fail_refresh: false,
             idempotency: HashMap::new(),
             sockets: HashMap::new(),
             next_token: 0,
@@ -169,6 +172,9 @@ impl FakeClinic {
             return Err(GrantError::Unavailable("connection refused".into()));
         }
         self.counters.refreshes += 1;
+        if self.fail_refresh {
+            return Err(GrantError::Unavailable("server error 500".into()));
+        }
         let fresh = self.refresh.get(token).copied();
         if self.login_revoked || fresh != Some(true) {
             if fresh == Some(false) {

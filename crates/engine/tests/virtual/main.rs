@@ -733,3 +733,20 @@ fn a_replay_after_a_short_drop_notifies_once_as_a_summary() {
         "a replay, not a second snapshot"
     );
 }
+
+#[test]
+fn a_refresh_that_keeps_failing_while_live_is_not_asked_again_at_once() {
+    let mut p = synced_pair(27, 0);
+    p.run_for(SECOND);
+    // The refresh endpoint starts failing (a server error) while the socket
+    // stays up; the access token goes stale after its 15 minutes.
+    p.clinic.fail_refresh = true;
+    let before = p.clinic.counters.refreshes;
+    // Past the clinic's midnight (UTC here, 15 h away) the window moves and
+    // its new day must be fetched, which needs a token.
+    p.run_for(16 * 60 * MINUTE);
+    let asked = p.clinic.counters.refreshes - before;
+    // One attempt per retry interval after midnight, not a storm.
+    assert!((1..=70).contains(&asked), "{asked} refresh attempts");
+    assert!(p.synced(), "the link stayed up");
+}
