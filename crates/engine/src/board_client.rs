@@ -18,7 +18,6 @@ use crate::clock::{Clock, Now, SystemClock};
 use crate::connection::Tls;
 use crate::driver::{self, Control, Core, Executor, FixedToken, Task};
 use crate::error::{EngineError, Result};
-use crate::link::{Refusal, RefusalKind};
 use crate::rest::Api;
 use crate::session::{Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
@@ -218,6 +217,9 @@ pub struct BoardCore {
     session: Session,
     board: Option<BoardState>,
     fetching: Option<u64>,
+    /// Live events that arrived while the fetch was in flight: applied on top
+    /// of the fetched board (those it already reflects are skipped by seq).
+    held: Vec<Envelope>,
     next_id: u64,
     out: VecDeque<BoardOut>,
 }
@@ -234,6 +236,7 @@ impl BoardCore {
             session: Session::new(config, rng, now),
             board: saved,
             fetching: None,
+            held: Vec::new(),
             next_id: 0,
             out: VecDeque::new(),
         }
@@ -274,15 +277,17 @@ impl BoardCore {
                 self.out.push_back(BoardOut::Save(board.clone()));
                 self.out
                     .push_back(BoardOut::Update(BoardUpdate::Board { board }));
+                for env in std::mem::take(&mut self.held) {
+                    self.live_event(&env, now);
+                }
                 self.session.healthy(now);
             }
-            Err(FetchError::Unauthorized(message)) => self.session.refused(
-                Refusal {
-                    kind: RefusalKind::Unauthorized,
-                    message,
-                },
-                now,
-            ),
+            // A display token cannot be renewed: refused here, the board was
+            // removed (CONNECT let it in a moment before). Stop for good.
+            Err(FetchError::Unauthorized(message)) => {
+                tracing::info!("the board's token was refused: {message}");
+                self.session.stop(true, now);
+            }
             Err(FetchError::Failed(why)) => self
                 .session
                 .lose(&format!("could not read the board ({why})"), now),
@@ -308,10 +313,19 @@ impl BoardCore {
                     }
                     None => self.session.lose("no display token", now),
                 },
-                SessionEvent::Down => self.fetching = None,
+                SessionEvent::Down => {
+                    self.fetching = None;
+                    self.held.clear();
+                }
                 SessionEvent::Event { data, .. } => {
                     if let Ok(env) = serde_json::from_value::<Envelope>(data) {
-                        self.live_event(&env, now);
+                        if self.fetching.is_some() {
+                            if self.held.len() < 1_000 {
+                                self.held.push(env);
+                            }
+                        } else {
+                            self.live_event(&env, now);
+                        }
                     }
                 }
                 SessionEvent::Ack { .. } | SessionEvent::GrantFailed { .. } => {}
@@ -521,5 +535,42 @@ mod tests {
         core.handle_board(id, Err(FetchError::Failed("503".into())), now);
         drain(&mut core, now);
         assert_eq!(core.session.state(), ConnState::Reconnecting);
+    }
+
+    #[test]
+    fn a_call_that_arrives_while_the_board_is_fetched_is_not_lost() {
+        let (mut core, now) = board();
+        let g = opened(&drain(&mut core, now)).expect("a socket is opened");
+        core.handle_socket(g, SocketReport::Text(OPEN.into()), now);
+        core.handle_socket(g, SocketReport::Text(r#"40{"sid":"x"}"#.into()), now);
+        let id = drain(&mut core, now)
+            .into_iter()
+            .find_map(|o| match o {
+                driver::Output::App(BoardOut::Fetch { id, .. }) => Some(id),
+                _ => None,
+            })
+            .expect("fetching");
+        // Ticket A-001 is called while the fetch (at seq 7) is on its way.
+        let ticket = json!({"id": "q1", "ticket": "A-001", "provider_id": "p1", "room_id": "r1",
+            "initials": "N.Q.", "appointment_id": null, "status": "called", "priority": 0,
+            "arrived_at": "2026-11-22T09:00:00Z", "called_at": "2026-11-22T09:10:00Z",
+            "version": 2, "updated_at": "2026-11-22T09:10:00Z"});
+        let env = json!({"seq": 8, "id": "e8", "type": "queue.called", "tenant": "demo",
+            "at": "2026-11-22T09:10:00Z", "actor": "system", "data": ticket});
+        let frame = format!("42{}", json!(["queue.called", env]));
+        core.handle_socket(g, SocketReport::Text(frame), now);
+        let board: Board = serde_json::from_value(json!({
+            "seq": 7,
+            "display": {"id": "d1", "name": "Lobby", "provider_ids": ["p1"], "created_at": "2026-11-22T08:00:00Z"},
+            "rooms": [{"id": "r1", "name": "Room 1"}],
+            "queue": []
+        }))
+        .unwrap();
+        core.handle_board(id, Ok(board), now);
+        let called = drain(&mut core, now).into_iter().any(|o| {
+            matches!(o, driver::Output::App(BoardOut::Update(BoardUpdate::Called { ref ticket, .. })) if ticket == "A-001")
+        });
+        assert!(called, "the call is applied on top of the fetched board");
+        assert_eq!(core.board().map(|b| b.seq), Some(8));
     }
 }

@@ -342,6 +342,13 @@ enum Flush {
         request: Request,
         auth_retried: bool,
     },
+    /// Entry `n` waits for a token to be sent with (after a `401`, its one
+    /// retry is this one).
+    AwaitToken {
+        entry: Box<OutboxEntry>,
+        request: Request,
+        auth_retried: bool,
+    },
     /// Try again at this time.
     Wait(Instant),
 }
@@ -705,7 +712,7 @@ impl<S: DeskStore> DeskCore<S> {
                 self.held.clear();
                 self.held_overflow = false;
                 self.show_replayed();
-                if matches!(self.flush, Flush::Sending { .. }) {
+                if matches!(self.flush, Flush::Sending { .. } | Flush::AwaitToken { .. }) {
                     self.flush = Flush::Idle;
                 }
                 if matches!(self.fill, Fill::Calling { .. }) {
@@ -742,7 +749,7 @@ impl<S: DeskStore> DeskCore<S> {
                 // Whatever waited for the token waits a while before asking
                 // again, or a server that fails every refresh would be asked
                 // again at once, over and over.
-                if self.flush == Flush::Idle {
+                if matches!(self.flush, Flush::Idle | Flush::AwaitToken { .. }) {
                     self.flush = Flush::Wait(now.mono + OUTBOX_RETRY);
                 }
                 if self.fill == Fill::Idle {
@@ -1129,7 +1136,13 @@ impl<S: DeskStore> DeskCore<S> {
         self.fill = Fill::Idle;
         let page = match answer {
             Ok(page) => page,
-            Err(CallError::Unauthorized) => return self.session.forget_token(),
+            Err(CallError::Unauthorized) => {
+                // A fresh token next time, not at once: a server that keeps
+                // refusing this call must not be asked in a loop.
+                self.session.forget_token();
+                self.fill = Fill::Wait(now.mono + OUTBOX_RETRY);
+                return;
+            }
             Err(CallError::Failed(why)) => {
                 self.warn(format!("could not fetch the days {from}..{to}: {why}"));
                 self.fill = Fill::Wait(now.mono + FILL_RETRY);
@@ -1178,6 +1191,20 @@ impl<S: DeskStore> DeskCore<S> {
         match &self.flush {
             Flush::Wait(at) if *at <= now.mono => self.flush = Flush::Idle,
             Flush::Idle => {}
+            Flush::AwaitToken { .. } => {
+                if !self.is_synced() || self.session.token(now).is_none() {
+                    return;
+                }
+                if let Flush::AwaitToken {
+                    entry,
+                    request,
+                    auth_retried,
+                } = std::mem::replace(&mut self.flush, Flush::Idle)
+                {
+                    self.send_entry(entry, request, auth_retried, now);
+                }
+                return;
+            }
             _ => return,
         }
         if !self.is_synced() {
@@ -1187,6 +1214,19 @@ impl<S: DeskStore> DeskCore<S> {
             let entry = match self.store.outbox_next() {
                 Ok(Some(e)) => e,
                 Ok(None) => return,
+                Err(EngineError::OutboxEntryUnreadable { n, why }) => {
+                    // Set it aside as refused, visibly, so the rest can go.
+                    let why = format!("this action could not be read ({why}); it was not sent");
+                    if let Err(e) =
+                        self.store
+                            .outbox_set_problem(n, OutboxState::Refused, &why, None)
+                    {
+                        return self.outbox_failed(format!("outbox: {e}"), now);
+                    }
+                    self.warn(why);
+                    self.publish_outbox();
+                    continue;
+                }
                 Err(e) => return self.outbox_failed(format!("outbox unreadable: {e}"), now),
             };
             let request = match entry.action.request() {
@@ -1222,7 +1262,13 @@ impl<S: DeskStore> DeskCore<S> {
         now: Now,
     ) {
         let Some(token) = self.token(now) else {
-            self.flush = Flush::Idle;
+            // Asked for one; the grant brings us back to send this entry
+            // (keeping whether it was already retried after a 401).
+            self.flush = Flush::AwaitToken {
+                entry,
+                request,
+                auth_retried,
+            };
             return;
         };
         let call = DeskCall::Send {

@@ -193,9 +193,8 @@ impl EngineHandle {
     /// Signs out: revokes the login on the server (best effort), forgets the
     /// secrets and wipes the cache.
     pub async fn logout(&self) -> Result<()> {
-        if let Err(e) = self.credentials.revoke().await {
-            tracing::info!("server logout failed (the local sign-out still happens): {e}");
-        }
+        // The session first (under the refresh lock), then the patient data.
+        let forgot = self.credentials.sign_out().await;
         let config = self.config.clone();
         let logged_out = self.logged_out.clone();
         let wiped = self
@@ -214,8 +213,7 @@ impl EngineHandle {
                 wiped
             })
             .await?;
-        // Then the secrets, each attempted whatever the other did.
-        let forgot = self.credentials.forget();
+        // Then the cache key, whatever became of the rest.
         let forgot_key = self.credentials.secrets.delete(&self.config.key_secret());
         wiped.and(forgot).and(forgot_key)
     }
@@ -533,13 +531,19 @@ impl RefreshCredentials {
     }
 
     /// Ends the login on the server (best effort).
-    async fn revoke(&self) -> Result<()> {
-        let refresh = self.stored()?;
-        self.api.logout(&refresh).await
-    }
-
-    /// Forgets the refresh token here.
-    fn forget(&self) -> Result<()> {
+    /// Ends the login: on the server (best effort) and here. Under the
+    /// refresh lock, so a refresh in flight finishes first and its rotated
+    /// token is the one revoked and forgotten, not written back afterwards.
+    async fn sign_out(&self) -> Result<()> {
+        let _held = RefreshLock::acquire(&self.lock).await?;
+        match self.stored() {
+            Ok(refresh) => {
+                if let Err(e) = self.api.logout(&refresh).await {
+                    tracing::info!("server logout failed (the local sign-out still happens): {e}");
+                }
+            }
+            Err(e) => tracing::info!("no session to end on the server: {e}"),
+        }
         if let Ok(mut u) = self.unsaved.lock() {
             *u = None;
         }
@@ -560,8 +564,15 @@ impl Credentials for RefreshCredentials {
             unsaved: self.unsaved.clone(),
             updates: self.updates.clone(),
         };
+        // On a task of its own: once the server has rotated the token, the new
+        // one must reach the keyring even if the engine stops meanwhile (the
+        // spent one presented at the next start would revoke the login).
+        let refresh = tokio::spawn(async move { me.refresh().await });
         Box::pin(async move {
-            match me.refresh().await {
+            let done = refresh
+                .await
+                .unwrap_or_else(|e| Err(EngineError::Network(format!("refresh task: {e}"))));
+            match done {
                 Ok(t) => Ok(Grant {
                     token: t.access_token,
                     expires_in: Some(t.expires_in),

@@ -9,6 +9,10 @@ pub enum EngineError {
     /// database at all). The caller may wipe it and resync.
     #[error("the local cache cannot be opened with this key (wrong key or not a cache file)")]
     CacheKey,
+    /// One outbox entry cannot be read (an action this build does not know,
+    /// or a damaged row); the others can.
+    #[error("outbox entry {n} cannot be read: {why}")]
+    OutboxEntryUnreadable { n: i64, why: String },
     /// The cache opened but its contents are damaged.
     #[error("the local cache is damaged: {0}")]
     CacheCorrupt(String),

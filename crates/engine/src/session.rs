@@ -18,7 +18,7 @@
 
 use crate::backoff::Backoff;
 use crate::clock::Now;
-use crate::link::{Link, LinkEvent, LinkLimits, Refusal, RefusalKind};
+use crate::link::{Link, LinkEvent, LinkLimits, RefusalKind};
 use crate::supervisor::{Action, ConnState, Input, Supervisor};
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
@@ -132,7 +132,9 @@ pub struct Session {
 /// itself, so a PC clock that is hours off does not matter. The server's
 /// figure is capped at a day so a bogus one cannot overflow.
 pub fn renew_at(expires_in: u64, now: SystemTime) -> SystemTime {
-    let life = Duration::from_secs(expires_in.min(86_400));
+    // A server saying 0 (or a few seconds) must not make every call renew
+    // first: ten seconds at least.
+    let life = Duration::from_secs(expires_in.clamp(10, 86_400));
     now + life - (life / 4).min(Duration::from_secs(30))
 }
 
@@ -228,18 +230,6 @@ impl Session {
             },
             now,
         );
-    }
-
-    /// The server refused the credentials outside CONNECT (a board's 401):
-    /// handled as a CONNECT refusal would be.
-    pub fn refused(&mut self, refusal: Refusal, now: Now) {
-        if self.is_live() {
-            self.lose(&refusal.message, now);
-        }
-        if refusal.kind == RefusalKind::Unauthorized {
-            self.access = None;
-        }
-        self.input(Input::Refused(refusal), now);
     }
 
     /// The live session did its job: the next loss backs off from the start.

@@ -209,8 +209,10 @@ fn entry_row(r: &Row<'_>) -> rusqlite::Result<Result<OutboxEntry>> {
         r.get(7)?,
         r.get(8)?,
     );
-    let corrupt =
-        move |e: serde_json::Error| EngineError::CacheCorrupt(format!("outbox entry {n}: {e}"));
+    let corrupt = move |e: serde_json::Error| EngineError::OutboxEntryUnreadable {
+        n,
+        why: e.to_string(),
+    };
     Ok((|| {
         Ok(OutboxEntry {
             n,
@@ -274,7 +276,13 @@ impl Cache {
         let rows = stmt.query_map([], entry_row)?;
         let mut out = Vec::new();
         for r in rows {
-            out.push(r??);
+            match r? {
+                Ok(e) => out.push(e),
+                // One unreadable entry must not hide the others (the desk
+                // sets it aside as refused when it meets it).
+                Err(e @ EngineError::OutboxEntryUnreadable { .. }) => tracing::warn!("{e}"),
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }

@@ -369,3 +369,31 @@ fn outbox_keeps_order_keys_and_problems_across_reopen() {
     assert!(cache.outbox_dismiss(e3.n).unwrap());
     assert!(!cache.outbox_dismiss(e3.n).unwrap());
 }
+
+#[test]
+fn an_unreadable_outbox_entry_is_named_and_does_not_hide_the_others() {
+    let (_dir, _path, _key, cache) = open_temp();
+    let good = DeskAction::MarkRead {
+        thread_id: "t1".into(),
+        message_id: "m1".into(),
+    };
+    let first = cache.outbox_push(&good, Utc::now()).unwrap();
+    let second = cache.outbox_push(&good, Utc::now()).unwrap();
+    // An action a newer build wrote, that this one cannot read.
+    cache
+        .conn
+        .execute(
+            "UPDATE outbox SET action = '{\"action\":\"from_the_future\"}' WHERE n = ?1",
+            [first.n],
+        )
+        .unwrap();
+    match cache.outbox_next() {
+        Err(EngineError::OutboxEntryUnreadable { n, .. }) => assert_eq!(n, first.n),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(cache.outbox_list().unwrap(), vec![second.clone()]);
+    cache
+        .outbox_set_problem(first.n, OutboxState::Refused, "unreadable", None)
+        .unwrap();
+    assert_eq!(cache.outbox_next().unwrap(), Some(second));
+}

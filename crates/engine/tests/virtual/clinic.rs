@@ -76,6 +76,8 @@ pub struct FakeClinic {
     pub fail_sends: u32,
     /// The refresh endpoint fails (a server error), whatever the token.
     pub fail_refresh: bool,
+    /// Sends answer `401` whatever the token (a misconfigured endpoint).
+    pub refuse_sends: bool,
     idempotency: HashMap<String, Value>,
     sockets: HashMap<u64, Socket>,
     next_token: u64,
@@ -122,6 +124,7 @@ impl FakeClinic {
             reachable: true,
             fail_sends: 0,
             fail_refresh: false,
+            refuse_sends: false,
             idempotency: HashMap::new(),
             sockets: HashMap::new(),
             next_token: 0,
@@ -450,6 +453,9 @@ impl FakeClinic {
             return SendOutcome::Unauthorized;
         }
         self.counters.sends += 1;
+        if self.refuse_sends {
+            return SendOutcome::Unauthorized;
+        }
         if self.fail_sends > 0 {
             self.fail_sends -= 1;
             return SendOutcome::Later("server error 503 Service Unavailable".into());

@@ -750,3 +750,19 @@ fn a_refresh_that_keeps_failing_while_live_is_not_asked_again_at_once() {
     assert!((1..=70).contains(&asked), "{asked} refresh attempts");
     assert!(p.synced(), "the link stayed up");
 }
+
+#[test]
+fn a_send_refused_as_unauthorized_retries_once_per_interval_not_in_a_loop() {
+    let mut p = synced_pair(28, 1);
+    p.clinic.refuse_sends = true;
+    let refreshes = p.clinic.counters.refreshes;
+    call(&mut p, "t0", 1);
+    p.run_for(MINUTE);
+    let sends = p.clinic.counters.sends;
+    // Each round: the send, one renewal, the send again; then 5 s of rest.
+    assert!((2..=26).contains(&sends), "{sends} sends in a minute");
+    assert!(p.clinic.counters.refreshes - refreshes <= 13);
+    assert_eq!(outbox(&p), (1, 0), "still pending, not dropped");
+    p.clinic.refuse_sends = false;
+    assert!(p.drive_bounded(10 * SECOND, |p| outbox(p) == (0, 0)));
+}
