@@ -676,15 +676,15 @@ impl<S: DeskStore> DeskCore<S> {
         self.now = now;
         self.check_day(now);
         loop {
-            let mut any = false;
             while let Some(ev) = self.session.poll_event() {
-                any = true;
                 self.session_event(ev, now);
             }
             self.advance_sync(now);
             self.advance_flush(now);
             self.advance_fill(now);
-            if !any {
+            // What moving on did to the session (a link given up) is
+            // handled now, not at the next input.
+            if !self.session.has_events() {
                 break;
             }
         }

@@ -167,7 +167,13 @@ impl Link {
 
     /// When the session will be declared dead if nothing arrives.
     pub fn deadline(&self) -> SystemTime {
-        self.last_heard + self.allowed_silence()
+        let silence = self.last_heard + self.allowed_silence();
+        if matches!(self.phase, Phase::AwaitingOpen | Phase::AwaitingConnect) {
+            // CONNECT must be answered in time, pings or not.
+            silence.min(self.started + HANDSHAKE_TIMEOUT + Duration::from_millis(1))
+        } else {
+            silence
+        }
     }
 
     /// `Err` if the server has been silent for longer than allowed. A wall
@@ -518,6 +524,10 @@ mod tests {
         assert!(
             l.check_alive(t(11)).is_err(),
             "pinging but never answering CONNECT is dead"
+        );
+        assert!(
+            l.deadline() <= t(10) + Duration::from_millis(1),
+            "the deadline a driver sleeps until is the handshake's"
         );
     }
 

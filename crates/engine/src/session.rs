@@ -344,6 +344,11 @@ impl Session {
         self.out.pop_front()
     }
 
+    /// Whether events wait for [`Session::poll_event`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next thing the application must know.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
