@@ -389,6 +389,10 @@ pub struct DeskCore<S: DeskStore> {
     fill: Fill,
     /// Older-message reads in flight: call id → thread.
     older: HashMap<u64, String>,
+    /// The token each call in flight carries (a `401` forgets only that one).
+    tokens_used: HashMap<u64, String>,
+    /// The call whose answer is being handled.
+    answering: u64,
     /// Merges a thread's messages (and arrivals) into one notification.
     coalescer: Coalescer,
     /// The last time handed in (deadlines on the wall clock are placed on
@@ -427,6 +431,8 @@ impl<S: DeskStore> DeskCore<S> {
             evict_retry_at: None,
             fill: Fill::Idle,
             older: HashMap::new(),
+            tokens_used: HashMap::new(),
+            answering: 0,
             coalescer: Coalescer::default(),
             now,
         };
@@ -566,6 +572,7 @@ impl<S: DeskStore> DeskCore<S> {
 
     /// The answer to [`DeskOut::Call`] `id`.
     pub fn handle_answer(&mut self, id: u64, answer: DeskAnswer, now: Now) {
+        self.answering = id;
         match answer {
             DeskAnswer::Snapshot(a) if self.sync == SyncPhase::Calling(id) => {
                 self.on_snapshot(a, now)
@@ -595,6 +602,7 @@ impl<S: DeskStore> DeskCore<S> {
             }
             _ => {} // an answer for a link that is gone
         }
+        self.tokens_used.remove(&id);
         self.settle(now);
     }
 
@@ -611,12 +619,25 @@ impl<S: DeskStore> DeskCore<S> {
 
     fn call(&mut self, token: String, call: DeskCall) -> u64 {
         self.next_id += 1;
+        self.tokens_used.insert(self.next_id, token.clone());
         self.out.push_back(DeskOut::Call {
             id: self.next_id,
             token,
             call,
         });
         self.next_id
+    }
+
+    /// Call `id` was refused `401`: the token it carried is not to be used
+    /// again (a newer one granted meanwhile is kept).
+    fn refused_token(&mut self, id: u64) {
+        match self.tokens_used.get(&id) {
+            Some(t) => {
+                let t = t.clone();
+                self.session.forget_token_if(&t);
+            }
+            None => self.session.forget_token(),
+        }
     }
 
     /// A fresh token, or `None` after asking the session for one (the work
@@ -947,7 +968,7 @@ impl<S: DeskStore> DeskCore<S> {
         match e {
             CallError::Unauthorized if !self.sync_auth_retried => {
                 self.sync_auth_retried = true;
-                self.session.forget_token();
+                self.refused_token(self.answering);
                 self.sync = SyncPhase::Want;
             }
             CallError::Unauthorized => {
@@ -1139,7 +1160,7 @@ impl<S: DeskStore> DeskCore<S> {
             Err(CallError::Unauthorized) => {
                 // A fresh token next time, not at once: a server that keeps
                 // refusing this call must not be asked in a loop.
-                self.session.forget_token();
+                self.refused_token(self.answering);
                 self.fill = Fill::Wait(now.mono + OUTBOX_RETRY);
                 return;
             }
@@ -1168,7 +1189,7 @@ impl<S: DeskStore> DeskCore<S> {
         let page = match answer {
             Ok(p) => p,
             Err(CallError::Unauthorized) => {
-                self.session.forget_token();
+                self.refused_token(self.answering);
                 return self.warn("the session needed renewing: scroll back again".into());
             }
             Err(CallError::Failed(why)) => {
@@ -1329,7 +1350,7 @@ impl<S: DeskStore> DeskCore<S> {
             }
             SendOutcome::Unauthorized if !auth_retried => {
                 // Renew once and send the same entry again.
-                self.session.forget_token();
+                self.refused_token(self.answering);
                 return self.send_entry(entry, request, true, now);
             }
             SendOutcome::Unauthorized | SendOutcome::Later(_) => {

@@ -199,6 +199,14 @@ impl Session {
         self.access = None;
     }
 
+    /// A request made with `token` was refused: forget it, unless a newer
+    /// one has been granted since (a late answer must not discard it).
+    pub fn forget_token_if(&mut self, token: &str) {
+        if self.access.as_ref().is_some_and(|a| a.token == token) {
+            self.access = None;
+        }
+    }
+
     /// Starts connecting.
     pub fn start(&mut self, now: Now) {
         self.input(Input::Start, now);
@@ -458,5 +466,81 @@ impl Session {
         self.out.push_back(SessionOutput::Open {
             generation: self.generation,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn session() -> (Session, Now) {
+        let now = Now {
+            mono: Instant::now(),
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        };
+        let config = SessionConfig {
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
+            auth: json!({"tenant": "demo"}),
+            limits: LinkLimits::default(),
+        };
+        (Session::new(config, StdRng::seed_from_u64(1), now), now)
+    }
+
+    fn grant(token: &str, expires_in: u64) -> Grant {
+        Grant {
+            token: token.into(),
+            expires_in: Some(expires_in),
+        }
+    }
+
+    #[test]
+    fn a_late_refusal_does_not_discard_a_newer_token() {
+        let (mut s, now) = session();
+        s.set_grant(grant("t1", 900), now);
+        s.set_grant(grant("t2", 900), now);
+        s.forget_token_if("t1");
+        assert_eq!(s.token(now), Some("t2"));
+        s.forget_token_if("t2");
+        assert_eq!(s.token(now), None);
+    }
+
+    #[test]
+    fn tokens_are_renewed_ahead_of_expiry_and_never_live_under_ten_seconds() {
+        let (mut s, now) = session();
+        s.set_grant(grant("t", 900), now);
+        assert!(s.token(now.after(Duration::from_secs(869))).is_some());
+        assert!(
+            s.token(now.after(Duration::from_secs(871))).is_none(),
+            "30 s early"
+        );
+        s.set_grant(grant("z", 0), now);
+        assert!(
+            s.token(now.after(Duration::from_secs(7))).is_some(),
+            "a floor, not 0"
+        );
+        // A display token never expires by time.
+        s.set_grant(
+            Grant {
+                token: "d".into(),
+                expires_in: None,
+            },
+            now,
+        );
+        assert!(
+            s.token(now.after(Duration::from_secs(86_400 * 365)))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn only_one_renewal_is_asked_for_at_a_time() {
+        let (mut s, _) = session();
+        s.request_token(false);
+        s.request_token(true);
+        let renewals = std::iter::from_fn(|| s.poll_output())
+            .filter(|o| matches!(o, SessionOutput::Renew { .. }))
+            .count();
+        assert_eq!(renewals, 1);
     }
 }
