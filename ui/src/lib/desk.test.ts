@@ -1,6 +1,22 @@
 import { describe, expect, it } from "vitest";
 import type { Appointment, Message, OutboxEntry, QueueEntry } from "../types";
-import { alsoViewing, arrivals, asOf, estimatedWaitMinutes, outboxFor, pendingCount, queueFor, rescheduled, scheduleByProvider, staffPresence, unreadCount } from "./desk";
+import {
+  alsoViewing,
+  arrivals,
+  asOf,
+  dayLabel,
+  estimatedWaitMinutes,
+  fromIsoDay,
+  isoDay,
+  outboxFor,
+  pendingCount,
+  queueFor,
+  rescheduled,
+  scheduleByProvider,
+  shiftDay,
+  staffPresence,
+  unreadCount,
+} from "./desk";
 
 const q = (id: string, status: QueueEntry["status"], priority = 0, arrived = "09:00", provider = "p1"): QueueEntry => ({
   id, ticket: id.toUpperCase(), provider_id: provider, room_id: null, initials: "M.K.", appointment_id: null,
@@ -114,5 +130,31 @@ describe("presence", () => {
       { id: "r", name: "Bea", state: "dnd" },
       { id: "d2", name: "Dr. Amy", state: "offline" },
     ]);
+  });
+});
+
+describe("date bar", () => {
+  it("moves by calendar days and names them from today", () => {
+    const today = new Date(2026, 10, 22, 15, 30);
+    expect(isoDay(shiftDay(today, 1))).toBe("2026-11-23");
+    expect(isoDay(shiftDay(today, -22))).toBe("2026-10-31");
+    expect(isoDay(shiftDay(new Date(2026, 11, 31), 1))).toBe("2027-01-01");
+    expect(dayLabel(today, today)).toBe("Today");
+    expect(dayLabel(shiftDay(today, 1), today)).toBe("Tomorrow");
+    expect(dayLabel(shiftDay(today, -1), today)).toBe("Yesterday");
+    expect(dayLabel(shiftDay(today, 3), today)).toContain("2026");
+  });
+
+  it("reads the picker's day and refuses what is not one", () => {
+    expect(isoDay(fromIsoDay("2026-03-29")!)).toBe("2026-03-29");
+    expect(fromIsoDay("2026-02-30")).toBeNull();
+    expect(fromIsoDay("yesterday")).toBeNull();
+  });
+
+  it("shows the appointments of the chosen day", () => {
+    const on = (iso: string) => ({ id: iso, provider_id: "p1", start: iso }) as unknown as Appointment;
+    const tomorrow = new Date(2026, 10, 23);
+    const appts = [on(new Date(2026, 10, 22, 9).toISOString()), on(new Date(2026, 10, 23, 9).toISOString())];
+    expect(scheduleByProvider(appts, tomorrow).get("p1")?.length).toBe(1);
   });
 });

@@ -34,6 +34,34 @@ export function scheduleByProvider(appointments: Appointment[], day: Date): Map<
   return out;
 }
 
+/** `day` moved by `days` calendar days (local time, across daylight-saving changes). */
+export function shiftDay(day: Date, days: number): Date {
+  return new Date(day.getFullYear(), day.getMonth(), day.getDate() + days);
+}
+
+/** `YYYY-MM-DD` of a local day (the date picker's value). */
+export function isoDay(day: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${day.getFullYear()}-${p(day.getMonth() + 1)}-${p(day.getDate())}`;
+}
+
+/** The local day a date picker's `YYYY-MM-DD` names, or null. */
+export function fromIsoDay(value: string): Date | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!m) return null;
+  const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return d.getMonth() === Number(m[2]) - 1 ? d : null;
+}
+
+/** How the date bar names `day` seen from `today`: Today, Tomorrow, Yesterday, or the date. */
+export function dayLabel(day: Date, today: Date): string {
+  const diff = Math.round((shiftDay(day, 0).getTime() - shiftDay(today, 0).getTime()) / 86_400_000);
+  if (diff === 0) return "Today";
+  if (diff === 1) return "Tomorrow";
+  if (diff === -1) return "Yesterday";
+  return day.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short", year: "numeric" });
+}
+
 /** Outbox entries about a record (pending, conflicting or refused actions). */
 export function outboxFor(outbox: OutboxEntry[], kind: string, id: string): OutboxEntry[] {
   return outbox.filter((e) => e.subject_kind === kind && e.subject_id === id);

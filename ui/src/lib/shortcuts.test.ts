@@ -12,6 +12,9 @@ describe("shortcuts", () => {
     expect(shortcutFor(key("j"))).toBe("next_row");
     expect(shortcutFor(key("ArrowUp"))).toBe("previous_row");
     expect(shortcutFor(key("x", { altKey: true }))).toBeNull();
+    expect(shortcutFor(key("ArrowLeft", { altKey: true }))).toBe("previous_day");
+    expect(shortcutFor(key("ArrowRight", { altKey: true }))).toBe("next_day");
+    expect(shortcutFor(key("t", { altKey: true }))).toBe("today");
   });
 
   it("stays out of the way while typing or with Ctrl/Cmd", () => {

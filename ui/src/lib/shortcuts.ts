@@ -1,7 +1,16 @@
 // Keyboard shortcuts for the frequent desk actions. Pure: a key event in,
 // the action's name out; the desk view decides what the action applies to.
 
-export type Shortcut = "call_next" | "check_in" | "walk_in" | "focus_messages" | "next_row" | "previous_row";
+export type Shortcut =
+  | "call_next"
+  | "check_in"
+  | "walk_in"
+  | "focus_messages"
+  | "next_row"
+  | "previous_row"
+  | "previous_day"
+  | "next_day"
+  | "today";
 
 /** Shortcut for a key press, unless the user is typing in a field. */
 export function shortcutFor(e: { key: string; altKey: boolean; ctrlKey: boolean; metaKey: boolean; target: EventTarget | null }): Shortcut | null {
@@ -14,6 +23,9 @@ export function shortcutFor(e: { key: string; altKey: boolean; ctrlKey: boolean;
       case "c": return "check_in";
       case "w": return "walk_in";
       case "m": return "focus_messages";
+      case "t": return "today";
+      case "arrowleft": return "previous_day";
+      case "arrowright": return "next_day";
     }
     return null;
   }
@@ -29,4 +41,6 @@ export const SHORTCUT_HELP: [string, string][] = [
   ["Alt+W", "register a walk-in"],
   ["Alt+M", "go to messages"],
   ["J / K", "move the selection down / up"],
+  ["Alt+← / Alt+→", "the previous / next day"],
+  ["Alt+T", "back to today"],
 ];
