@@ -285,6 +285,20 @@ impl Desktop {
         out
     }
 
+    /// Opens the message thread whose title contains `title`.
+    pub async fn open_thread(&self, title: &str) {
+        for b in self
+            .web
+            .find_all(Locator::Css("[data-testid=messages] button"))
+            .await
+            .unwrap()
+        {
+            if b.text().await.unwrap_or_default().contains(title) {
+                b.click().await.unwrap();
+            }
+        }
+    }
+
     /// Waits until the texts of `css` satisfy `cond`, describing it as `what`.
     pub async fn wait_texts(&self, css: &str, what: &str, cond: impl Fn(&[String]) -> bool) {
         let deadline = Instant::now() + WAIT;

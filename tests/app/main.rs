@@ -133,16 +133,7 @@ async fn a_new_message_raises_an_os_notification() {
     )
     .await;
     // Opening the thread shows the message.
-    for b in app
-        .web
-        .find_all(Locator::Css("[data-testid=messages] button"))
-        .await
-        .unwrap()
-    {
-        if b.text().await.unwrap_or_default().contains("Dr. Morales") {
-            b.click().await.unwrap();
-        }
-    }
+    app.open_thread("Dr. Morales").await;
     app.wait_texts(
         "[data-testid=messages] li",
         "the message in its thread",
@@ -230,34 +221,14 @@ async fn a_thread_is_read_back_beyond_what_the_desk_was_given() {
         .await;
     let app = Desktop::start(&[]).await;
     app.sign_in(&clinic.url(), "reception").await;
-    for b in app
-        .web
-        .find_all(Locator::Css("[data-testid=messages] button"))
-        .await
-        .unwrap()
-    {
-        if b.text().await.unwrap_or_default().contains("Dr. Morales") {
-            b.click().await.unwrap();
-        }
-    }
+    app.open_thread("Dr. Morales").await;
     app.wait_texts("[data-testid=messages] li", "the newest messages", |t| {
         t.iter().any(|s| s.contains("Back note 59"))
     })
     .await;
     let has = |texts: &[String], what: &str| texts.iter().any(|s| s.contains(what));
     // The desk was given the 50 newest: the first notes are not there yet…
-    let shown: Vec<String> = {
-        let mut v = Vec::new();
-        for li in app
-            .web
-            .find_all(Locator::Css("[data-testid=messages] li"))
-            .await
-            .unwrap()
-        {
-            v.push(li.text().await.unwrap_or_default());
-        }
-        v
-    };
+    let shown = app.texts("[data-testid=messages] li").await;
     assert!(!has(&shown, "Back note 00"));
     // …until the user asks for earlier messages.
     app.find("[data-testid=earlier]")

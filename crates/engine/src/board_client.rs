@@ -454,20 +454,11 @@ mod tests {
     use crate::session::{Grant, SessionOutput, SocketReport};
     use crate::supervisor::ConnState;
     use rand::SeedableRng;
-    use std::time::{Instant, SystemTime};
 
     const OPEN: &str = r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":100000}"#;
 
     fn board() -> (BoardCore, Now) {
-        let now = Now {
-            mono: Instant::now(),
-            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        };
-        let config = SessionConfig {
-            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
-            auth: json!({"tenant": "demo"}),
-            limits: crate::link::LinkLimits::default(),
-        };
+        let (config, now) = crate::session::test_config();
         let mut core = BoardCore::new(config, StdRng::seed_from_u64(1), None, now);
         core.start(now);
         (core, now)

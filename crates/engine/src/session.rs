@@ -469,21 +469,28 @@ impl Session {
     }
 }
 
+/// A session config and a starting time for unit tests of the cores.
+#[cfg(test)]
+pub(crate) fn test_config() -> (SessionConfig, Now) {
+    let now = Now {
+        mono: Instant::now(),
+        wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    };
+    let config = SessionConfig {
+        backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
+        auth: json!({"tenant": "demo"}),
+        limits: LinkLimits::default(),
+    };
+    (config, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
 
     fn session() -> (Session, Now) {
-        let now = Now {
-            mono: Instant::now(),
-            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        };
-        let config = SessionConfig {
-            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
-            auth: json!({"tenant": "demo"}),
-            limits: LinkLimits::default(),
-        };
+        let (config, now) = test_config();
         (Session::new(config, StdRng::seed_from_u64(1), now), now)
     }
 
