@@ -43,6 +43,7 @@ pub mod ephemeral {
     pub const TYPING: &str = "typing";
     pub const PRESENCE: &str = "presence";
     pub const VIEWING: &str = "viewing";
+    pub const WATCH: &str = "watch";
 }
 
 /// A durable event as sent on the socket and returned by `/api/events`.
@@ -213,6 +214,17 @@ pub struct PresenceEmit {
 pub struct ViewingEmit {
     pub patient: Option<String>,
 }
+
+/// Client → server `watch`: the clinic days outside the sync window this
+/// socket wants kept live (the days on screen), replacing what it watched
+/// before; empty stops watching. At most [`WATCH_MAX_DAYS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEmit {
+    pub days: Vec<chrono::NaiveDate>,
+}
+
+/// The most days one socket may watch at once (a week on screen).
+pub const WATCH_MAX_DAYS: usize = 7;
 
 /// Server → client `presence` has the shape of [`Presence`].
 pub type PresenceEvent = Presence;

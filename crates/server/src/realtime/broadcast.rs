@@ -44,6 +44,22 @@ async fn deliver(io: &SocketIo, out: &Outgoing) {
     let env = &out.envelope;
     let tenant_room = rooms::tenant(&env.tenant);
     let result = match &out.audience {
+        None if !out.watched_days.is_empty() => {
+            // Outside the window: whole to the desks watching its days,
+            // as scoped to the others.
+            let day_rooms: Vec<String> = out
+                .watched_days
+                .iter()
+                .map(|d| rooms::day(&env.tenant, *d))
+                .collect();
+            let full = io.to(day_rooms.clone()).emit(&env.kind, env).await;
+            let scoped = io
+                .to(tenant_room)
+                .except(day_rooms)
+                .emit(&env.kind, &out.for_staff())
+                .await;
+            full.and(scoped)
+        }
         None => io.to(tenant_room).emit(&env.kind, &out.for_staff()).await,
         Some(users) => {
             let user_rooms: Vec<String> =

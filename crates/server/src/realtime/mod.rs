@@ -11,7 +11,8 @@ use crate::auth::rate_limit::TokenBucket;
 use crate::state::AppState;
 use crate::store::{directory, messages};
 use frontdesk_protocol::envelope::{
-    EmitAck, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
+    EmitAck, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, WATCH_MAX_DAYS, WatchEmit,
+    ephemeral,
 };
 use frontdesk_protocol::records::{Presence, Role};
 use serde_json::Value;
@@ -30,6 +31,10 @@ impl std::fmt::Display for Refused {
         f.write_str(&self.0)
     }
 }
+
+/// The day rooms a socket joined with `watch`, kept in its extensions.
+#[derive(Clone, Default)]
+struct Watching(Vec<String>);
 
 /// Per-socket emit limiter, kept in the socket's extensions.
 #[derive(Clone)]
@@ -102,6 +107,7 @@ async fn authenticate(
         s.on(ephemeral::TYPING, on_typing);
         s.on(ephemeral::PRESENCE, on_presence);
         s.on(ephemeral::VIEWING, on_viewing);
+        s.on(ephemeral::WATCH, on_watch);
         s.on_fallback(async |ack: AckSender, Event(name): Event| {
             reply(ack, Err(format!("unknown event `{name}`")))
         });
@@ -303,6 +309,35 @@ async fn on_viewing(
             Ok(())
         },
     )
+    .await;
+}
+
+/// The days on a desk's screen outside the sync window: the socket leaves
+/// the day rooms it watched and joins these (§8.7a).
+async fn on_watch(
+    s: SocketRef,
+    TryData(data): TryData<WatchEmit>,
+    ack: AckSender,
+    State(st): State<AppState>,
+) {
+    signal(&s, &st, data, "watch", ack, async |caller, w: WatchEmit| {
+        if w.days.len() > WATCH_MAX_DAYS {
+            return Err(format!(
+                "too many days to watch: {} (at most {WATCH_MAX_DAYS})",
+                w.days.len()
+            ));
+        }
+        let before = s.extensions.get::<Watching>().unwrap_or_default();
+        s.leave(before.0);
+        let now: Vec<String> = w
+            .days
+            .iter()
+            .map(|d| rooms::day(&caller.tenant, *d))
+            .collect();
+        s.join(now.clone());
+        s.extensions.insert(Watching(now));
+        Ok(())
+    })
     .await;
 }
 

@@ -20,3 +20,8 @@ pub fn display(tenant: &str, display: &str) -> String {
 pub fn board(tenant: &str, provider: &str) -> String {
     format!("b:{tenant}:{provider}")
 }
+
+/// Staff sockets watching one clinic day outside the sync window (§8.7a).
+pub fn day(tenant: &str, day: chrono::NaiveDate) -> String {
+    format!("w:{tenant}:{day}")
+}

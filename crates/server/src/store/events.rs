@@ -4,7 +4,7 @@
 use super::scope::{self, Reach, Scope};
 use super::{fmt_ts, parse_ts};
 use crate::error::ApiError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use frontdesk_protocol::envelope::{Envelope, EventData};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -17,6 +17,9 @@ pub struct Outgoing {
     pub audience: Option<Vec<String>>,
     /// How it reaches staff given the sync window (§8.7).
     pub reach: Reach,
+    /// When it reaches staff less than whole: the clinic days it is about,
+    /// whose watchers get it whole (§8.7a). Empty otherwise.
+    pub watched_days: Vec<NaiveDate>,
 }
 
 impl Outgoing {
@@ -92,11 +95,14 @@ pub fn append_moved(
             moved_from.as_ref().map(fmt_ts)
         ],
     )?;
-    let reach = Scope::of(conn, tenant, now)?.reach(&envelope, moved_from);
+    let scope = Scope::of(conn, tenant, now)?;
+    let reach = scope.reach(&envelope, moved_from);
+    let watched_days = scope.watched_days(&envelope, moved_from, &reach);
     Ok(Outgoing {
         envelope,
         audience,
         reach,
+        watched_days,
     })
 }
 
@@ -199,6 +205,7 @@ pub fn page(
             envelope,
             audience,
             reach,
+            watched_days: Vec::new(),
         };
         events.push(out.visible_to(viewer));
     }

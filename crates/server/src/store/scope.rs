@@ -8,10 +8,10 @@
 
 use super::directory;
 use crate::error::ApiError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use frontdesk_protocol::envelope::{Envelope, Evict, kind as kinds};
-use frontdesk_protocol::window::{SyncWindow, zone_of};
+use frontdesk_protocol::window::{SyncWindow, clinic_day, zone_of};
 use rusqlite::Connection;
 
 /// How an event reaches staff clients.
@@ -66,6 +66,33 @@ impl Scope {
         } else {
             Reach::Redacted
         }
+    }
+}
+
+impl Scope {
+    /// The clinic days an appointment event is about (where it starts now,
+    /// and where it started before a move) when it reaches staff less than
+    /// whole: the desks watching those days get it whole instead (§8.7a).
+    pub fn watched_days(
+        &self,
+        env: &Envelope,
+        moved_from: Option<DateTime<Utc>>,
+        reach: &Reach,
+    ) -> Vec<NaiveDate> {
+        if *reach == Reach::Full || !is_about_an_appointment(&env.kind) {
+            return Vec::new();
+        }
+        let start = env.data["start"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let mut days: Vec<NaiveDate> = start
+            .into_iter()
+            .chain(moved_from)
+            .map(|t| clinic_day(t, self.zone))
+            .collect();
+        days.dedup();
+        days
     }
 }
 

@@ -1131,3 +1131,99 @@ async fn older_messages_are_read_back_a_page_at_a_time_by_members_only() {
         .await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn a_desk_watching_a_day_outside_the_window_gets_its_events_whole() {
+    let at: chrono::DateTime<chrono::Utc> = "2026-11-22T10:00:00Z".parse().unwrap();
+    let clock = std::sync::Arc::new(clinic_server::clock::ManualClock::new(at));
+    let d = demo_server(|c| c.clock = clock).await;
+    let r = d.login("reception").await.access_token;
+    let zone: chrono_tz::Tz = d.snapshot(&r).await["tenant"]["time_zone"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let day = |n: i64| at + chrono::Duration::days(n);
+    let local = |n: i64| day(n).with_timezone(&zone).date_naive().to_string();
+    let mut watcher = d.socket(&r).await;
+    let mut other = d.socket(&d.login("reception").await.access_token).await;
+    let ack = watcher
+        .emit_ack("watch", json!({"days": [local(40), local(41)]}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+
+    let (s, a) = d
+        .post(
+            &r,
+            "/api/appointments",
+            json!({"patient": {"name": "Ivo Watched"}, "provider_id": d.clinic.providers[0],
+                   "start": day(40), "end": day(40) + chrono::Duration::minutes(20), "reason": ""}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let id = a["id"].as_str().unwrap().to_owned();
+    let seen = watcher.expect("appointment.created").await;
+    assert_eq!(seen["data"]["patient"]["name"], "Ivo Watched", "{seen}");
+    let scoped = other.expect("appointment.created").await;
+    assert_eq!(scoped["redacted"], true, "not watching: redacted");
+    assert_eq!(seen["seq"], scoped["seq"], "one event, two presentations");
+
+    let mut version = 1;
+    let mut move_to = async |n: i64| {
+        let (s, body) = d
+            .patch(
+                &r,
+                &format!("/api/appointments/{id}"),
+                json!({"version": version, "start": day(n), "end": day(n) + chrono::Duration::minutes(20)}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        version += 1;
+    };
+    async fn both(a: &mut SioClient, b: &mut SioClient) -> (Value, Value) {
+        (
+            a.expect("appointment.updated").await,
+            b.expect("appointment.updated").await,
+        )
+    }
+    // Moved within the watched days, into the window, and back out.
+    move_to(41).await;
+    let (seen, scoped) = both(&mut watcher, &mut other).await;
+    assert_eq!(seen["data"]["start"], json!(day(41)));
+    assert_eq!(scoped["redacted"], true);
+    move_to(2).await;
+    let (seen, scoped) = both(&mut watcher, &mut other).await;
+    assert_eq!(seen["data"]["patient"]["name"], "Ivo Watched");
+    assert_eq!(scoped["data"]["patient"]["name"], "Ivo Watched");
+    move_to(40).await;
+    let (seen, scoped) = both(&mut watcher, &mut other).await;
+    assert_eq!(
+        seen["data"]["start"],
+        json!(day(40)),
+        "the watcher keeps it"
+    );
+    assert!(seen.get("evict").is_none());
+    assert_eq!(scoped["evict"]["id"], id, "the others delete it");
+
+    // Stopped watching: redacted like everyone else.
+    let ack = watcher.emit_ack("watch", json!({"days": []})).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    move_to(41).await;
+    let (seen, _) = both(&mut watcher, &mut other).await;
+    assert_eq!(seen["redacted"], true, "{seen}");
+
+    // More than a week, or not days: refused by name, nothing joined.
+    let days: Vec<String> = (40..48).map(local).collect();
+    let ack = watcher.emit_ack("watch", json!({ "days": days })).await;
+    assert_eq!(ack["ok"], false);
+    assert!(
+        ack["error"].as_str().unwrap().contains("at most 7"),
+        "{ack}"
+    );
+    let ack = watcher.emit_ack("watch", json!({"days": ["soon"]})).await;
+    assert_eq!(ack["ok"], false);
+    assert!(ack["error"].as_str().unwrap().contains("watch"), "{ack}");
+    move_to(40).await;
+    let (seen, _) = both(&mut watcher, &mut other).await;
+    assert_eq!(seen["redacted"], true, "{seen}");
+}
