@@ -32,6 +32,7 @@ use crate::clock::Now;
 use crate::driver::Core;
 use crate::error::{EngineError, Result};
 use crate::notify::{Coalescer, Focus, OsNotification, Policy, summarize};
+use crate::on_screen::{Fetching, OnScreen, Step};
 use crate::rest::{Replay, SendOutcome};
 use crate::session::{Grant, Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
@@ -39,10 +40,11 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use frontdesk_protocol::api::{AppointmentsPage, MessagesPage, Snapshot};
 use frontdesk_protocol::envelope::{
-    EmitAck, Envelope, EventData, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, ephemeral,
+    EmitAck, Envelope, EventData, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, WatchEmit,
+    ephemeral,
 };
 use frontdesk_protocol::records::{Message, Presence, Tenant, User};
-use frontdesk_protocol::window::{SyncWindow, zone_of};
+use frontdesk_protocol::window::{SyncWindow, day_start, zone_of};
 use rand::rngs::StdRng;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -93,6 +95,9 @@ pub enum Update {
     /// The clinic's day turned (its midnight, in its own time zone): what
     /// "today" shows is another day now.
     DayChanged { day: NaiveDate },
+    /// A day outside the sync window (the one on screen) is in the cache
+    /// whole, as of `at`, and kept live while the desk is.
+    DayFetched { day: NaiveDate, at: DateTime<Utc> },
     /// Older messages of a thread are in the cache now (`more`: older ones
     /// remain on the server).
     OlderMessages {
@@ -210,6 +215,14 @@ pub trait DeskStore {
     fn oldest_message(&self, thread: &str) -> Result<Option<String>>;
     /// Keeps messages read back from a thread.
     fn put_messages(&mut self, messages: &[Message]) -> Result<()>;
+    /// See [`Cache::finish_day`].
+    fn finish_day(
+        &mut self,
+        day: NaiveDate,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 impl DeskStore for Cache {
@@ -301,6 +314,15 @@ impl DeskStore for Cache {
     fn put_messages(&mut self, messages: &[Message]) -> Result<()> {
         Cache::put_messages(self, messages)
     }
+    fn finish_day(
+        &mut self,
+        day: NaiveDate,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        Cache::finish_day(self, day, range, ids, at)
+    }
 }
 
 /// Where the sync stands on the current link.
@@ -387,6 +409,8 @@ pub struct DeskCore<S: DeskStore> {
     evict_retry_at: Option<Instant>,
     /// Fetching the days that came into the window.
     fill: Fill,
+    /// The day on screen, when outside the window: watched and fetched.
+    on_screen: OnScreen,
     /// Older-message reads in flight: call id → thread.
     older: HashMap<u64, String>,
     /// The token each call in flight carries (a `401` forgets only that one).
@@ -430,6 +454,7 @@ impl<S: DeskStore> DeskCore<S> {
             day: clinic_day(now, zone),
             evict_retry_at: None,
             fill: Fill::Idle,
+            on_screen: OnScreen::default(),
             older: HashMap::new(),
             tokens_used: HashMap::new(),
             answering: 0,
@@ -564,6 +589,14 @@ impl<S: DeskStore> DeskCore<S> {
         self.older.insert(id, thread.to_owned());
     }
 
+    /// The day the schedule shows (`None`: no schedule on screen). A day
+    /// outside the sync window is watched and fetched while the desk is
+    /// live ([`Update::DayFetched`] says when it is in).
+    pub fn show_day(&mut self, day: Option<NaiveDate>, now: Now) {
+        self.on_screen.show(day);
+        self.settle(now);
+    }
+
     /// What the window shows (for the notification policy).
     pub fn focus(&mut self, focus: Focus) {
         self.coalescer.focused(&focus);
@@ -598,6 +631,8 @@ impl<S: DeskStore> DeskCore<S> {
                     && asked == id
                 {
                     self.on_days(a, (from, to), then, now);
+                } else if let Some(f) = self.on_screen.answer(id) {
+                    self.on_screen_page(f, a, now);
                 }
             }
             _ => {} // an answer for a link that is gone
@@ -703,6 +738,7 @@ impl<S: DeskStore> DeskCore<S> {
             self.advance_sync(now);
             self.advance_flush(now);
             self.advance_fill(now);
+            self.advance_on_screen(now);
             // What moving on did to the session (a link given up) is
             // handled now, not at the next input.
             if !self.session.has_events() {
@@ -739,6 +775,7 @@ impl<S: DeskStore> DeskCore<S> {
                 if matches!(self.fill, Fill::Calling { .. }) {
                     self.fill = Fill::Idle;
                 }
+                self.on_screen.link_down();
                 // Who is here is re-sent by the server on the next connect.
                 if let Err(e) = self.store.clear_presence() {
                     self.warn(format!("could not clear presence in the cache: {e}"));
@@ -1181,6 +1218,91 @@ impl<S: DeskStore> DeskCore<S> {
         }
     }
 
+    /// Watches and fetches the day on screen when it is outside the window.
+    fn advance_on_screen(&mut self, now: Now) {
+        let window = self
+            .tenant
+            .as_ref()
+            .map(|t| SyncWindow::for_tenant(t, now.utc()));
+        let synced = self.is_synced();
+        while let Some(step) = self.on_screen.next(window, synced, now.mono) {
+            match step {
+                Step::Watch(days) => {
+                    // Synced means live, so this is sent; a refused watch
+                    // comes back as an ack warning.
+                    self.session
+                        .emit(ephemeral::WATCH, json!(WatchEmit { days }));
+                }
+                Step::Fetch(day) => {
+                    let fetching = Fetching {
+                        id: 0,
+                        day,
+                        ids: Vec::new(),
+                        started: now.utc(),
+                    };
+                    self.fetch_on_screen(fetching, None, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fetch_on_screen(&mut self, mut f: Fetching, cursor: Option<String>, now: Now) {
+        let Some(token) = self.token(now) else {
+            // Asked for one; the grant brings us back (from the start).
+            return self.on_screen.failed(f.day, now.mono);
+        };
+        let call = DeskCall::Appointments {
+            from: f.day,
+            to: f.day,
+            cursor,
+        };
+        f.id = self.call(token, call);
+        self.on_screen.calling(f);
+    }
+
+    fn on_screen_page(
+        &mut self,
+        mut f: Fetching,
+        answer: std::result::Result<Box<AppointmentsPage>, CallError>,
+        now: Now,
+    ) {
+        let day = f.day;
+        let page = match answer {
+            Ok(page) => page,
+            Err(CallError::Unauthorized) => {
+                self.refused_token(self.answering);
+                return self.on_screen.failed(day, now.mono + OUTBOX_RETRY);
+            }
+            Err(CallError::Failed(why)) => {
+                self.warn(format!("could not fetch {day}: {why}"));
+                return self.on_screen.failed(day, now.mono + FILL_RETRY);
+            }
+        };
+        let stored = self.store.store_fetched(&page, None).and_then(|()| {
+            f.ids.extend(page.appointments.iter().map(|a| a.id.clone()));
+            if page.next.is_some() {
+                return Ok(());
+            }
+            let range = (
+                day_start(day, self.zone),
+                day_start(day.succ_opt().unwrap_or(day), self.zone),
+            );
+            self.store.finish_day(day, range, &f.ids, f.started)
+        });
+        if let Err(e) = stored {
+            self.warn(format!("could not keep {day} in the cache: {e}"));
+            return self.on_screen.failed(day, now.mono + FILL_RETRY);
+        }
+        match page.next {
+            Some(next) => self.fetch_on_screen(f, Some(next), now),
+            None => {
+                self.on_screen.fetched(day);
+                self.update(Update::DayFetched { day, at: f.started });
+            }
+        }
+    }
+
     fn on_older(
         &mut self,
         thread: String,
@@ -1422,6 +1544,7 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             Some(self.next_midnight()),
             self.evict_retry_at,
             fill,
+            self.on_screen.deadline(),
         ]
         .into_iter()
         .flatten()

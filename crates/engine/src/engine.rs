@@ -173,6 +173,12 @@ impl EngineHandle {
         self.run(move |core, _| core.viewing(patient))
     }
 
+    /// The day the schedule shows (`None`: none): a day outside the sync
+    /// window is kept live while on screen ([`Update::DayFetched`]).
+    pub fn show_day(&self, day: Option<chrono::NaiveDate>) -> Result<()> {
+        self.run(move |core, now| core.show_day(day, now))
+    }
+
     /// The user scrolled back in `thread`: read earlier messages into the
     /// cache ([`Update::OlderMessages`] says when they are in).
     pub fn load_older(&self, thread: &str) -> Result<()> {

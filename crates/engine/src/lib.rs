@@ -42,6 +42,7 @@ pub mod engine;
 pub mod error;
 pub mod link;
 pub mod notify;
+pub mod on_screen;
 pub mod rest;
 pub mod secrets;
 pub mod session;

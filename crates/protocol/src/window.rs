@@ -69,10 +69,14 @@ impl SyncWindow {
         (day_start(self.from, zone), day_start(after, zone))
     }
 
+    /// Whether `day` is one of the window's days.
+    pub fn includes(&self, day: NaiveDate) -> bool {
+        self.from <= day && day <= self.to
+    }
+
     /// Whether an appointment starting at `start` is in the window.
     pub fn contains(&self, start: DateTime<Utc>, zone: Tz) -> bool {
-        let day = clinic_day(start, zone);
-        self.from <= day && day <= self.to
+        self.includes(clinic_day(start, zone))
     }
 }
 

@@ -208,6 +208,7 @@ fn print_update(u: &Update, json: bool) -> anyhow::Result<()> {
         }
         Update::Warning { message } => println!("warning: {message}"),
         Update::DayChanged { day } => println!("the clinic's day is now {day}"),
+        Update::DayFetched { day, at } => println!("{day} fetched (as of {at})"),
         Update::OlderMessages {
             thread,
             count,

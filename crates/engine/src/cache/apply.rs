@@ -32,7 +32,12 @@ fn set_covered(conn: &Connection, held: &SyncWindow) -> Result<()> {
     set_meta(conn, META_WINDOW_TO, &held.to.to_string())
 }
 
-fn ts(t: &chrono::DateTime<Utc>) -> String {
+/// Days outside the window a desk keeps after showing them (the most
+/// recently fetched); older ones are deleted with the patients only they name.
+pub const FETCHED_DAYS_KEPT: usize = 7;
+
+/// How a record's time is stored in `records.sort` (ordered as text).
+pub(super) fn ts(t: &chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -145,6 +150,7 @@ impl Cache {
     pub fn replace_with_snapshot(&mut self, snap: &Snapshot, at: DateTime<Utc>) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM records", [])?;
+        tx.execute("DELETE FROM fetched_days", [])?;
         for u in &snap.users {
             upsert(&tx, Kind::User, &u.id, &u.name, u)?;
         }
@@ -253,23 +259,106 @@ impl Cache {
                 },
             )?;
         }
+        // Days kept outside the window (fetched for the screen) stay.
         let gone = self.conn.execute(
-            "DELETE FROM records WHERE kind = ?1 AND sort < ?2",
+            "DELETE FROM records WHERE kind = ?1 AND sort < ?2 AND NOT EXISTS (
+                 SELECT 1 FROM fetched_days f WHERE records.sort >= f.start AND records.sort < f.end)",
             rusqlite::params![Kind::Appointment.as_str(), ts(&start)],
         )?;
-        self.conn.execute(
-            "DELETE FROM records WHERE kind = ?1 AND id NOT IN (
-                 SELECT json_extract(data, '$.patient.id') FROM records
-                 WHERE kind IN (?2, ?3) AND json_extract(data, '$.patient.id') IS NOT NULL)",
-            rusqlite::params![
-                Kind::Patient.as_str(),
-                Kind::Appointment.as_str(),
-                Kind::Queue.as_str()
-            ],
-        )?;
+        delete_unreferenced_patients(&self.conn)?;
         Ok(gone)
     }
 
+    /// A day outside the window was fetched whole (its pages stored with
+    /// [`Cache::store_fetched`]): what the cache held on it that the server
+    /// no longer has there goes, the day is remembered as fetched `at`, and
+    /// only the [`FETCHED_DAYS_KEPT`] most recent such days are kept.
+    pub fn finish_day(
+        &mut self,
+        day: NaiveDate,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let ids = serde_json::to_string(ids)?;
+        tx.execute(
+            "DELETE FROM records WHERE kind = ?1 AND sort >= ?2 AND sort < ?3
+             AND id NOT IN (SELECT value FROM json_each(?4))",
+            rusqlite::params![Kind::Appointment.as_str(), ts(&start), ts(&end), ids],
+        )?;
+        tx.execute(
+            "INSERT INTO fetched_days (day, start, end, fetched_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (day) DO UPDATE SET start = excluded.start, end = excluded.end,
+             fetched_at = excluded.fetched_at",
+            rusqlite::params![day.to_string(), ts(&start), ts(&end), ts(&at)],
+        )?;
+        let dropped: Vec<(String, String, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT day, start, end FROM fetched_days ORDER BY fetched_at DESC, day LIMIT -1 OFFSET ?1",
+            )?;
+            stmt.query_map([FETCHED_DAYS_KEPT as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        tx.execute(
+            "DELETE FROM fetched_days WHERE day NOT IN (
+                 SELECT day FROM fetched_days ORDER BY fetched_at DESC, day LIMIT ?1)",
+            [FETCHED_DAYS_KEPT as i64],
+        )?;
+        let held = covered_in(&tx)?;
+        for (day, from, to) in dropped {
+            // A dropped day the window has reached since is the window's now.
+            let inside = held
+                .zip(day.parse::<NaiveDate>().ok())
+                .is_some_and(|(w, d)| w.includes(d));
+            if !inside {
+                tx.execute(
+                    "DELETE FROM records WHERE kind = ?1 AND sort >= ?2 AND sort < ?3",
+                    rusqlite::params![Kind::Appointment.as_str(), from, to],
+                )?;
+            }
+        }
+        delete_unreferenced_patients(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When `day` (outside the window) was last fetched, if the cache keeps it.
+    pub fn fetched_at(&self, day: NaiveDate) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT fetched_at FROM fetched_days WHERE day = ?1",
+                [day.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(at.and_then(|a| {
+            DateTime::parse_from_rfc3339(&a)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        }))
+    }
+}
+
+/// Deletes the patients no appointment or ticket names.
+fn delete_unreferenced_patients(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "DELETE FROM records WHERE kind = ?1 AND id NOT IN (
+                 SELECT json_extract(data, '$.patient.id') FROM records
+                 WHERE kind IN (?2, ?3) AND json_extract(data, '$.patient.id') IS NOT NULL)",
+        rusqlite::params![
+            Kind::Patient.as_str(),
+            Kind::Appointment.as_str(),
+            Kind::Queue.as_str()
+        ],
+    )?;
+    Ok(())
+}
+
+impl Cache {
     /// Forgets everyone's presence: after a reconnect the server sends who is
     /// here now, and what was seen before the drop may be stale.
     pub fn clear_presence(&self) -> Result<()> {
@@ -344,12 +433,7 @@ impl Cache {
 
     /// The run of days whose appointments the cache holds, if known.
     pub fn covered(&self) -> Result<Option<SyncWindow>> {
-        let day =
-            |key| -> Result<Option<NaiveDate>> { Ok(self.meta(key)?.and_then(|d| d.parse().ok())) };
-        Ok(match (day(META_WINDOW_FROM)?, day(META_WINDOW_TO)?) {
-            (Some(from), Some(to)) => Some(SyncWindow { from, to }),
-            _ => None,
-        })
+        covered_in(&self.conn)
     }
 
     /// Stores the server's current version of a record (from a `409`) if it
@@ -376,4 +460,18 @@ impl Cache {
         upsert(&self.conn, kind, id, &sort, record)?;
         Ok(true)
     }
+}
+
+/// The run of days whose appointments the cache holds, if known.
+fn covered_in(conn: &Connection) -> Result<Option<SyncWindow>> {
+    let day = |key: &str| -> Result<Option<NaiveDate>> {
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        Ok(v.and_then(|d| d.parse().ok()))
+    };
+    Ok(match (day(META_WINDOW_FROM)?, day(META_WINDOW_TO)?) {
+        (Some(from), Some(to)) => Some(SyncWindow { from, to }),
+        _ => None,
+    })
 }

@@ -10,7 +10,7 @@
 mod apply;
 pub mod outbox;
 
-pub use apply::Applied;
+pub use apply::{Applied, FETCHED_DAYS_KEPT};
 
 use crate::error::{EngineError, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -103,7 +103,8 @@ impl Kind {
     }
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -129,7 +130,19 @@ CREATE TABLE outbox (
     error        TEXT,
     conflict     TEXT
 );
-"#];
+"#,
+    r#"
+-- Clinic days outside the sync window fetched for the screen: their UTC
+-- range (appointments whose start falls in it belong to the day) and when
+-- they were fetched ("as of 09:42" offline).
+CREATE TABLE fetched_days (
+    day        TEXT PRIMARY KEY,
+    start      TEXT NOT NULL,
+    end        TEXT NOT NULL,
+    fetched_at TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
+];
 
 /// Schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -263,6 +276,34 @@ impl Cache {
             .conn
             .prepare_cached("SELECT data FROM records WHERE kind = ?1 ORDER BY sort, id")?;
         let rows = stmt.query_map([kind.as_str()], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(
+                serde_json::from_str(&row?)
+                    .map_err(|e| EngineError::CacheCorrupt(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The appointments starting in `[start, end)`, by start: one day's
+    /// schedule read without the rest of the cache.
+    pub fn appointments_between(
+        &self,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<frontdesk_protocol::records::Appointment>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data FROM records WHERE kind = ?1 AND sort >= ?2 AND sort < ?3 ORDER BY sort, id",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                Kind::Appointment.as_str(),
+                apply::ts(&start),
+                apply::ts(&end)
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
         let mut out = Vec::new();
         for row in rows {
             out.push(

@@ -397,3 +397,89 @@ fn an_unreadable_outbox_entry_is_named_and_does_not_hide_the_others() {
         .unwrap();
     assert_eq!(cache.outbox_next().unwrap(), Some(second));
 }
+
+fn appointment(id: &str, start: &str) -> Appointment {
+    Appointment {
+        id: id.into(),
+        patient: PatientRef {
+            id: format!("pat_{id}"),
+            name: format!("Patient {id}"),
+            initials: "P.P.".into(),
+        },
+        provider_id: "p1".into(),
+        room_id: None,
+        start: t(start),
+        end: t(start) + chrono::Duration::minutes(20),
+        status: frontdesk_protocol::status::AppointmentStatus::Booked,
+        reason: String::new(),
+        version: 1,
+        updated_at: t(start),
+    }
+}
+
+#[test]
+fn a_fetched_day_replaces_what_was_held_on_it_and_outlives_the_windows_move() {
+    let (_dir, _path, _key, mut c) = open_temp();
+    let mut snap = snapshot(1);
+    snap.holds = Some(frontdesk_protocol::window::SyncWindow {
+        from: "2026-11-15".parse().unwrap(),
+        to: "2026-12-22".parse().unwrap(),
+    });
+    c.replace_with_snapshot(&snap, t("2026-11-22T09:00:00Z"))
+        .unwrap();
+    let day: chrono::NaiveDate = "2026-10-01".parse().unwrap();
+    let range = (t("2026-10-01T00:00:00Z"), t("2026-10-02T00:00:00Z"));
+    let page = |apts: Vec<Appointment>| frontdesk_protocol::api::AppointmentsPage {
+        seq: 1,
+        patients: apts
+            .iter()
+            .map(|a| Patient {
+                id: a.patient.id.clone(),
+                name: a.patient.name.clone(),
+                initials: a.patient.initials.clone(),
+                birth_date: None,
+                phone: None,
+            })
+            .collect(),
+        appointments: apts,
+        next: None,
+    };
+    let (a, b) = (
+        appointment("a", "2026-10-01T09:00:00Z"),
+        appointment("b", "2026-10-01T10:00:00Z"),
+    );
+    c.store_fetched(&page(vec![a.clone(), b]), None).unwrap();
+    let at = t("2026-11-22T09:42:00Z");
+    c.finish_day(day, range, &["a".into(), "b".into()], at)
+        .unwrap();
+    assert_eq!(c.fetched_at(day).unwrap(), Some(at));
+    assert_eq!(c.appointments_between(range.0, range.1).unwrap().len(), 2);
+
+    // Fetched again after b moved away: b goes, its patient with it.
+    c.store_fetched(&page(vec![a]), None).unwrap();
+    c.finish_day(day, range, &["a".into()], at).unwrap();
+    let held = c.appointments_between(range.0, range.1).unwrap();
+    assert_eq!(
+        held.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert!(c.get::<Patient>(Kind::Patient, "pat_b").unwrap().is_none());
+
+    // The window moving on deletes what left it, not the day kept for the screen.
+    let early = appointment("early", "2026-11-15T08:00:00Z");
+    c.store_fetched(&page(vec![early]), None).unwrap();
+    let gone = c
+        .evict_before(t("2026-11-16T00:00:00Z"), "2026-11-16".parse().unwrap())
+        .unwrap();
+    assert_eq!(gone, 1);
+    assert!(
+        c.get::<Patient>(Kind::Patient, "pat_early")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(c.appointments_between(range.0, range.1).unwrap().len(), 1);
+    assert!(c.get::<Patient>(Kind::Patient, "pat_a").unwrap().is_some());
+    // A snapshot starts over: no day outside the window is kept.
+    c.replace_with_snapshot(&snap, at).unwrap();
+    assert_eq!(c.fetched_at(day).unwrap(), None);
+}

@@ -47,6 +47,8 @@ pub struct Counters {
 struct Socket {
     connected: bool,
     next_ping: SystemTime,
+    /// The days it asked to keep live with `watch`.
+    watched: Vec<NaiveDate>,
 }
 
 /// The fake clinic.
@@ -297,9 +299,31 @@ impl FakeClinic {
             env.redact()
         };
         self.events.insert(shown.seq, shown.clone());
-        // Replace what append queued with the scoped envelope.
+        // Replace what append queued with the scoped envelope; whole to the
+        // sockets watching its days (before and after a move).
         self.broadcasts.clear();
-        let frames = self.broadcast(&shown.kind, json!(shown));
+        let days: Vec<NaiveDate> = std::iter::once(start)
+            .chain(before)
+            .map(|t| clinic_day(t, zone))
+            .collect();
+        let whole = sio(SioPacket::event("/", &env.kind, vec![json!(env)], None));
+        let scoped = sio(SioPacket::event("/", &shown.kind, vec![json!(shown)], None));
+        let frames: Frames = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| s.connected)
+            .map(|(g, s)| {
+                let watching = s.watched.iter().any(|d| days.contains(d));
+                (
+                    *g,
+                    if watching {
+                        whole.clone()
+                    } else {
+                        scoped.clone()
+                    },
+                )
+            })
+            .collect();
         self.broadcasts.extend(frames);
         shown
     }
@@ -553,6 +577,7 @@ impl FakeClinic {
             Socket {
                 connected: false,
                 next_ping: self.now + PING_INTERVAL,
+                watched: Vec::new(),
             },
         );
         let open = EioPacket::Open(OpenInfo {
@@ -613,6 +638,16 @@ impl FakeClinic {
             SioKind::Event => {
                 let name = p.event_name().unwrap_or_default().to_owned();
                 let data = p.event_args().first().cloned().unwrap_or(Value::Null);
+                if name == "watch"
+                    && let (Some(s), Ok(w)) = (
+                        self.sockets.get_mut(&generation),
+                        serde_json::from_value::<frontdesk_protocol::envelope::WatchEmit>(
+                            data.clone(),
+                        ),
+                    )
+                {
+                    s.watched = w.days;
+                }
                 self.emits.push((name, data));
                 match p.id {
                     Some(id) => vec![(

@@ -11,15 +11,16 @@
 mod clinic;
 mod pair;
 
-use frontdesk_engine::cache::Kind;
 use frontdesk_engine::cache::outbox::DeskAction;
+use frontdesk_engine::cache::{FETCHED_DAYS_KEPT, Kind};
 use frontdesk_engine::desk::Update;
 use frontdesk_engine::supervisor::ConnState;
 use frontdesk_protocol::api::UpdateQueueEntry;
 use frontdesk_protocol::envelope::TypingEvent;
+use frontdesk_protocol::records::Appointment;
 use frontdesk_protocol::status::QueueStatus;
 use pair::Pair;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -765,4 +766,82 @@ fn a_send_refused_as_unauthorized_retries_once_per_interval_not_in_a_loop() {
     assert_eq!(outbox(&p), (1, 0), "still pending, not dropped");
     p.clinic.refuse_sends = false;
     assert!(p.drive_bounded(10 * SECOND, |p| outbox(p) == (0, 0)));
+}
+
+#[test]
+fn a_day_outside_the_window_on_screen_is_fetched_kept_live_and_read_offline() {
+    let mut p = synced_pair(31, 0);
+    p.run_for(SECOND); // the window's days filled
+    let now = p.server_time();
+    let hour = chrono::Duration::hours(1);
+    let far = now + chrono::Duration::days(60);
+    let far_day = far.date_naive(); // the pair's clinic is on UTC
+    p.book("f1", far);
+    p.run_for(SECOND);
+    assert!(p.cached(Kind::Appointment).is_empty(), "outside: not sent");
+    let watches = |p: &Pair| -> Vec<Value> {
+        p.clinic
+            .emits
+            .iter()
+            .filter(|(n, _)| n == "watch")
+            .map(|(_, d)| d["days"].clone())
+            .collect()
+    };
+
+    // On screen: watched, then fetched whole with its patient.
+    p.with_desk(|d, now| d.show_day(Some(far_day), now));
+    assert!(p.drive_bounded(SECOND, |p| p.cached(Kind::Appointment) == ["f1"]));
+    assert_eq!(watches(&p), [json!([far_day])]);
+    assert_eq!(p.cached(Kind::Patient), ["pat_f1"]);
+    let fetched =
+        p.updates_where(|u| matches!(u, Update::DayFetched { day, .. } if *day == far_day));
+    assert_eq!(fetched.len(), 1);
+    // Another desk moves it within the day and books another there: live.
+    p.book("f1", far + hour);
+    p.book("f2", far + hour * 2);
+    assert!(p.drive_bounded(SECOND, |p| p.cached(Kind::Appointment) == ["f1", "f2"]));
+    let moved: Appointment = p
+        .desk
+        .store()
+        .cache
+        .get(Kind::Appointment, "f1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.start, far + hour);
+    assert_eq!(p.last_seq(), Some(p.clinic.latest_seq()), "no gap");
+
+    // Offline the day is still there, as of its fetch.
+    p.clinic.reachable = false;
+    p.silent = true;
+    assert!(p.drive_bounded(MINUTE, |p| p.state() == ConnState::Reconnecting));
+    p.silent = false;
+    let as_of = p.desk.store().cache.fetched_at(far_day).unwrap();
+    assert!(as_of.is_some_and(|t| t <= p.server_time()), "{as_of:?}");
+    assert_eq!(p.cached(Kind::Appointment), ["f1", "f2"]);
+    // Booked meanwhile; back online the day is watched and fetched again.
+    p.book("f3", far + hour * 3);
+    p.clinic.reachable = true;
+    assert!(p.drive_bounded(2 * MINUTE, |p| p.cached(Kind::Appointment).len() == 3));
+    assert_eq!(watches(&p).len(), 2, "watched again on the new link");
+
+    // Back to today: the watch ends; the day stays in the cache, as of then.
+    let today = p.server_time().date_naive();
+    p.with_desk(|d, now| d.show_day(Some(today), now));
+    p.run_for(SECOND);
+    assert_eq!(watches(&p).last(), Some(&json!([])));
+    assert_eq!(p.cached(Kind::Appointment).len(), 3);
+    // Seven more days looked at: the first one leaves the cache, patients too.
+    for n in 1..=FETCHED_DAYS_KEPT as u64 {
+        let other = far_day + chrono::Days::new(n);
+        p.with_desk(|d, now| d.show_day(Some(other), now));
+        assert!(p.drive_bounded(SECOND, |p| {
+            p.desk.store().cache.fetched_at(other).unwrap().is_some()
+        }));
+    }
+    assert!(
+        p.cached(Kind::Appointment).is_empty(),
+        "deleted, not hidden"
+    );
+    assert!(p.cached(Kind::Patient).is_empty());
+    assert_eq!(p.desk.store().cache.fetched_at(far_day).unwrap(), None);
 }

@@ -155,6 +155,16 @@ impl DeskStore for FaultyStore {
         self.check()?;
         self.cache.store_fetched(page, covered)
     }
+    fn finish_day(
+        &mut self,
+        day: chrono::NaiveDate,
+        range: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+        ids: &[String],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        self.check()?;
+        self.cache.finish_day(day, range, ids, at)
+    }
 }
 
 enum Inbox {
