@@ -3,18 +3,22 @@
 use crate::display::{DisplaySettings, DisplayShell, DisplayStatus};
 use crate::error::{CmdResult, CommandError};
 use crate::shell::{Remembered, Shell};
+use chrono::NaiveDate;
 use frontdesk_engine::board_client::BoardUpdate;
-use frontdesk_engine::cache::outbox::DeskAction;
-use frontdesk_engine::cache::{Cache, Kind, META_SYNCED_AT};
+use frontdesk_engine::cache::outbox::{DeskAction, OutboxEntry};
+use frontdesk_engine::cache::{Cache, DayView, Kind, META_SYNCED_AT};
 use frontdesk_engine::engine::{self, Update};
 use frontdesk_engine::notify::Focus;
+use frontdesk_protocol::records::{
+    Message, Presence, Provider, QueueEntry, ReadMarker, Room, Tenant, Thread, User, UserSummary,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{State, WebviewWindow};
 
 /// What the UI needs before anything else.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Startup {
     server: String,
     tenant: String,
@@ -48,7 +52,8 @@ pub async fn startup(window: WebviewWindow, shell: State<'_, Shell>) -> CmdResul
 }
 
 /// The sign-in form.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct SignIn {
     server: String,
     tenant: String,
@@ -82,31 +87,38 @@ pub async fn logout(shell: State<'_, Shell>) -> CmdResult<()> {
     Ok(())
 }
 
-/// Everything the desk shows, read from the engine's cache.
-#[derive(Serialize)]
+/// What the desk shows at first paint: the bounded sets (staff, rooms,
+/// today's queue, the threads with their cached messages, the outbox) and
+/// one day's schedule. After it the UI applies [`Update`]s to its copy.
+#[derive(Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct DeskState {
-    me: Option<Value>,
-    users: Vec<Value>,
-    providers: Vec<Value>,
-    rooms: Vec<Value>,
-    appointments: Vec<Value>,
-    queue: Vec<Value>,
-    threads: Vec<Value>,
-    messages: Vec<Value>,
-    read_markers: Vec<Value>,
-    presence: Vec<Value>,
-    outbox: Vec<frontdesk_engine::cache::outbox::OutboxEntry>,
+    me: Option<UserSummary>,
+    tenant: Option<Tenant>,
+    users: Vec<User>,
+    providers: Vec<Provider>,
+    rooms: Vec<Room>,
+    /// The day on screen.
+    day: DayView,
+    queue: Vec<QueueEntry>,
+    threads: Vec<Thread>,
+    messages: Vec<Message>,
+    read_markers: Vec<ReadMarker>,
+    presence: Vec<Presence>,
+    outbox: Vec<OutboxEntry>,
+    #[ts(type = "number | null")]
     last_seq: Option<u64>,
     synced_at: Option<String>,
 }
 
-fn read_desk(c: &Cache) -> frontdesk_engine::Result<DeskState> {
+fn read_desk(c: &Cache, day: NaiveDate) -> frontdesk_engine::Result<DeskState> {
     Ok(DeskState {
-        me: c.meta("me")?.and_then(|m| serde_json::from_str(&m).ok()),
+        me: c.signed_in_as()?,
+        tenant: c.tenant()?,
         users: c.list(Kind::User)?,
         providers: c.list(Kind::Provider)?,
         rooms: c.list(Kind::Room)?,
-        appointments: c.list(Kind::Appointment)?,
+        day: c.day(day)?,
         queue: c.list(Kind::Queue)?,
         threads: c.list(Kind::Thread)?,
         messages: c.list(Kind::Message)?,
@@ -118,10 +130,33 @@ fn read_desk(c: &Cache) -> frontdesk_engine::Result<DeskState> {
     })
 }
 
+/// The desk with `day` on screen (the engine keeps that day live).
 #[tauri::command]
-pub async fn desk_state(shell: State<'_, Shell>) -> CmdResult<DeskState> {
+pub async fn desk_state(day: NaiveDate, shell: State<'_, Shell>) -> CmdResult<DeskState> {
     let h = shell.engine().await?;
-    Ok(read_desk(&h.reader()?)?)
+    h.show_day(Some(day))?;
+    Ok(read_desk(&h.reader()?, day)?)
+}
+
+/// Another day on screen: its schedule as the cache holds it (a day outside
+/// the sync window is fetched and kept live; `day_fetched` says when).
+#[tauri::command]
+pub async fn day_view(day: NaiveDate, shell: State<'_, Shell>) -> CmdResult<DayView> {
+    let h = shell.engine().await?;
+    h.show_day(Some(day))?;
+    Ok(h.reader()?.day(day)?)
+}
+
+/// The outbox (after an `outbox` update).
+#[tauri::command]
+pub async fn outbox(shell: State<'_, Shell>) -> CmdResult<Vec<OutboxEntry>> {
+    Ok(shell.engine().await?.reader()?.outbox_list()?)
+}
+
+/// A thread's cached messages (after `older_messages` read more of it).
+#[tauri::command]
+pub async fn thread_messages(thread: String, shell: State<'_, Shell>) -> CmdResult<Vec<Message>> {
+    Ok(shell.engine().await?.reader()?.messages_in(&thread)?)
 }
 
 /// The display window's state: its set-up and what it shows.
@@ -132,7 +167,8 @@ pub async fn display_status(display: State<'_, DisplayShell>) -> CmdResult<Displ
 
 /// The display set-up form: where the clinic is, an admin to issue the
 /// board's token, and the screen's name.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct DisplaySetup {
     server: String,
     tenant: String,

@@ -15,7 +15,8 @@ use tauri::ipc::Channel;
 use tokio::sync::Mutex;
 
 /// Where the board lives (not secret; the token is in the keyring).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct DisplaySettings {
     pub server: String,
     pub tenant: String,
@@ -31,7 +32,8 @@ pub struct DisplayShell {
 }
 
 /// What the display window needs to draw itself.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct DisplayStatus {
     /// Settings of the configured board, if any (for the set-up form too).
     pub settings: Option<DisplaySettings>,

@@ -4,7 +4,8 @@ use frontdesk_engine::EngineError;
 use serde::Serialize;
 
 /// A command's failure.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct CommandError {
     pub code: &'static str,
     pub message: String,

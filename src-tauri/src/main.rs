@@ -113,6 +113,9 @@ fn main() {
             commands::activity,
             commands::dismiss,
             commands::load_older,
+            commands::day_view,
+            commands::outbox,
+            commands::thread_messages,
             commands::startup_painted,
             commands::subscribe,
         ])

@@ -14,9 +14,11 @@ use frontdesk_protocol::status::QueueStatus;
 use serde::{Deserialize, Serialize};
 
 /// The board as the screen draws it: no patient names anywhere in it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct BoardState {
     /// The newest seq this board reflects.
+    #[ts(type = "number")]
     pub seq: u64,
     pub display: Display,
     pub rooms: Vec<Room>,

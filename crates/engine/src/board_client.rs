@@ -61,7 +61,8 @@ impl BoardConfig {
 }
 
 /// What the screen draws: the connection and the last known board.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct BoardView {
     pub state: ConnState,
     pub detail: String,
@@ -69,7 +70,8 @@ pub struct BoardView {
 }
 
 /// What a board publishes to the screen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BoardUpdate {
     Connection {

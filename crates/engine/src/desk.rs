@@ -43,7 +43,9 @@ use frontdesk_protocol::envelope::{
     EmitAck, Envelope, EventData, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, WatchEmit,
     ephemeral,
 };
-use frontdesk_protocol::records::{Message, Presence, Tenant, User};
+use frontdesk_protocol::records::{
+    Appointment, Message, Notification, Presence, QueueEntry, ReadMarker, Tenant, Thread, User,
+};
 use frontdesk_protocol::window::{SyncWindow, day_start, zone_of};
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -67,17 +69,34 @@ pub const FILL_RETRY: Duration = Duration::from_secs(60);
 pub const HOLD_LIMIT: usize = 10_000;
 
 /// What the engine publishes to whoever watches (UI, CLI `tail`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Update {
     /// The connection state changed.
     Connection { state: ConnState, detail: String },
-    /// A durable event was applied to the cache.
-    Applied { event: Envelope },
+    /// A durable event was applied to the cache: its `seq`, type, author
+    /// and time, and the record it changed (what a view holding its own
+    /// copy applies, instead of reading the cache again).
+    Applied {
+        #[ts(type = "number")]
+        seq: u64,
+        event_type: String,
+        actor: String,
+        at: DateTime<Utc>,
+        change: Change,
+    },
     /// A snapshot replaced the cache.
-    Resynced { seq: u64 },
-    /// The cache caught up with the server (after connecting or a gap).
-    Synced { seq: u64 },
+    Resynced {
+        #[ts(type = "number")]
+        seq: u64,
+    },
+    /// The cache caught up with the server (after connecting or a gap) at `at`.
+    Synced {
+        #[ts(type = "number")]
+        seq: u64,
+        at: DateTime<Utc>,
+    },
     /// Someone's presence changed.
     Presence { presence: Presence },
     /// Someone started or stopped typing (stops include expiry after 6 s).
@@ -87,11 +106,18 @@ pub enum Update {
         typing: bool,
     },
     /// The outbox changed.
-    Outbox { pending: usize, problems: usize },
+    Outbox {
+        #[ts(type = "number")]
+        pending: usize,
+        #[ts(type = "number")]
+        problems: usize,
+    },
     /// An OS notification was raised.
     Notified { notification: OsNotification },
     /// Something the user should know that is not an error of theirs.
     Warning { message: String },
+    /// Days of the sync window the cache lacked are in it now.
+    WindowFilled { from: NaiveDate, to: NaiveDate },
     /// The clinic's day turned (its midnight, in its own time zone): what
     /// "today" shows is another day now.
     DayChanged { day: NaiveDate },
@@ -102,9 +128,57 @@ pub enum Update {
     /// remain on the server).
     OlderMessages {
         thread: String,
+        #[ts(type = "number")]
         count: usize,
         more: bool,
     },
+}
+
+/// The record an applied event changed, by kind (its `id` and `version`
+/// are the record's own).
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(export)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Change {
+    Appointment(Appointment),
+    Ticket(QueueEntry),
+    Thread(Thread),
+    Message(Message),
+    ReadMarker(ReadMarker),
+    Notification(Notification),
+    /// The record left the desk's scope and was deleted from the cache.
+    Evicted {
+        kind: String,
+        id: String,
+    },
+    /// Nothing the desk holds (an event for others, or of a type this
+    /// build does not know).
+    Nothing,
+}
+
+impl Change {
+    /// What `env` changes in the cache (see [`Cache::apply_events`]).
+    pub fn of(env: &Envelope) -> Change {
+        if let Some(e) = &env.evict {
+            return Change::Evicted {
+                kind: e.kind.clone(),
+                id: e.id.clone(),
+            };
+        }
+        match env.decode() {
+            Ok(
+                EventData::AppointmentCreated(a)
+                | EventData::AppointmentUpdated(a)
+                | EventData::AppointmentCancelled(a),
+            ) => Change::Appointment(a),
+            Ok(EventData::QueueUpdated(q) | EventData::QueueCalled(q)) => Change::Ticket(q),
+            Ok(EventData::ThreadCreated(t)) => Change::Thread(t),
+            Ok(EventData::MessageCreated(m)) => Change::Message(m),
+            Ok(EventData::ThreadRead(m)) => Change::ReadMarker(m),
+            Ok(EventData::NotificationCreated(n)) => Change::Notification(n),
+            Err(_) => Change::Nothing,
+        }
+    }
 }
 
 /// A REST call the desk needs made.
@@ -285,15 +359,10 @@ impl DeskStore for Cache {
             .collect())
     }
     fn me(&self) -> Result<Option<String>> {
-        Ok(self
-            .meta("me")?
-            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
-            .and_then(|v| v["id"].as_str().map(str::to_owned)))
+        Ok(self.signed_in_as()?.map(|m| m.id))
     }
     fn tenant(&self) -> Result<Option<Tenant>> {
-        Ok(self
-            .meta("tenant")?
-            .and_then(|m| serde_json::from_str::<Tenant>(&m).ok()))
+        Cache::tenant(self)
     }
     fn evict_before(&self, start: DateTime<Utc>, first_day: NaiveDate) -> Result<usize> {
         Cache::evict_before(self, start, first_day)
@@ -954,7 +1023,13 @@ impl<S: DeskStore> DeskCore<S> {
             if let Some(n) = self.policy.decide(&env, &self.focus, dnd) {
                 out.push(n);
             }
-            self.update(Update::Applied { event: env });
+            self.update(Update::Applied {
+                change: Change::of(&env),
+                seq: env.seq,
+                event_type: env.kind,
+                actor: env.actor,
+                at: env.at,
+            });
         }
         out
     }
@@ -1114,7 +1189,7 @@ impl<S: DeskStore> DeskCore<S> {
         self.sync = SyncPhase::Done;
         self.session.healthy(now);
         let seq = self.store.last_seq().ok().flatten().unwrap_or(0);
-        self.update(Update::Synced { seq });
+        self.update(Update::Synced { seq, at: now.utc() });
         let held = std::mem::take(&mut self.held);
         if !held.is_empty() {
             self.apply_live(&held, now);
@@ -1213,8 +1288,9 @@ impl<S: DeskStore> DeskCore<S> {
             self.fill = Fill::Wait(now.mono + FILL_RETRY);
             return;
         }
-        if let Some(next) = page.next {
-            self.fetch_days((from, to), then, Some(next), now);
+        match page.next {
+            Some(next) => self.fetch_days((from, to), then, Some(next), now),
+            None => self.update(Update::WindowFilled { from, to }),
         }
     }
 

@@ -27,7 +27,8 @@ pub const FLOOD: usize = 3;
 pub const GROUP_QUIET: Duration = Duration::from_secs(10 * 60);
 
 /// A notification for the OS.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct OsNotification {
     pub title: String,
     pub body: String,

@@ -21,7 +21,8 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// The connection state shown to the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnState {
     Offline,

@@ -11,6 +11,7 @@ use crate::window::SyncWindow;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
 /// Header carrying a client-chosen key that makes a mutation safe to repeat.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -113,7 +114,8 @@ pub struct EventsPage {
 }
 
 /// A new patient, given inline when booking or registering a walk-in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct NewPatient {
     pub name: String,
     #[serde(default)]
@@ -123,7 +125,8 @@ pub struct NewPatient {
 }
 
 /// `POST /api/appointments`: either an existing `patient_id` or a `patient` to create.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct CreateAppointment {
     #[serde(default)]
     pub patient_id: Option<String>,
@@ -140,8 +143,10 @@ pub struct CreateAppointment {
 
 /// `PATCH /api/appointments/{id}`: reschedule (`start`/`end`), change status
 /// (cancel, no-show, confirm…) or room. `version` must be the current one.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct UpdateAppointment {
+    #[ts(type = "number")]
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<AppointmentStatus>,
@@ -156,7 +161,8 @@ pub struct UpdateAppointment {
 }
 
 /// `POST /api/queue`: check in a booked appointment, or register a walk-in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 #[serde(untagged)]
 pub enum CreateQueueEntry {
     CheckIn {
@@ -177,7 +183,8 @@ pub enum CreateQueueEntry {
 
 /// `POST /api/queue/call-next`: the best waiting ticket of this provider is
 /// called to `room_id` (or the provider's default room).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct CallNext {
     pub provider_id: String,
     #[serde(default)]
@@ -186,8 +193,10 @@ pub struct CallNext {
 
 /// `PATCH /api/queue/{id}`: status change (`called` again is a recall),
 /// priority or room.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct UpdateQueueEntry {
+    #[ts(type = "number")]
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<QueueStatus>,
@@ -198,7 +207,8 @@ pub struct UpdateQueueEntry {
 }
 
 /// `POST /api/threads/{id}/messages`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct PostMessage {
     pub client_id: String,
     pub body: String,
@@ -207,7 +217,8 @@ pub struct PostMessage {
 }
 
 /// `POST /api/threads/{id}/read`: everything up to and including `message_id` is read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct MarkRead {
     pub message_id: String,
 }

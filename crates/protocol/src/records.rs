@@ -8,9 +8,11 @@
 use crate::status::{AppointmentStatus, QueueStatus};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// What a user may do. Checked by the server on every request and event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -44,7 +46,8 @@ impl Role {
 }
 
 /// A clinic. Everything else belongs to exactly one tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Tenant {
     /// Short slug used at login (`demo`).
     pub id: String,
@@ -75,7 +78,8 @@ fn days_ahead() -> u32 {
 }
 
 /// A member of staff as other clients see them (no credentials).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -84,7 +88,8 @@ pub struct User {
 }
 
 /// Who is acting, as returned at login.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct UserSummary {
     pub id: String,
     pub name: String,
@@ -92,7 +97,8 @@ pub struct UserSummary {
 }
 
 /// A patient's full record, for staff.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Patient {
     pub id: String,
     pub name: String,
@@ -104,7 +110,8 @@ pub struct Patient {
 
 /// The part of a patient that appointments and tickets carry, so a client can
 /// show a row without a separate patient lookup.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct PatientRef {
     pub id: String,
     pub name: String,
@@ -112,7 +119,8 @@ pub struct PatientRef {
 }
 
 /// A doctor or nurse whose day is scheduled and who has a queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Provider {
     pub id: String,
     pub name: String,
@@ -124,14 +132,16 @@ pub struct Provider {
 }
 
 /// A consulting room patients are sent to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Room {
     pub id: String,
     pub name: String,
 }
 
 /// A booked slot with a provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Appointment {
     pub id: String,
     pub patient: PatientRef,
@@ -141,12 +151,14 @@ pub struct Appointment {
     pub end: DateTime<Utc>,
     pub status: AppointmentStatus,
     pub reason: String,
+    #[ts(type = "number")]
     pub version: u64,
     pub updated_at: DateTime<Utc>,
 }
 
 /// A ticket in a provider's queue: a checked-in appointment or a walk-in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct QueueEntry {
     pub id: String,
     /// Human ticket (`A-012`), unique per provider per day.
@@ -164,12 +176,14 @@ pub struct QueueEntry {
     pub priority: i32,
     pub arrived_at: DateTime<Utc>,
     pub called_at: Option<DateTime<Utc>>,
+    #[ts(type = "number")]
     pub version: u64,
     pub updated_at: DateTime<Utc>,
 }
 
 /// A staff conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Thread {
     pub id: String,
     pub title: String,
@@ -179,7 +193,8 @@ pub struct Thread {
 }
 
 /// One message in a thread.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Message {
     pub id: String,
     pub thread_id: String,
@@ -194,7 +209,8 @@ pub struct Message {
 }
 
 /// How far a user has read a thread (read receipts and unread counts).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ReadMarker {
     pub thread_id: String,
     pub user_id: String,
@@ -203,7 +219,8 @@ pub struct ReadMarker {
 }
 
 /// How insistently a notification should be shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     Low,
@@ -213,7 +230,8 @@ pub enum Urgency {
 }
 
 /// What a notification is about, so a click can open it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Subject {
     /// `appointment`, `queue`, `thread`, …
     pub kind: String,
@@ -221,7 +239,8 @@ pub struct Subject {
 }
 
 /// A server-raised notice for one user ("your patient has arrived").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Notification {
     pub id: String,
     pub user_id: String,
@@ -235,7 +254,8 @@ pub struct Notification {
 }
 
 /// Whether a user can be reached right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceState {
     Online,
@@ -246,7 +266,8 @@ pub enum PresenceState {
 
 /// A user's presence as the tenant sees it; also the payload of the ephemeral
 /// `presence` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Presence {
     pub user: String,
     pub state: PresenceState,
@@ -255,7 +276,8 @@ pub struct Presence {
 }
 
 /// A waiting-room board, issued by an admin; its token sees only these providers' queues.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Display {
     pub id: String,
     pub name: String,

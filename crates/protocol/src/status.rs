@@ -6,10 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use ts_rs::TS;
 
 /// Where an appointment stands during the day. A subset of FHIR
 /// `AppointmentStatus`; see `docs/protocol.md` for the mapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum AppointmentStatus {
     Booked,
@@ -90,7 +92,8 @@ impl fmt::Display for AppointmentStatus {
 }
 
 /// Where a ticket stands in a provider's queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueStatus {
     Waiting,

@@ -8,7 +8,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// A run of clinic-local days, both ends included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct SyncWindow {
     pub from: NaiveDate,
     pub to: NaiveDate,

@@ -462,7 +462,7 @@ async fn resync(missed: usize, r: &mut Results) -> anyhow::Result<()> {
                 state: ConnState::Live,
                 ..
             }) => live_at = Some(started.elapsed()),
-            Ok(Update::Synced { seq }) if seq >= latest => break,
+            Ok(Update::Synced { seq, .. }) if seq >= latest => break,
             _ => {}
         }
     }
@@ -497,9 +497,9 @@ async fn live_latency(n: usize, r: &mut Results) -> anyhow::Result<()> {
             .await
             .context("live event timed out")?
         {
-            Ok(Update::Applied { event }) => {
+            Ok(Update::Applied { at, .. }) => {
                 // `at` is stamped by the server inside the committing transaction.
-                let lag = chrono::Utc::now() - event.at;
+                let lag = chrono::Utc::now() - at;
                 got.push(lag.to_std().unwrap_or_default());
             }
             Ok(_) => {}

@@ -189,9 +189,14 @@ fn print_update(u: &Update, json: bool) -> anyhow::Result<()> {
     }
     match u {
         Update::Connection { state, detail } => println!("connection: {state:?} ({detail})"),
-        Update::Applied { event } => println!("#{} {} by {}", event.seq, event.kind, event.actor),
+        Update::Applied {
+            seq,
+            event_type,
+            actor,
+            ..
+        } => println!("#{seq} {event_type} by {actor}"),
         Update::Resynced { seq } => println!("resynced from a snapshot at #{seq}"),
-        Update::Synced { seq } => println!("up to date at #{seq}"),
+        Update::Synced { seq, .. } => println!("up to date at #{seq}"),
         Update::Presence { presence } => {
             println!("presence: {} is {:?}", presence.user, presence.state)
         }
@@ -209,6 +214,7 @@ fn print_update(u: &Update, json: bool) -> anyhow::Result<()> {
         Update::Warning { message } => println!("warning: {message}"),
         Update::DayChanged { day } => println!("the clinic's day is now {day}"),
         Update::DayFetched { day, at } => println!("{day} fetched (as of {at})"),
+        Update::WindowFilled { from, to } => println!("the days {from}..{to} are in the cache"),
         Update::OlderMessages {
             thread,
             count,

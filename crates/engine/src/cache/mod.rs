@@ -8,9 +8,11 @@
 //! (a gap is reported, so the caller replays instead).
 
 mod apply;
+mod day;
 pub mod outbox;
 
 pub use apply::{Applied, FETCHED_DAYS_KEPT};
+pub use day::{DayHeld, DayView};
 
 use crate::error::{EngineError, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -272,10 +274,20 @@ impl Cache {
 
     /// Every record of a kind, in its natural order.
     pub fn list<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<T>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT data FROM records WHERE kind = ?1 ORDER BY sort, id")?;
-        let rows = stmt.query_map([kind.as_str()], |r| r.get::<_, String>(0))?;
+        self.records(
+            "SELECT data FROM records WHERE kind = ?1 ORDER BY sort, id",
+            params![kind.as_str()],
+        )
+    }
+
+    /// The records a `SELECT data …` finds, decoded.
+    fn records<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(args, |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
             out.push(
@@ -293,25 +305,23 @@ impl Cache {
         start: chrono::DateTime<chrono::Utc>,
         end: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<frontdesk_protocol::records::Appointment>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.records(
             "SELECT data FROM records WHERE kind = ?1 AND sort >= ?2 AND sort < ?3 ORDER BY sort, id",
-        )?;
-        let rows = stmt.query_map(
             params![
                 Kind::Appointment.as_str(),
                 apply::ts(&start),
                 apply::ts(&end)
             ],
-            |r| r.get::<_, String>(0),
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(
-                serde_json::from_str(&row?)
-                    .map_err(|e| EngineError::CacheCorrupt(e.to_string()))?,
-            );
-        }
-        Ok(out)
+        )
+    }
+
+    /// The messages of one thread the cache holds, oldest first.
+    pub fn messages_in(&self, thread: &str) -> Result<Vec<frontdesk_protocol::records::Message>> {
+        self.records(
+            "SELECT data FROM records WHERE kind = ?1 AND json_extract(data, '$.thread_id') = ?2
+             ORDER BY sort, id",
+            params![Kind::Message.as_str(), thread],
+        )
     }
 
     /// How many records of a kind the cache holds.

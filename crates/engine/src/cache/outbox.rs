@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A desk action, as the user took it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum DeskAction {
     /// Book an appointment.
@@ -152,7 +153,8 @@ impl DeskAction {
 }
 
 /// Where an outbox entry stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxState {
     /// Waiting to be sent (or to be sent again).
@@ -174,9 +176,11 @@ impl OutboxState {
 }
 
 /// One queued action.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct OutboxEntry {
     /// Position in the queue; actions are sent in this order.
+    #[ts(type = "number")]
     pub n: i64,
     /// The idempotency key it is always sent with.
     pub key: String,

@@ -445,7 +445,7 @@ fn a_lost_live_event_is_replayed_from_the_gap() {
         .updates
         .iter()
         .filter_map(|(_, u)| match u {
-            Update::Applied { event } => Some(event.seq),
+            Update::Applied { seq, .. } => Some(*seq),
             _ => None,
         })
         .collect();

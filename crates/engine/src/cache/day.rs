@@ -1,0 +1,80 @@
+//! One clinic day as the cache holds it: what a schedule on screen reads
+//! (one day, never the whole cache), and how current it is.
+
+use super::Cache;
+use crate::error::Result;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use frontdesk_protocol::records::{Appointment, Tenant, UserSummary};
+use frontdesk_protocol::window::{day_start, zone_of};
+use serde::Serialize;
+
+/// How the cache came to hold a day.
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(export)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DayHeld {
+    /// A day of the sync window: kept live whenever the desk is.
+    Window,
+    /// Outside the window, fetched for the screen at `at` (live again only
+    /// while on screen and online).
+    Fetched { at: DateTime<Utc> },
+    /// Outside the window and never fetched: not available offline.
+    NotHeld,
+}
+
+/// One clinic day's schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct DayView {
+    pub day: NaiveDate,
+    /// The day as UTC instants, `[start, end)` (an appointment belongs to
+    /// the day its start falls in).
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub held: DayHeld,
+    /// By start.
+    pub appointments: Vec<Appointment>,
+}
+
+impl Cache {
+    /// The clinic (zone and window settings), once a snapshot was taken.
+    pub fn tenant(&self) -> Result<Option<Tenant>> {
+        Ok(self
+            .meta("tenant")?
+            .and_then(|m| serde_json::from_str::<Tenant>(&m).ok()))
+    }
+
+    /// Who is signed in, once a snapshot was taken.
+    pub fn signed_in_as(&self) -> Result<Option<UserSummary>> {
+        Ok(self
+            .meta("me")?
+            .and_then(|m| serde_json::from_str::<UserSummary>(&m).ok()))
+    }
+
+    /// The clinic's time zone (UTC before the first snapshot).
+    pub fn zone(&self) -> Result<Tz> {
+        Ok(self.tenant()?.as_ref().map_or(Tz::UTC, zone_of))
+    }
+
+    /// `day`'s appointments and how current they are.
+    pub fn day(&self, day: NaiveDate) -> Result<DayView> {
+        let zone = self.zone()?;
+        let start = day_start(day, zone);
+        let end = day_start(day.succ_opt().unwrap_or(day), zone);
+        let held = if self.covered()?.is_some_and(|w| w.includes(day)) {
+            DayHeld::Window
+        } else if let Some(at) = self.fetched_at(day)? {
+            DayHeld::Fetched { at }
+        } else {
+            DayHeld::NotHeld
+        };
+        Ok(DayView {
+            day,
+            start,
+            end,
+            held,
+            appointments: self.appointments_between(start, end)?,
+        })
+    }
+}
