@@ -21,6 +21,18 @@ cargo build --workspace --bins --locked
 echo "==> cargo test"
 cargo test --workspace --locked
 
+# cargo test wrote the TypeScript types generated from the Rust ones; what the
+# UI was checked against above must be exactly those.
+if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  echo "==> generated UI types match the Rust definitions"
+  stale="$(git -C "$root" status --porcelain -- ui/src/generated)"
+  if [ -n "$stale" ]; then
+    echo "ui/src/generated differs from what the Rust types generate (run cargo test and commit it):" >&2
+    echo "$stale" >&2
+    exit 1
+  fi
+fi
+
 # The codec fuzzer, briefly, where a nightly toolchain is available (cargo fuzz
 # needs one). FUZZ_SECONDS=0 skips it.
 fuzz_seconds="${FUZZ_SECONDS:-30}"

@@ -20,11 +20,16 @@ use tauri::{State, WebviewWindow};
 #[derive(Serialize, ts_rs::TS)]
 #[ts(export)]
 pub struct Startup {
+    /// Remembered server, clinic and user for the sign-in form.
     server: String,
     tenant: String,
     username: String,
+    /// Whether a session is stored (the desk opens without a password).
     signed_in: bool,
+    /// Which view this window shows.
+    #[ts(type = "\"desk\" | \"display\"")]
     window: &'static str,
+    /// Problems the user should know about (no keyring, a cleared cache).
     warnings: Vec<String>,
 }
 

@@ -119,8 +119,10 @@ pub struct EventsPage {
 pub struct NewPatient {
     pub name: String,
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub birth_date: Option<NaiveDate>,
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub phone: Option<String>,
 }
 
@@ -129,11 +131,14 @@ pub struct NewPatient {
 #[ts(export)]
 pub struct CreateAppointment {
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub patient_id: Option<String>,
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub patient: Option<NewPatient>,
     pub provider_id: String,
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub room_id: Option<String>,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,

@@ -3,4 +3,4 @@
 /**
  * A new patient, given inline when booking or registering a walk-in.
  */
-export type NewPatient = { name: string, birth_date: string | null, phone: string | null, };
+export type NewPatient = { name: string, birth_date?: string | null, phone?: string | null, };

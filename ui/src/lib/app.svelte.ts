@@ -1,12 +1,16 @@
-// The app's reactive state: the desk as last read from the engine's cache,
-// the connection, and who is typing. Views read it; only this class writes it.
+// The app's reactive state: the desk as first read from the engine's cache
+// and then kept by its updates (deltas.ts), the day on screen, the
+// connection, and who is typing. Views read it; only this class writes it.
 
 import { backend, type Startup } from "./backend";
+import { applyUpdate, replaceThread, type FollowUp } from "./deltas";
+import { isoDay } from "./desk";
 import type { ConnState, DeskState, Update } from "../types";
 
 const EMPTY: DeskState = {
-  me: null, users: [], providers: [], rooms: [], appointments: [], queue: [], threads: [], messages: [],
-  read_markers: [], presence: [], outbox: [], last_seq: null, synced_at: null,
+  me: null, tenant: null, users: [], providers: [], rooms: [],
+  day: { day: "", start: "", end: "", held: { kind: "not_held" }, appointments: [] },
+  queue: [], threads: [], messages: [], read_markers: [], presence: [], outbox: [], last_seq: null, synced_at: null,
 };
 
 /** Runs `fn` once the frame now being prepared has been painted. */
@@ -17,7 +21,13 @@ function afterNextPaint(fn: () => void): void {
 
 export class App {
   startup = $state<Startup | null>(null);
-  desk = $state<DeskState>(EMPTY);
+  desk = $state<DeskState>(structuredClone(EMPTY));
+  /** The clinic day on screen, `YYYY-MM-DD`. */
+  shownDay = $state(isoDay(new Date()));
+  /** The clinic's today. */
+  today = $state(isoDay(new Date()));
+  /** The day outside the sync window fetched and watched on this link (live). */
+  liveDay = $state<string | null>(null);
   connection = $state<ConnState>("offline");
   detail = $state("");
   warnings = $state<string[]>([]);
@@ -25,8 +35,11 @@ export class App {
   typing = $state<Record<string, string[]>>({});
   /** Threads read back to their first message (nothing older to load). */
   threadStart = $state<Record<string, boolean>>({});
-  private inFlight: Promise<void> | null = null;
-  private again = false;
+  /** Reads of the cache in flight; updates meanwhile wait for them. */
+  private reading = 0;
+  private held: Update[] = [];
+  private deskRead: Promise<void> | null = null;
+  private deskAgain = false;
   private lastActivity = -Infinity;
   private painted = false;
 
@@ -48,27 +61,56 @@ export class App {
     if (this.startup.signed_in) await this.refresh();
   }
 
-  /** Re-reads the desk from the cache; coalesces bursts of updates. */
-  refresh(): Promise<void> {
-    if (this.inFlight) {
-      this.again = true;
-      return this.inFlight;
-    }
-    this.inFlight = (async () => {
-      try {
-        do {
-          this.again = false;
-          this.desk = await backend.state();
-        } while (this.again);
-        if (!this.painted && this.desk.appointments.length > 0) {
-          this.painted = true;
-          afterNextPaint(() => backend.startupPainted().catch(() => undefined));
-        }
-      } finally {
-        this.inFlight = null;
+  /**
+   * Runs a read of the cache; updates that arrive meanwhile are applied
+   * after it lands (applying one twice changes nothing: versions and ids
+   * decide), so none is lost to a read that started before it.
+   */
+  private async read(fn: () => Promise<void>): Promise<void> {
+    this.reading += 1;
+    try {
+      await fn();
+    } finally {
+      this.reading -= 1;
+      if (this.reading === 0) {
+        const held = this.held;
+        this.held = [];
+        for (const u of held) this.apply(u);
       }
-    })();
-    return this.inFlight;
+    }
+  }
+
+  /** Reads the whole desk (first paint, after a snapshot); coalesces bursts. */
+  refresh(): Promise<void> {
+    if (this.deskRead) {
+      this.deskAgain = true;
+      return this.deskRead;
+    }
+    this.deskRead = this.read(async () => {
+      do {
+        this.deskAgain = false;
+        this.desk = await backend.state(this.shownDay);
+      } while (this.deskAgain);
+      if (!this.painted && this.desk.day.appointments.length > 0) {
+        this.painted = true;
+        afterNextPaint(() => backend.startupPainted().catch(() => undefined));
+      }
+    }).finally(() => (this.deskRead = null));
+    return this.deskRead;
+  }
+
+  /** Puts `day` (`YYYY-MM-DD`) on screen: only its schedule is read. */
+  showDay(day: string): Promise<void> {
+    this.shownDay = day;
+    return this.readDay();
+  }
+
+  private readDay(): Promise<void> {
+    const day = this.shownDay;
+    return this.read(async () => {
+      const view = await backend.dayView(day);
+      if (this.shownDay === day) this.desk.day = view; // not a day left meanwhile
+    });
   }
 
   onUpdate(u: Update): void {
@@ -76,32 +118,61 @@ export class App {
       case "connection":
         this.connection = u.state;
         this.detail = u.detail;
+        if (u.state !== "live") this.liveDay = null;
         if (u.state === "signed_out" && this.startup) this.startup = { ...this.startup, signed_in: false };
-        break;
+        return;
       case "typing": {
         const now = new Set(this.typing[u.thread] ?? []);
         if (u.typing) now.add(u.user);
         else now.delete(u.user);
         this.typing = { ...this.typing, [u.thread]: [...now] };
-        break;
+        return;
       }
       case "warning":
         this.warnings = [...this.warnings, u.message];
-        break;
-      case "applied":
-      case "resynced":
-      case "synced":
-      case "presence":
-      case "outbox":
+        return;
       case "day_changed":
-        void this.refresh();
+        // "Today" on screen follows the clinic's day.
+        if (this.shownDay === this.today) this.shownDay = u.day;
+        this.today = u.day;
+        break;
+      case "day_fetched":
+        if (u.day === this.shownDay) this.liveDay = u.day;
         break;
       case "older_messages":
         this.threadStart = { ...this.threadStart, [u.thread]: !u.more };
+        break;
+      default:
+        break;
+    }
+    if (this.reading > 0) this.held.push(u);
+    else this.apply(u);
+  }
+
+  private apply(u: Update): void {
+    this.followUp(applyUpdate(this.desk, u));
+  }
+
+  private followUp(f: FollowUp): void {
+    switch (f.read) {
+      case "nothing":
+        return;
+      case "desk":
         void this.refresh();
-        break;
-      case "notified":
-        break;
+        return;
+      case "day":
+        void this.readDay();
+        return;
+      case "outbox":
+        void this.read(async () => {
+          this.desk.outbox = await backend.outbox();
+        });
+        return;
+      case "thread":
+        void this.read(async () => {
+          replaceThread(this.desk, f.thread, await backend.threadMessages(f.thread));
+        });
+        return;
     }
   }
 }

@@ -24,7 +24,7 @@ describe("backend", () => {
     mockIPC(() => {
       throw { code: "signed_out", message: "sign in again" };
     });
-    await expect(backend.state()).rejects.toEqual({ code: "signed_out", message: "sign in again" });
+    await expect(backend.state("2026-12-01")).rejects.toEqual({ code: "signed_out", message: "sign in again" });
     mockIPC(() => {
       throw "boom";
     });

@@ -2,41 +2,12 @@
 // Views and logic import from here, never from @tauri-apps/api directly.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { BoardUpdate, BoardView, CommandError, DeskState, Update } from "../types";
+import type {
+  BoardUpdate, CommandError, DayView, DeskAction, DeskState, DisplaySetup, DisplayStatus, Message, OutboxEntry,
+  SignIn, Startup, Update,
+} from "../types";
 
-/** Sign-in form values; the server and user are remembered by the shell. */
-export interface SignIn { server: string; tenant: string; username: string; password: string }
-
-/** What the shell knows before anyone signs in. */
-export interface Startup {
-  /** Remembered server, clinic and user for the sign-in form. */
-  server: string; tenant: string; username: string;
-  /** Whether a session is stored (the desk opens without a password). */
-  signed_in: boolean;
-  /** Which view this window shows. */
-  window: "desk" | "display";
-  /** Problems the user should know about (no keyring, a cleared cache). */
-  warnings: string[];
-}
-
-/** Where a waiting-room board lives (its token is in the keyring). */
-export interface DisplaySettings { server: string; tenant: string; name: string }
-
-/** The display window's state: its set-up, and what it shows while running. */
-export interface DisplayStatus { settings: DisplaySettings | null; view: BoardView | null }
-
-/** The display set-up form: the clinic, an admin to issue the token, the screen's name. */
-export interface DisplaySetup { server: string; tenant: string; username: string; password: string; name: string }
-
-/** A desk action, as the engine's outbox takes it (tagged by `action`). */
-export type DeskAction =
-  | { action: "check_in"; appointment_id: string; priority: number }
-  | { action: "walk_in"; provider_id: string; patient: { name: string }; priority: number }
-  | { action: "call_next"; provider_id: string; room_id: string | null }
-  | { action: "update_ticket"; id: string; body: { version: number; status?: string; priority?: number; room_id?: string } }
-  | { action: "update_appointment"; id: string; body: { version: number; status?: string; start?: string; end?: string; room_id?: string } }
-  | { action: "send_message"; thread_id: string; body: { client_id: string; body: string; urgent: boolean } }
-  | { action: "mark_read"; thread_id: string; message_id: string };
+export type { DeskAction, DisplaySettings, DisplaySetup, DisplayStatus, SignIn, Startup } from "../types";
 
 function asError(e: unknown): CommandError {
   if (e && typeof e === "object" && "code" in e && "message" in e) return e as CommandError;
@@ -55,7 +26,14 @@ export const backend = {
   startup: () => call<Startup>("startup"),
   signIn: (form: SignIn) => call<void>("sign_in", { form }),
   logout: () => call<void>("logout"),
-  state: () => call<DeskState>("desk_state"),
+  /** The desk with `day` (`YYYY-MM-DD`, the clinic's) on screen: read once, then kept by updates. */
+  state: (day: string) => call<DeskState>("desk_state", { day }),
+  /** Another day on screen (one outside the sync window is fetched and kept live: `day_fetched`). */
+  dayView: (day: string) => call<DayView>("day_view", { day }),
+  /** The outbox, after an `outbox` update. */
+  outbox: () => call<OutboxEntry[]>("outbox"),
+  /** A thread's cached messages, after `older_messages` read more of it. */
+  threadMessages: (thread: string) => call<Message[]>("thread_messages", { thread }),
   act: (action: DeskAction) => call<void>("act", { action }),
   typing: (thread: string, typing: boolean) => call<void>("typing", { thread, typing }),
   setDnd: (dnd: boolean) => call<void>("set_dnd", { dnd }),

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { Appointment, Message, OutboxEntry, QueueEntry } from "../types";
+import type { Appointment, DayView, Message, OutboxEntry, QueueEntry } from "../types";
 import {
   alsoViewing,
   arrivals,
   asOf,
   dayLabel,
+  dayNotice,
   estimatedWaitMinutes,
   fromIsoDay,
   isoDay,
@@ -43,9 +44,8 @@ describe("schedule", () => {
       id, patient: { id: "p", name: "P", initials: "P." }, provider_id: provider, room_id: null,
       start, end: start, status: "booked", reason: "", version: 1, updated_at: start,
     });
-    const day = new Date("2026-11-22T12:00:00");
-    const s = scheduleByProvider([a("2", "2026-11-22T10:00:00", "p1"), a("1", "2026-11-22T09:00:00", "p1"), a("3", "2026-11-23T09:00:00", "p1"), a("4", "2026-11-22T09:30:00", "p2")], day);
-    expect(s.get("p1")!.map((x) => x.id)).toEqual(["1", "2"]);
+    const s = scheduleByProvider([a("2", "2026-11-22T10:00:00Z", "p1"), a("1", "2026-11-22T09:00:00.5Z", "p1"), a("4", "2026-11-22T09:30:00Z", "p2")]);
+    expect(s.get("p1")!.map((x) => x.id), "by time, whatever the precision").toEqual(["1", "2"]);
     expect(s.get("p2")!.map((x) => x.id)).toEqual(["4"]);
   });
 });
@@ -76,7 +76,7 @@ describe("presence and outbox", () => {
 
   it("finds pending and conflicting actions by record", () => {
     const e = (n: number, state: OutboxEntry["state"], id: string): OutboxEntry => ({
-      n, key: `k${n}`, action: { action: "check_in" }, subject_kind: "appointment", subject_id: id, state, attempts: 0, created_at: "", error: null, conflict: null,
+      n, key: `k${n}`, action: { action: "check_in", appointment_id: id, priority: 0 }, subject_kind: "appointment", subject_id: id, state, attempts: 0, created_at: "", error: null, conflict: null,
     });
     const outbox = [e(1, "pending", "a1"), e(2, "conflict", "a1"), e(3, "pending", "a2")];
     expect(outboxFor(outbox, "appointment", "a1").map((x) => x.n)).toEqual([1, 2]);
@@ -151,10 +151,14 @@ describe("date bar", () => {
     expect(fromIsoDay("yesterday")).toBeNull();
   });
 
-  it("shows the appointments of the chosen day", () => {
-    const on = (iso: string) => ({ id: iso, provider_id: "p1", start: iso }) as unknown as Appointment;
-    const tomorrow = new Date(2026, 10, 23);
-    const appts = [on(new Date(2026, 10, 22, 9).toISOString()), on(new Date(2026, 10, 23, 9).toISOString())];
-    expect(scheduleByProvider(appts, tomorrow).get("p1")?.length).toBe(1);
+  it("says how current the day on screen is", () => {
+    const view = (held: DayView["held"]): DayView => ({ day: "2027-03-01", start: "", end: "", held, appointments: [] });
+    expect(dayNotice(view({ kind: "window" }), "offline", null), "the window: the badge says it").toBeNull();
+    const fetched = view({ kind: "fetched", at: new Date(2026, 11, 1, 9, 42).toISOString() });
+    expect(dayNotice(fetched, "live", "2027-03-01"), "kept live").toBeNull();
+    expect(dayNotice(fetched, "reconnecting", null)).toBe("Not live: as of 09:42");
+    expect(dayNotice(fetched, "live", null), "live, but not yet fetched again").toBe("Not live: as of 09:42");
+    expect(dayNotice(view({ kind: "not_held" }), "offline", null)).toBe("This day is not available offline");
+    expect(dayNotice(view({ kind: "not_held" }), "live", null)).toBe("Loading this day…");
   });
 });

@@ -1,7 +1,7 @@
 // Pure desk logic: what the views show, computed from the cached state.
 // No Svelte, no Tauri: tested directly in desk.test.ts.
 
-import type { Appointment, DeskState, Message, OutboxEntry, PresenceState, QueueEntry, ReadMarker } from "../types";
+import type { Appointment, ConnState, DayView, DeskState, Message, OutboxEntry, PresenceState, QueueEntry, ReadMarker } from "../types";
 
 /** Active tickets of a provider in serving order: called/in service first, then by priority and arrival. */
 export function queueFor(queue: QueueEntry[], providerId: string): QueueEntry[] {
@@ -19,14 +19,10 @@ export function estimatedWaitMinutes(queue: QueueEntry[], entry: QueueEntry, vis
   return ahead < 0 ? 0 : (ahead + busy) * visitMinutes;
 }
 
-/** The day's appointments grouped by provider, by start time. */
-export function scheduleByProvider(appointments: Appointment[], day: Date): Map<string, Appointment[]> {
-  const sameDay = (iso: string) => {
-    const d = new Date(iso);
-    return d.getFullYear() === day.getFullYear() && d.getMonth() === day.getMonth() && d.getDate() === day.getDate();
-  };
+/** A day's appointments grouped by provider, by start time. */
+export function scheduleByProvider(appointments: Appointment[]): Map<string, Appointment[]> {
   const out = new Map<string, Appointment[]>();
-  for (const a of appointments.filter((a) => sameDay(a.start)).sort((x, y) => x.start.localeCompare(y.start))) {
+  for (const a of [...appointments].sort((x, y) => Date.parse(x.start) - Date.parse(y.start))) {
     const list = out.get(a.provider_id) ?? [];
     list.push(a);
     out.set(a.provider_id, list);
@@ -89,6 +85,23 @@ export function asOf(syncedAt: string | null): string {
   const hh = String(d.getHours()).padStart(2, "0");
   const mm = String(d.getMinutes()).padStart(2, "0");
   return `as of ${hh}:${mm}`;
+}
+
+/**
+ * What the date bar says about how current the day on screen is: nothing for
+ * a day of the sync window (always live; the connection badge covers
+ * offline) or a fetched day kept live now; "as of 09:42" for a fetched day
+ * while it is not; a day never fetched is loading, or not available offline.
+ */
+export function dayNotice(view: DayView, connection: ConnState, liveDay: string | null): string | null {
+  switch (view.held.kind) {
+    case "window":
+      return null;
+    case "fetched":
+      return connection === "live" && liveDay === view.day ? null : `Not live: ${asOf(view.held.at)}`;
+    case "not_held":
+      return connection === "live" ? "Loading this day…" : "This day is not available offline";
+  }
 }
 
 /** Number of actions still waiting to be sent. */
