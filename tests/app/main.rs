@@ -501,3 +501,91 @@ async fn a_doctor_sees_their_own_queue_their_patients_and_who_is_around() {
     .await;
     app.close().await;
 }
+
+/// Puts `day` (`YYYY-MM-DD`) in the date bar's picker, as a user choosing it.
+async fn pick_day(app: &Desktop, day: chrono::NaiveDate) {
+    app.find("[data-testid=day-picker]").await;
+    app.web
+        .execute(
+            "const i = document.querySelector('[data-testid=day-picker]');
+             i.value = arguments[0];
+             i.dispatchEvent(new Event('change', { bubbles: true }));",
+            vec![json!(day.to_string())],
+        )
+        .await
+        .expect("the date picker takes a day");
+}
+
+#[tokio::test]
+async fn a_day_outside_the_window_follows_another_desk_and_says_as_of_offline() {
+    let mut clinic = Clinic::start(|_| {}).await;
+    let other = Desk::login(&clinic.url(), "admin").await;
+    // Sixty days ahead: outside the sync window (30 days), so not in the snapshot
+    // or the background fill; the app runs in UTC.
+    let far = chrono::Utc::now().date_naive() + chrono::Duration::days(60);
+    let at = |h: u32| far.and_hms_opt(h, 0, 0).unwrap().and_utc();
+    let book = |name: &str, h: u32| {
+        json!({"patient": {"name": name}, "provider_id": clinic.clinic.providers[0],
+               "start": at(h), "end": at(h) + chrono::Duration::minutes(20), "reason": ""})
+    };
+    let (s, a) = other.post("/api/appointments", book("Fara Away", 10)).await;
+    assert_eq!(s, 201, "{a}");
+
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+    app.wait_texts("[data-testid=day-label]", "today", |t| {
+        t.iter().any(|s| s == "Today")
+    })
+    .await;
+    pick_day(&app, far).await;
+    app.wait_texts("[data-testid=appointment]", "the far day, fetched", |t| {
+        t.len() == 1 && t[0].contains("Fara Away")
+    })
+    .await;
+
+    // Another desk moves it and books another on that day: shown live.
+    let id = a["id"].as_str().unwrap();
+    let (s, b) = other
+        .patch(
+            &format!("/api/appointments/{id}"),
+            json!({"version": a["version"], "start": at(15), "end": at(15) + chrono::Duration::minutes(20)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = other.post("/api/appointments", book("Gus Later", 16)).await;
+    assert_eq!(s, 201, "{b}");
+    app.wait_texts(
+        "[data-testid=appointment]",
+        "the other desk's changes",
+        |t| {
+            // 15:00, in whichever clock the locale uses.
+            t.len() == 2
+                && t[0].contains("Fara Away")
+                && (t[0].contains("15:00") || t[0].contains("03:00"))
+                && t[1].contains("Gus Later")
+        },
+    )
+    .await;
+    assert!(
+        app.texts("[data-testid=day-notice]").await.is_empty(),
+        "live: nothing to warn about"
+    );
+    app.screenshot("far-day-live").await;
+
+    // Offline the day stays, as of its fetch; a day never fetched is not there.
+    clinic.stop().await;
+    app.wait_texts("[data-testid=day-notice]", "as of its fetch", |t| {
+        t.iter().any(|s| s.contains("as of"))
+    })
+    .await;
+    assert_eq!(app.texts("[data-testid=appointment]").await.len(), 2);
+    app.screenshot("far-day-offline").await;
+    pick_day(&app, far + chrono::Duration::days(1)).await;
+    app.wait_texts("[data-testid=day-notice]", "not available offline", |t| {
+        t.iter().any(|s| s.contains("not available offline"))
+    })
+    .await;
+    assert!(app.texts("[data-testid=appointment]").await.is_empty());
+    clinic.restart().await;
+    app.close().await;
+}
