@@ -6,7 +6,7 @@
 pub mod desktop;
 
 use clinic_server::demo::{self, DemoClinic};
-use clinic_server::{Db, DbLocation, RunningServer, ServerConfig};
+use clinic_server::{ApiError, Db, DbLocation, RunningServer, ServerConfig};
 use frontdesk_engine::clock::{Clock, Now, SystemClock};
 use frontdesk_engine::engine::{self, EngineConfig, EngineHandle, Update};
 use frontdesk_engine::notify::Silent;
@@ -39,6 +39,52 @@ fn db_path(dir: &tempfile::TempDir) -> PathBuf {
 impl Clinic {
     /// Starts a seeded server on a free loopback port.
     pub async fn start(tweak: fn(&mut ServerConfig)) -> Clinic {
+        Clinic::start_seeded(tweak, |c| demo::seed(c, "demo", "Demo Family Clinic")).await
+    }
+
+    /// Starts the demo clinic with `span` of history and `messages` more
+    /// messages in its first thread (from the admin): a clinic after months
+    /// or a year of use, for benchmarks.
+    pub async fn start_with_history(
+        span: clinic_server::demo_history::Span,
+        messages: usize,
+    ) -> Clinic {
+        Clinic::start_seeded(
+            |_| {},
+            move |c| {
+                let now = chrono::Utc::now();
+                let zone = demo::machine_zone();
+                let seeded =
+                    demo::seed_with_span(c, "demo", "Demo Family Clinic", &zone, now, span)?;
+                if let Some(clinic) = &seeded {
+                    let tx = c.transaction()?;
+                    for i in 0..messages {
+                        let m = frontdesk_protocol::api::PostMessage {
+                            client_id: format!("history-{i}"),
+                            body: format!("Message {i} of the clinic's history"),
+                            urgent: false,
+                        };
+                        clinic_server::store::messages::post(
+                            &tx,
+                            "demo",
+                            &clinic.threads[0],
+                            &clinic.admin,
+                            &m,
+                            now,
+                        )?;
+                    }
+                    tx.commit()?;
+                }
+                Ok(seeded)
+            },
+        )
+        .await
+    }
+
+    async fn start_seeded(
+        tweak: fn(&mut ServerConfig),
+        seed: impl FnOnce(&mut rusqlite::Connection) -> Result<Option<DemoClinic>, ApiError>,
+    ) -> Clinic {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = ServerConfig::for_tests();
         cfg.db = DbLocation::File(db_path(&dir));
@@ -47,10 +93,7 @@ impl Clinic {
         cfg.mutation_burst = 100_000;
         tweak(&mut cfg);
         let db = Db::open(&cfg.db).unwrap();
-        let clinic = db
-            .write_now(|c| demo::seed(c, "demo", "Demo Family Clinic"))
-            .unwrap()
-            .unwrap();
+        let clinic = db.write_now(seed).unwrap().unwrap();
         let secret = cfg.secret.clone();
         let server = clinic_server::start_with_db(cfg, db).await.unwrap();
         let addr = server.addr;
@@ -62,6 +105,11 @@ impl Clinic {
             secret,
             tweak,
         }
+    }
+
+    /// The clinic's database file.
+    pub fn db_file(&self) -> PathBuf {
+        db_path(&self.dir)
     }
 
     /// `http://addr`.

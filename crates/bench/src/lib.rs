@@ -2,6 +2,7 @@
 //! process memory readings, the machine description, and writing results into
 //! docs/benchmarks.md.
 
+pub mod cpu;
 pub mod machine;
 pub mod markdown;
 pub mod process;

@@ -8,7 +8,6 @@
 
 mod api;
 mod client;
-mod cpu;
 mod fanout;
 mod report;
 mod throughput;

@@ -4,7 +4,7 @@
 
 use crate::api::Api;
 use crate::client::{ConnectPlan, Fleet};
-use crate::cpu::CpuSample;
+use frontdesk_bench::cpu::CpuSample;
 use anyhow::Context;
 use clinic_server::{Db, DbLocation, ServerConfig, demo};
 use std::net::Ipv4Addr;

@@ -9,7 +9,10 @@
 //!   settled after start;
 //! - 100 events/s for a minute: how far the window's applied `seq` falls
 //!   behind the server's, how long it takes to catch up after, and whether
-//!   memory grows.
+//!   memory grows;
+//! - a one-day clinic beside a year-old one (same run): idle memory, CPU per
+//!   applied event while 200 messages arrive in one thread at 10/s, and the
+//!   OS notifications on screen after that burst.
 //!
 //! Build with `bench/run-app-bench.sh`, which builds the app and this in
 //! release mode first.
@@ -47,6 +50,28 @@ struct Args {
     /// Events per second in the burst.
     #[arg(long, default_value_t = 100)]
     rate: u64,
+    /// Messages in the one-thread burst of the clinic-size comparison (0: skip it).
+    #[arg(long, default_value_t = 200)]
+    messages: usize,
+}
+
+/// One clinic's numbers in the size comparison.
+#[derive(Debug, Clone, Default)]
+struct AppSize {
+    label: &'static str,
+    appointments: i64,
+    patients: i64,
+    messages: i64,
+    idle: Memory,
+    idle_processes: usize,
+    /// Messages of the burst and how long until the window had applied them all.
+    burst: usize,
+    burst_time: Duration,
+    /// CPU time of the app and its WebKit processes over the burst.
+    cpu_ms: f64,
+    /// Notifications dunst shows, and queues to show, after the burst.
+    displayed: u32,
+    waiting: u32,
 }
 
 #[derive(Default)]
@@ -73,6 +98,8 @@ struct Results {
     burst_pss: Vec<u64>,
     /// PSS (KiB) of the same tree, settled, just before the burst.
     before_burst_pss: u64,
+    /// The demo day beside a year-old clinic.
+    sizes: Vec<AppSize>,
 }
 
 /// The app's process and every process under it (WebKit's web and network
@@ -347,6 +374,104 @@ async fn burst(
     Ok(())
 }
 
+/// CPU time (ms) the process tree under `root` has used so far.
+fn tree_cpu_ms(root: u32) -> f64 {
+    process_tree(root)
+        .into_iter()
+        .map(frontdesk_bench::cpu::process_cpu_ms)
+        .sum()
+}
+
+/// What the clinic's database holds, counted by the server's own reads.
+async fn clinic_counts(clinic: &Clinic) -> anyhow::Result<(i64, i64, i64)> {
+    let db = clinic_server::Db::open(&clinic_server::DbLocation::File(clinic.db_file()))?;
+    Ok(db.write_now(|c| {
+        let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+        Ok((
+            count("SELECT count(*) FROM appointments")?,
+            count("SELECT count(*) FROM patients")?,
+            count("SELECT count(*) FROM messages")?,
+        ))
+    })?)
+}
+
+/// One clinic in the size comparison: a fresh app signed in as reception,
+/// idle memory once settled, then `n` messages from the doctor in one thread
+/// at 10/s: the app's CPU per applied event and the notifications left on
+/// screen.
+async fn app_size(label: &'static str, clinic: Clinic, n: usize) -> anyhow::Result<AppSize> {
+    let mut s = AppSize {
+        label,
+        ..AppSize::default()
+    };
+    (s.appointments, s.patients, s.messages) = clinic_counts(&clinic).await?;
+    let app = app_path();
+    let desktop = Desktop::start_app(&app, &[], Duration::from_secs(30 * 60)).await;
+    desktop.sign_in(&clinic.url(), "reception").await;
+    desktop
+        .wait_texts("[data-testid=appointment]", "the schedule", |rows| {
+            !rows.is_empty()
+        })
+        .await;
+    let pid = find_app(&app)?;
+    // Idle: connected, synced, the window filled, nothing happening.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    (s.idle, s.idle_processes) = tree_memory(pid);
+    println!(
+        "  {label}: idle PSS {} over {} processes",
+        mib(s.idle.pss_kib),
+        s.idle_processes
+    );
+    if n > 0 {
+        let admin = Desk::login(&clinic.url(), "admin").await;
+        let doctor = Desk::login(&clinic.url(), "doctor").await;
+        let thread = clinic.clinic.threads[0].clone();
+        let before = tree_cpu_ms(pid);
+        let t0 = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        for i in 0..n {
+            tick.tick().await;
+            let (status, body) = doctor
+                .post(
+                    &format!("/api/threads/{thread}/messages"),
+                    json!({"client_id": format!("burst-{i}"), "body": format!("Burst message {i}")}),
+                )
+                .await;
+            if status != 201 {
+                bail!("posting a message answered {status}: {body}");
+            }
+        }
+        let last = server_seq(&admin).await;
+        while window_seq(&desktop).await < last {
+            if t0.elapsed() > Duration::from_secs(120) {
+                bail!("the window never caught up with seq {last}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        s.burst_time = t0.elapsed();
+        s.cpu_ms = tree_cpu_ms(pid) - before;
+        s.burst = n;
+        // The last notification has had time to replace the others.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let count = |k: &str| {
+            desktop
+                .dunstctl(&["count", k])
+                .trim()
+                .parse::<u32>()
+                .unwrap_or(0)
+        };
+        (s.displayed, s.waiting) = (count("displayed"), count("waiting"));
+        println!(
+            "  {label}: {n} messages, {:.2} ms CPU per event, {} notifications on screen ({} waiting)",
+            s.cpu_ms / n as f64,
+            s.displayed,
+            s.waiting
+        );
+    }
+    desktop.close().await;
+    Ok(s)
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
@@ -481,6 +606,60 @@ Idle = 15 s after the last launch, VmRSS and Pss of the app and every process un
 Events = another desk (REST, `admin`) changes two waiting tickets' priority back and forth at the given rate, each change one `queue.updated` event the app applies to its cache and redraws; \
 each second the benchmark reads the server's `latest_seq` and the window's applied seq (`data-seq` on the desk, through WebDriver) and the tree's PSS.\n"
     );
+    if let [day, year] = r.sizes.as_slice() {
+        let per_event = |s: &AppSize| s.cpu_ms / s.burst.max(1) as f64;
+        let _ = writeln!(
+            md,
+            "\n### A year-old clinic beside the demo day (same run)\n\n\
+| | {} | {} | target |\n|---|---:|---:|---|",
+            day.label, year.label
+        );
+        let _ = writeln!(
+            md,
+            "| clinic: appointments / patients / messages | {} / {} / {} | {} / {} / {} | |",
+            day.appointments,
+            day.patients,
+            day.messages,
+            year.appointments,
+            year.patients,
+            year.messages
+        );
+        let _ = writeln!(
+            md,
+            "| idle memory, app + WebKit, PSS | **{}** | **{}** | ≤ 250 MB at both: {} |",
+            mib(day.idle.pss_kib),
+            mib(year.idle.pss_kib),
+            verdict(
+                [day, year]
+                    .iter()
+                    .all(|s| s.idle.pss_kib * 1024 <= 250_000_000)
+            )
+        );
+        let _ = writeln!(
+            md,
+            "| CPU of the app + WebKit per applied event, {} messages in one thread at 10/s (all applied after) | **{:.2} ms** ({:.1} s) | **{:.2} ms** ({:.1} s) | ≤ 5 ms at both: {} |",
+            day.burst,
+            per_event(day),
+            day.burst_time.as_secs_f64(),
+            per_event(year),
+            year.burst_time.as_secs_f64(),
+            verdict(per_event(day) <= 5.0 && per_event(year) <= 5.0)
+        );
+        let _ = writeln!(
+            md,
+            "| OS notifications on screen after that burst (dunst: displayed + waiting) | **{}** | **{}** | ≤ 1: {} |",
+            day.displayed + day.waiting,
+            year.displayed + year.waiting,
+            verdict(day.displayed + day.waiting <= 1 && year.displayed + year.waiting <= 1)
+        );
+        let _ = writeln!(
+            md,
+            "\nHow: for each clinic a fresh app signs in as `reception` (WebDriver), takes its snapshot and fills its sync window; \
+20 s later its tree's PSS is read. Then the doctor posts messages to a thread reception is in, one every 100 ms, over REST; \
+CPU = utime + stime of the app and every process under it from the first post until the window's applied seq (`data-seq`) reached the server's, divided by the messages. \
+The year-old clinic is the demo with a year of history back and a month ahead (`Span::YEAR`) and 5,000 more messages in that thread.\n"
+        );
+    }
     let _ = writeln!(md, "{END}");
     md
 }
@@ -514,19 +693,27 @@ async fn main() -> anyhow::Result<()> {
         r.idle_processes
     );
 
-    if args.burst_seconds == 0 {
-        desktop.close().await;
-        return Ok(());
+    if args.burst_seconds > 0 {
+        println!("{} events/s for {} s…", args.rate, args.burst_seconds);
+        burst(&mut desktop, &clinic, &app, &args, &mut r).await?;
+        println!(
+            "  {} events, max lag {}, caught up after {}",
+            r.burst_events,
+            r.max_lag,
+            ms(r.catch_up)
+        );
     }
-    println!("{} events/s for {} s…", args.rate, args.burst_seconds);
-    burst(&mut desktop, &clinic, &app, &args, &mut r).await?;
-    println!(
-        "  {} events, max lag {}, caught up after {}",
-        r.burst_events,
-        r.max_lag,
-        ms(r.catch_up)
-    );
     desktop.close().await;
+    drop(clinic);
+
+    if args.messages > 0 {
+        println!("the demo day beside a year-old clinic…");
+        r.sizes
+            .push(app_size("demo day", Clinic::start(|_| {}).await, args.messages).await?);
+        let year = Clinic::start_with_history(clinic_server::demo_history::Span::YEAR, 5_000).await;
+        r.sizes
+            .push(app_size("after a year", year, args.messages).await?);
+    }
 
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
     let md = markdown(&r, &machine, &date);
