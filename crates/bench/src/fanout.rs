@@ -4,8 +4,8 @@
 
 use crate::api::{Api, NodeEmitter};
 use crate::client::{ConnectPlan, Fleet};
-use frontdesk_bench::cpu::{self, CpuSample};
 use anyhow::{Context, bail};
+use frontdesk_bench::cpu::{self, CpuSample};
 use frontdesk_bench::process::{Memory, ServerProcess};
 use serde_json::{Value, json};
 use std::collections::HashMap;

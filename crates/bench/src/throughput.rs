@@ -4,9 +4,9 @@
 
 use crate::api::Api;
 use crate::client::{ConnectPlan, Fleet};
-use frontdesk_bench::cpu::CpuSample;
 use anyhow::Context;
 use clinic_server::{Db, DbLocation, ServerConfig, demo};
+use frontdesk_bench::cpu::CpuSample;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -362,19 +362,33 @@ pub fn notify(conn: &Connection, tenant: &str, n: Notification) -> Result<Notifi
     Ok(n)
 }
 
-/// `user`'s most recent notifications, oldest first.
-pub fn notifications_for(
+/// `user`'s unread notifications since `since` (the sync window's start),
+/// the most recent `limit`, oldest first. Unread: about a thread the user
+/// has not read since it was raised, or a ticket still waiting; older ones
+/// are out of the desk's scope however they stand.
+pub fn unread_notifications_for(
     conn: &Connection,
     tenant: &str,
     user: &str,
+    since: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<Notification>, ApiError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, user_id, kind, title, body, urgency, subject_kind, subject_id, created_at FROM (
-             SELECT * FROM notifications WHERE tenant = ?1 AND user_id = ?2 ORDER BY created_at DESC, id DESC LIMIT ?3)
+             SELECT * FROM notifications n
+             WHERE n.tenant = ?1 AND n.user_id = ?2 AND n.created_at >= ?3
+             AND CASE n.subject_kind
+                 WHEN 'thread' THEN NOT EXISTS (
+                     SELECT 1 FROM read_markers r
+                     WHERE r.thread_id = n.subject_id AND r.user_id = n.user_id AND r.at >= n.created_at)
+                 WHEN 'queue' THEN EXISTS (
+                     SELECT 1 FROM queue_entries q
+                     WHERE q.id = n.subject_id AND q.tenant = n.tenant AND q.status = 'waiting')
+                 ELSE 1 END
+             ORDER BY n.created_at DESC, n.id DESC LIMIT ?4)
          ORDER BY created_at, id",
     )?;
-    let rows = stmt.query_map(params![tenant, user, limit], |r| {
+    let rows = stmt.query_map(params![tenant, user, fmt_ts(&since), limit], |r| {
         Ok(Notification {
             id: r.get(0)?,
             user_id: r.get(1)?,

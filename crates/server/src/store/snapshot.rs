@@ -47,6 +47,8 @@ pub fn staff(
         .collect();
     referenced.sort();
     referenced.dedup();
+    // Notifications from before the window are out of scope, read or not.
+    let since = window.instants(zone_of(&tenant)).0;
     let snap = Snapshot {
         seq,
         last_event_id: events::id_at(&tx, t, seq)?,
@@ -67,7 +69,13 @@ pub fn staff(
         threads: messages::threads_of(&tx, t, &caller.id)?,
         messages: messages::recent_for(&tx, t, &caller.id, MESSAGES_PER_THREAD)?,
         read_markers: messages::read_markers_for(&tx, t, &caller.id)?,
-        notifications: messages::notifications_for(&tx, t, &caller.id, NOTIFICATIONS)?,
+        notifications: messages::unread_notifications_for(
+            &tx,
+            t,
+            &caller.id,
+            since,
+            NOTIFICATIONS,
+        )?,
         presence: Vec::new(),
     };
     tx.commit()?;

@@ -1227,3 +1227,67 @@ async fn a_desk_watching_a_day_outside_the_window_gets_its_events_whole() {
     let (seen, _) = both(&mut watcher, &mut other).await;
     assert_eq!(seen["redacted"], true, "{seen}");
 }
+
+#[tokio::test]
+async fn a_snapshot_carries_the_users_unread_notifications_only() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let doc = d.login("doctor").await.access_token;
+    let mine = |snap: &Value, kind: &str| -> usize {
+        snap["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == kind)
+            .count()
+    };
+    // An urgent message from the doctor in their thread with reception.
+    let thread = &d.clinic.threads[0];
+    let (s, m) = d
+        .post(
+            &doc,
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "n1", "body": "Call the lab", "urgent": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    assert_eq!(mine(&d.snapshot(&r).await, "message.urgent"), 1, "unread");
+    let (s, b) = d
+        .post(
+            &r,
+            &format!("/api/threads/{thread}/read"),
+            json!({"message_id": m["id"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        mine(&d.snapshot(&r).await, "message.urgent"),
+        0,
+        "read since"
+    );
+
+    // A walk-in for the doctor: unread while the patient waits.
+    let (s, q) = d
+        .post(
+            &r,
+            "/api/queue",
+            json!({"provider_id": d.clinic.providers[0], "patient": {"name": "Noa Tify"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{q}");
+    let arrived = mine(&d.snapshot(&doc).await, "patient.arrived");
+    assert!(arrived >= 1, "the arrival is unread");
+    let (s, b) = d
+        .patch(
+            &r,
+            &format!("/api/queue/{}", q["entry"]["id"].as_str().unwrap()),
+            json!({"version": q["entry"]["version"], "status": "called"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        mine(&d.snapshot(&doc).await, "patient.arrived"),
+        arrived - 1,
+        "called in: no longer news"
+    );
+}
