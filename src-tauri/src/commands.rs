@@ -2,6 +2,7 @@
 
 use crate::display::{DisplaySettings, DisplayShell, DisplayStatus};
 use crate::error::{CmdResult, CommandError};
+use crate::forward::UpdateBatch;
 use crate::shell::{Remembered, Shell};
 use chrono::NaiveDate;
 use frontdesk_engine::board_client::BoardUpdate;
@@ -269,12 +270,18 @@ pub async fn dismiss(n: i64, shell: State<'_, Shell>) -> CmdResult<()> {
 }
 
 #[tauri::command]
-pub async fn subscribe(channel: Channel<Update>, shell: State<'_, Shell>) -> CmdResult<()> {
+pub async fn subscribe(channel: Channel<UpdateBatch>, shell: State<'_, Shell>) -> CmdResult<()> {
     if let Some(h) = shell.engine.lock().await.as_ref() {
-        let _ = channel.send(Update::Connection {
-            state: h.state(),
-            detail: "current".into(),
-        });
+        let now = UpdateBatch {
+            updates: vec![Update::Connection {
+                state: h.state(),
+                detail: "current".into(),
+            }],
+            missed: false,
+        };
+        if channel.send(now).is_err() {
+            return Err(CommandError::new("closed", "the window closed"));
+        }
     }
     shell.channels.lock().await.push(channel);
     Ok(())

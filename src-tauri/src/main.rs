@@ -16,6 +16,7 @@ mod commands;
 mod demo;
 mod display;
 mod error;
+mod forward;
 mod notifier;
 mod shell;
 mod tray;

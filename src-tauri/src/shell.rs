@@ -2,8 +2,9 @@
 //! engine (if someone is signed in).
 
 use crate::error::{CmdResult, CommandError};
+use crate::forward::{self, UpdateBatch};
 use crate::notifier::DesktopNotifier;
-use frontdesk_engine::engine::{self, EngineConfig, EngineHandle, Update};
+use frontdesk_engine::engine::{self, EngineConfig, EngineHandle};
 use frontdesk_engine::secrets::SecretStore;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ pub struct Shell {
     pub secrets: Arc<dyn SecretStore>,
     pub warnings: Vec<String>,
     pub engine: Mutex<Option<EngineHandle>>,
-    pub channels: Mutex<Vec<Channel<Update>>>,
+    pub channels: Mutex<Vec<Channel<UpdateBatch>>>,
 }
 
 impl Shell {
@@ -76,23 +77,21 @@ impl Shell {
     ) -> CmdResult<EngineHandle> {
         let notifier = Arc::new(DesktopNotifier::new(self.app.clone()));
         let handle = engine::start(self.config(r), self.secrets.clone(), notifier, tokens).await?;
-        let mut updates = handle.subscribe();
+        let updates = handle.subscribe();
         let app = self.app.clone();
-        tauri::async_runtime::spawn(async move {
-            use tauri::Manager;
-            loop {
-                match updates.recv().await {
-                    Ok(u) => {
-                        let shell = app.state::<Shell>();
-                        crate::tray::reflect(&app, &u);
-                        let mut channels = shell.channels.lock().await;
-                        channels.retain(|c| c.send(u.clone()).is_ok());
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => break,
-                }
-            }
-        });
+        let tray = self.app.clone();
+        tauri::async_runtime::spawn(forward::forward(
+            updates,
+            forward::FORWARD_PACE,
+            move |u| crate::tray::reflect(&tray, u),
+            async move |batch| {
+                use tauri::Manager;
+                let shell = app.state::<Shell>();
+                let mut channels = shell.channels.lock().await;
+                channels.retain(|c| c.send(batch.clone()).is_ok());
+                true // windows may subscribe later
+            },
+        ));
         *self.engine.lock().await = Some(handle.clone());
         Ok(handle)
     }

@@ -26,6 +26,7 @@ export type { DeskAction } from "./generated/DeskAction";
 export type { OsNotification } from "./generated/OsNotification";
 export type { Change } from "./generated/Change";
 export type { Update } from "./generated/Update";
+export type { UpdateBatch } from "./generated/UpdateBatch";
 export type { DayView } from "./generated/DayView";
 export type { DayHeld } from "./generated/DayHeld";
 export type { DeskState } from "./generated/DeskState";

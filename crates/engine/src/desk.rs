@@ -996,8 +996,9 @@ impl<S: DeskStore> DeskCore<S> {
     }
 
     fn notify(&mut self, n: OsNotification) {
-        let n = self.coalescer.coalesce(n, self.now.mono);
-        self.out.push_back(DeskOut::Notify(n));
+        if let Some(n) = self.coalescer.coalesce(n, self.now.mono) {
+            self.out.push_back(DeskOut::Notify(n));
+        }
     }
 
     fn show_replayed(&mut self) {
@@ -1597,6 +1598,9 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             });
         }
         self.announce_presence(now);
+        for n in self.coalescer.due(now.mono) {
+            self.out.push_back(DeskOut::Notify(n));
+        }
     }
 
     fn own_timeout(&self) -> Option<Instant> {
@@ -1621,6 +1625,7 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             self.evict_retry_at,
             fill,
             self.on_screen.deadline(),
+            self.coalescer.next_due(),
         ]
         .into_iter()
         .flatten()

@@ -10,8 +10,11 @@
 //! [`Coalescer`]: messages of one thread, and patient arrivals, share one
 //! notification on screen, replaced as more come ("Sam Okafor: 12 new
 //! messages") until the user has looked (the thread opened, the window
-//! focused) or the group has been quiet for [`GROUP_QUIET`]. Urgent ones
-//! never merge. Notification servers interpret markup in the body: the shell
+//! focused) or the group has been quiet for [`GROUP_QUIET`]. A group's
+//! notification is replaced at most once per [`GROUP_PACE`]: during a burst
+//! the latest count waits for its turn ([`Coalescer::due`]), so ten messages
+//! a second are a few updates on screen, not ten. Urgent ones never merge or
+//! wait. Notification servers interpret markup in the body: the shell
 //! shows it through [`markup_escaped`].
 
 use frontdesk_protocol::envelope::{Envelope, EventData};
@@ -25,6 +28,8 @@ use std::time::Instant;
 pub const FLOOD: usize = 3;
 /// A group quiet for this long starts over as a fresh notification.
 pub const GROUP_QUIET: Duration = Duration::from_secs(10 * 60);
+/// A group's notification on screen is replaced at most this often.
+pub const GROUP_PACE: Duration = Duration::from_secs(1);
 
 /// A notification for the OS.
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
@@ -215,24 +220,71 @@ struct Group {
     count: u32,
     senders: Vec<String>,
     last: Instant,
+    /// When the group's notification was last put on screen.
+    shown: Option<Instant>,
+    /// The replacement waiting for its turn (see [`GROUP_PACE`]).
+    held: Option<OsNotification>,
 }
 
 impl Coalescer {
     /// `n` as it should be shown at `now`: alone, the first of its group, or
-    /// the group's notification replaced with its new count.
-    pub fn coalesce(&mut self, mut n: OsNotification, now: Instant) -> OsNotification {
+    /// the group's notification replaced with its new count; `None` when the
+    /// group was replaced less than [`GROUP_PACE`] ago (it is shown by
+    /// [`Coalescer::due`], merged with whatever else comes meanwhile).
+    pub fn coalesce(&mut self, n: OsNotification, now: Instant) -> Option<OsNotification> {
         let Some(key) = n.group.clone().filter(|_| n.urgency != Urgency::Critical) else {
-            n.group = None;
-            return n;
+            return Some(OsNotification { group: None, ..n });
         };
-        let group = self.groups.entry(key.clone()).or_insert(Group {
+        let merged = self.merge(&key, n, now);
+        let group = self.groups.get_mut(&key)?;
+        if group
+            .shown
+            .is_some_and(|t| now.saturating_duration_since(t) < GROUP_PACE)
+        {
+            group.held = Some(merged);
+            return None;
+        }
+        group.shown = Some(now);
+        group.held = None;
+        Some(merged)
+    }
+
+    /// The replacements whose turn has come at `now`.
+    pub fn due(&mut self, now: Instant) -> Vec<OsNotification> {
+        let mut out = Vec::new();
+        for group in self.groups.values_mut() {
+            if group.shown.is_some_and(|t| t + GROUP_PACE <= now)
+                && let Some(n) = group.held.take()
+            {
+                group.shown = Some(now);
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// When the next held replacement is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.groups
+            .values()
+            .filter(|g| g.held.is_some())
+            .filter_map(|g| g.shown.map(|t| t + GROUP_PACE))
+            .min()
+    }
+
+    /// `n` counted into group `key`, titled with the group's count.
+    fn merge(&mut self, key: &str, mut n: OsNotification, now: Instant) -> OsNotification {
+        let group = self.groups.entry(key.to_owned()).or_insert(Group {
             count: 0,
             senders: Vec::new(),
             last: now,
+            shown: None,
+            held: None,
         });
         if now.saturating_duration_since(group.last) >= GROUP_QUIET {
             group.count = 0;
             group.senders.clear();
+            group.shown = None;
         }
         group.count += 1;
         group.last = now;
@@ -511,20 +563,24 @@ mod tests {
     fn a_thread_shares_one_notification_that_counts_its_messages() {
         let mut c = Coalescer::default();
         let t0 = Instant::now();
-        let first = c.coalesce(from("sam", "t1"), t0);
+        let first = c.coalesce(from("sam", "t1"), t0).unwrap();
         assert_eq!(first.title, "Message from Name sam");
         assert_eq!(first.group.as_deref(), Some("thread:t1"));
         let mut last = first.clone();
         for i in 1..12 {
-            last = c.coalesce(from("sam", "t1"), t0 + Duration::from_secs(i));
+            last = c
+                .coalesce(from("sam", "t1"), t0 + Duration::from_secs(i))
+                .unwrap();
         }
         assert_eq!(last.title, "Name sam: 12 new messages");
         assert_eq!(last.group, first.group, "replaces the one on screen");
-        let mixed = c.coalesce(from("ana", "t1"), t0 + Duration::from_secs(20));
+        let mixed = c
+            .coalesce(from("ana", "t1"), t0 + Duration::from_secs(20))
+            .unwrap();
         assert_eq!(mixed.title, "13 new messages from 2 colleagues");
         // Another thread is its own group.
         assert_eq!(
-            c.coalesce(from("ana", "t2"), t0).title,
+            c.coalesce(from("ana", "t2"), t0).unwrap().title,
             "Message from Name ana"
         );
         // Opening the thread starts it over.
@@ -534,16 +590,46 @@ mod tests {
         });
         assert_eq!(
             c.coalesce(from("sam", "t1"), t0 + Duration::from_secs(30))
+                .unwrap()
                 .title,
             "Message from Name sam"
         );
         // So does a quiet spell.
         c.coalesce(from("sam", "t1"), t0 + Duration::from_secs(31));
-        let later = t0 + Duration::from_secs(31) + GROUP_QUIET;
+        let later = t0 + Duration::from_secs(32) + GROUP_QUIET;
         assert_eq!(
-            c.coalesce(from("sam", "t1"), later).title,
+            c.coalesce(from("sam", "t1"), later).unwrap().title,
             "Message from Name sam"
         );
+    }
+
+    #[test]
+    fn a_burst_replaces_the_group_at_most_once_a_second_and_ends_on_the_latest_count() {
+        let mut c = Coalescer::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut on_screen = Vec::new();
+        // Ten a second for three seconds, the pending ones shown when due.
+        for i in 0..30u64 {
+            let now = at(i * 100);
+            on_screen.extend(c.due(now));
+            on_screen.extend(c.coalesce(from("sam", "t1"), now));
+        }
+        assert!(on_screen.len() <= 4, "{} updates", on_screen.len());
+        let due = c.next_due().expect("the latest count waits for its turn");
+        assert!(due <= at(3_000), "within a second of the last: {due:?}");
+        assert!(
+            c.due(due - Duration::from_millis(1)).is_empty(),
+            "not early"
+        );
+        let last = c.due(due);
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].title, "Name sam: 30 new messages");
+        assert_eq!(c.next_due(), None, "nothing left");
+        // Urgent ones never wait.
+        let mut urgent = from("sam", "t1");
+        urgent.urgency = Urgency::Critical;
+        assert!(c.coalesce(urgent, due).is_some());
     }
 
     #[test]
@@ -551,20 +637,24 @@ mod tests {
         let mut p = policy();
         let mut c = Coalescer::default();
         let t0 = Instant::now();
-        let shown: Vec<OsNotification> = (0..3)
-            .map(|i| {
-                let e = env(
-                    &format!("n{i}"),
-                    "system",
-                    notification("me", Urgency::Normal),
-                );
-                c.coalesce(p.decide(&e, &Focus::default(), false).unwrap(), t0)
-            })
-            .collect();
-        assert_eq!(shown[2].title, "3 patients arrived");
+        let mut shown: Vec<OsNotification> = Vec::new();
+        for i in 0..3 {
+            let e = env(
+                &format!("n{i}"),
+                "system",
+                notification("me", Urgency::Normal),
+            );
+            shown.extend(c.coalesce(p.decide(&e, &Focus::default(), false).unwrap(), t0));
+        }
+        // The first at once; the latest count when its turn comes.
+        shown.extend(c.due(t0 + GROUP_PACE));
+        assert_eq!(shown.len(), 2);
+        assert_eq!(shown[1].title, "3 patients arrived");
         assert!(shown.iter().all(|n| n.group.as_deref() == Some(ARRIVALS)));
         let urgent = env("u1", "system", notification("me", Urgency::Critical));
-        let urgent = c.coalesce(p.decide(&urgent, &Focus::default(), false).unwrap(), t0);
+        let urgent = c
+            .coalesce(p.decide(&urgent, &Focus::default(), false).unwrap(), t0)
+            .unwrap();
         assert_eq!(
             (urgent.group, urgent.title.as_str()),
             (None, "Patient arrived")

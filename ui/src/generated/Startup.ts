@@ -3,4 +3,20 @@
 /**
  * What the UI needs before anything else.
  */
-export type Startup = { server: string, tenant: string, username: string, signed_in: boolean, window: string, warnings: Array<string>, };
+export type Startup = { 
+/**
+ * Remembered server, clinic and user for the sign-in form.
+ */
+server: string, tenant: string, username: string, 
+/**
+ * Whether a session is stored (the desk opens without a password).
+ */
+signed_in: boolean, 
+/**
+ * Which view this window shows.
+ */
+window: "desk" | "display", 
+/**
+ * Problems the user should know about (no keyring, a cleared cache).
+ */
+warnings: Array<string>, };

@@ -5,7 +5,7 @@
 import { backend, type Startup } from "./backend";
 import { applyUpdate, replaceThread, type FollowUp } from "./deltas";
 import { isoDay } from "./desk";
-import type { ConnState, DeskState, Update } from "../types";
+import type { ConnState, DeskState, Update, UpdateBatch } from "../types";
 
 const EMPTY: DeskState = {
   me: null, tenant: null, users: [], providers: [], rooms: [],
@@ -57,7 +57,7 @@ export class App {
     // The display window follows its own board (DisplayScreen), not the desk.
     if (this.startup.window === "display") return;
     this.warnings = [...this.startup.warnings];
-    await backend.subscribe((u) => this.onUpdate(u));
+    await backend.subscribe((b) => this.onBatch(b));
     if (this.startup.signed_in) await this.refresh();
   }
 
@@ -111,6 +111,12 @@ export class App {
       const view = await backend.dayView(day);
       if (this.shownDay === day) this.desk.day = view; // not a day left meanwhile
     });
+  }
+
+  /** A batch from the shell: its updates in order; after updates were lost, the desk read again. */
+  onBatch(b: UpdateBatch): void {
+    for (const u of b.updates) this.onUpdate(u);
+    if (b.missed) void this.refresh();
   }
 
   onUpdate(u: Update): void {

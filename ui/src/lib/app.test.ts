@@ -131,6 +131,29 @@ describe("App", () => {
     expect(painted).toBe(1);
   });
 
+  it("applies a batch in order, and reads the desk again when updates were lost", async () => {
+    let reads = 0;
+    mockIPC((cmd) => {
+      if (cmd === "desk_state") reads += 1;
+      return cmd === "desk_state" ? desk() : null;
+    });
+    const app = new App();
+    app.desk = desk();
+    const change = (id: string, version: number) => ({ record: "appointment" as const, ...apt(id, "2026-12-01T09:00:00Z", version) });
+    app.onBatch({
+      updates: [
+        { kind: "applied", seq: 2, event_type: "appointment.created", actor: "u", at: "", change: change("a", 1) },
+        { kind: "applied", seq: 3, event_type: "appointment.updated", actor: "u", at: "", change: change("a", 2) },
+      ],
+      missed: false,
+    });
+    expect(app.desk.day.appointments.map((a) => a.version)).toEqual([2]);
+    expect(reads).toBe(0);
+    app.onBatch({ updates: [], missed: true });
+    await settle();
+    expect(reads, "read again after a loss").toBe(1);
+  });
+
   it("goes to sign-in when the session dies", () => {
     const app = new App();
     app.startup = { server: "s", tenant: "t", username: "u", signed_in: true, window: "desk", warnings: [] };

@@ -4,7 +4,7 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
   BoardUpdate, CommandError, DayView, DeskAction, DeskState, DisplaySetup, DisplayStatus, Message, OutboxEntry,
-  SignIn, Startup, Update,
+  SignIn, Startup, UpdateBatch,
 } from "../types";
 
 export type { DeskAction, DisplaySettings, DisplaySetup, DisplayStatus, SignIn, Startup } from "../types";
@@ -53,10 +53,10 @@ export const backend = {
     channel.onmessage = onUpdate;
     return call<void>("display_subscribe", { channel });
   },
-  /** Streams engine updates to `onUpdate` until the window closes. */
-  subscribe: (onUpdate: (u: Update) => void) => {
-    const channel = new Channel<Update>();
-    channel.onmessage = onUpdate;
+  /** Streams engine updates, in batches (a few a second at most), to `onBatch` until the window closes. */
+  subscribe: (onBatch: (b: UpdateBatch) => void) => {
+    const channel = new Channel<UpdateBatch>();
+    channel.onmessage = onBatch;
     return call<void>("subscribe", { channel });
   },
 };

@@ -4,6 +4,7 @@
 // more than one record say what to read again (`followUp`).
 // Pure (no Svelte, no Tauri): tested in deltas.test.ts.
 
+import { byId, byInstant } from "./desk";
 import type { Appointment, Change, DeskState, Presence, QueueEntry, Update } from "../types";
 
 /** What to read again after an update, besides applying it. */
@@ -39,8 +40,8 @@ function remove<T extends { id: string }>(list: T[], id: string): void {
   if (i >= 0) list.splice(i, 1);
 }
 
-const byStart = (a: Appointment, b: Appointment) => Date.parse(a.start) - Date.parse(b.start) || a.id.localeCompare(b.id);
-const byArrival = (a: QueueEntry, b: QueueEntry) => Date.parse(a.arrived_at) - Date.parse(b.arrived_at) || a.id.localeCompare(b.id);
+const byStart = (a: Appointment, b: Appointment) => byInstant(a.start, b.start) || byId(a.id, b.id);
+const byArrival = (a: QueueEntry, b: QueueEntry) => byInstant(a.arrived_at, b.arrived_at) || byId(a.id, b.id);
 
 /** Whether an appointment belongs to the day on screen (the day its start falls in). */
 function onScreen(desk: DeskState, a: Appointment): boolean {
@@ -71,7 +72,7 @@ export function applyChange(desk: DeskState, change: Change): void {
       const m = record<DeskState["messages"][number]>(change);
       if (desk.messages.some((x) => x.id === m.id)) break;
       let at = desk.messages.length;
-      while (at > 0 && desk.messages[at - 1]!.created_at > m.created_at) at -= 1;
+      while (at > 0 && byInstant(desk.messages[at - 1]!.created_at, m.created_at) > 0) at -= 1;
       desk.messages.splice(at, 0, m);
       break;
     }
@@ -134,5 +135,5 @@ export function applyUpdate(desk: DeskState, u: Update): FollowUp {
 /** `desk` with one thread's messages replaced by `messages` (read back further). */
 export function replaceThread(desk: DeskState, thread: string, messages: DeskState["messages"]): void {
   const others = desk.messages.filter((m) => m.thread_id !== thread);
-  desk.messages = [...others, ...messages].sort((a, b) => a.created_at.localeCompare(b.created_at));
+  desk.messages = [...others, ...messages].sort((a, b) => byInstant(a.created_at, b.created_at));
 }

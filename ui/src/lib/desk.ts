@@ -3,12 +3,21 @@
 
 import type { Appointment, ConnState, DayView, DeskState, Message, OutboxEntry, PresenceState, QueueEntry, ReadMarker } from "../types";
 
+/**
+ * Orders two RFC 3339 instants (as numbers: the server's may differ in
+ * precision, and a locale-aware string compare costs a collator per call).
+ */
+export const byInstant = (a: string, b: string): number => Date.parse(a) - Date.parse(b);
+
+/** Orders two ids (plain code-unit order, no collator). */
+export const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Active tickets of a provider in serving order: called/in service first, then by priority and arrival. */
 export function queueFor(queue: QueueEntry[], providerId: string): QueueEntry[] {
   const rank = (q: QueueEntry) => (q.status === "in_service" ? 0 : q.status === "called" ? 1 : 2);
   return queue
     .filter((q) => q.provider_id === providerId && ["waiting", "called", "in_service"].includes(q.status))
-    .sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || a.arrived_at.localeCompare(b.arrived_at));
+    .sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || byInstant(a.arrived_at, b.arrived_at));
 }
 
 /** Minutes a waiting ticket will likely wait: the tickets ahead of it times the usual visit length. */
@@ -22,7 +31,7 @@ export function estimatedWaitMinutes(queue: QueueEntry[], entry: QueueEntry, vis
 /** A day's appointments grouped by provider, by start time. */
 export function scheduleByProvider(appointments: Appointment[]): Map<string, Appointment[]> {
   const out = new Map<string, Appointment[]>();
-  for (const a of [...appointments].sort((x, y) => Date.parse(x.start) - Date.parse(y.start))) {
+  for (const a of [...appointments].sort((x, y) => byInstant(x.start, y.start))) {
     const list = out.get(a.provider_id) ?? [];
     list.push(a);
     out.set(a.provider_id, list);
@@ -65,7 +74,7 @@ export function outboxFor(outbox: OutboxEntry[], kind: string, id: string): Outb
 
 /** Messages in a thread after the user's read marker, not written by them. */
 export function unreadCount(messages: Message[], markers: ReadMarker[], threadId: string, me: string): number {
-  const inThread = messages.filter((m) => m.thread_id === threadId).sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const inThread = messages.filter((m) => m.thread_id === threadId).sort((a, b) => byInstant(a.created_at, b.created_at));
   const marker = markers.find((r) => r.thread_id === threadId && r.user_id === me);
   const readUpTo = marker ? inThread.findIndex((m) => m.id === marker.message_id) : -1;
   return inThread.slice(readUpTo + 1).filter((m) => m.author_id !== me).length;
@@ -113,7 +122,7 @@ export function pendingCount(outbox: OutboxEntry[]): number {
 export function arrivals(queue: QueueEntry[], providerIds: string[]): QueueEntry[] {
   return queue
     .filter((q) => providerIds.includes(q.provider_id) && q.status === "waiting")
-    .sort((a, b) => b.arrived_at.localeCompare(a.arrived_at));
+    .sort((a, b) => byInstant(b.arrived_at, a.arrived_at));
 }
 
 /**
