@@ -5,7 +5,7 @@
 
 use fantoccini::Locator;
 use frontdesk_e2e::desktop::Desktop;
-use frontdesk_e2e::{Client, Clinic, Desk, WAIT};
+use frontdesk_e2e::{Client, Clinic, Desk};
 use frontdesk_engine::supervisor::ConnState;
 use serde_json::{Value, json};
 
