@@ -58,21 +58,14 @@ impl Clinic {
                     demo::seed_with_span(c, "demo", "Demo Family Clinic", &zone, now, span)?;
                 if let Some(clinic) = &seeded {
                     let tx = c.transaction()?;
-                    for i in 0..messages {
-                        let m = frontdesk_protocol::api::PostMessage {
-                            client_id: format!("history-{i}"),
-                            body: format!("Message {i} of the clinic's history"),
-                            urgent: false,
-                        };
-                        clinic_server::store::messages::post(
-                            &tx,
-                            "demo",
-                            &clinic.threads[0],
-                            &clinic.admin,
-                            &m,
-                            now,
-                        )?;
-                    }
+                    demo::post_history_messages(
+                        &tx,
+                        "demo",
+                        &clinic.threads[0],
+                        &clinic.admin,
+                        messages,
+                        now,
+                    )?;
                     tx.commit()?;
                 }
                 Ok(seeded)

@@ -117,6 +117,27 @@ pub fn seed_with_span(
     seed_tx(conn, tenant, name, zone, now, Some(span))
 }
 
+/// Adds `count` messages from `author` to `thread` at `now` (a clinic's
+/// chatter over months, for benchmarks and tests of a clinic with history).
+pub fn post_history_messages(
+    conn: &Connection,
+    tenant: &str,
+    thread: &str,
+    author: &str,
+    count: usize,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    for i in 0..count {
+        let m = PostMessage {
+            client_id: format!("history-{i}"),
+            body: format!("Message {i} of the clinic's history"),
+            urgent: false,
+        };
+        messages::post(conn, tenant, thread, author, &m, now)?;
+    }
+    Ok(())
+}
+
 fn seed_tx(
     conn: &mut Connection,
     tenant: &str,

@@ -360,14 +360,14 @@ async fn clinic_size(
         .context("fresh tenant")?;
     let counts = db.write_now(|c| {
         let tx = c.transaction()?;
-        for i in 0..messages {
-            let m = frontdesk_protocol::api::PostMessage {
-                client_id: format!("history-{i}"),
-                body: format!("Message {i} of the clinic's year"),
-                urgent: false,
-            };
-            store::messages::post(&tx, "demo", &clinic.threads[1], &clinic.admin, &m, now)?;
-        }
+        demo::post_history_messages(
+            &tx,
+            "demo",
+            &clinic.threads[1],
+            &clinic.admin,
+            messages,
+            now,
+        )?;
         let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0));
         let counts = (
             count("SELECT count(*) FROM appointments")?,
