@@ -6,7 +6,7 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use clinic_server::{Db, DbLocation, RunningServer, ServerConfig, demo, demo_history, store};
+use clinic_server::{Db, DbLocation, RunningServer, ServerConfig, demo, demo_history};
 use frontdesk_bench::machine::Machine;
 use frontdesk_bench::markdown;
 use frontdesk_bench::process::Memory;
