@@ -1024,8 +1024,15 @@ impl<S: DeskStore> DeskCore<S> {
             if let Some(n) = self.policy.decide(&env, &self.focus, dnd) {
                 out.push(n);
             }
+            let change = Change::of(&env);
+            if let Change::Appointment(a) = &change {
+                // One that arrived live on a day being fetched is the day's
+                // too, though the fetch (begun before) may not list it.
+                let day = frontdesk_protocol::window::clinic_day(a.start, self.zone);
+                self.on_screen.saw_live(day, &a.id);
+            }
             self.update(Update::Applied {
-                change: Change::of(&env),
+                change,
                 seq: env.seq,
                 event_type: env.kind,
                 actor: env.actor,

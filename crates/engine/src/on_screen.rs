@@ -144,6 +144,18 @@ impl OnScreen {
         }
     }
 
+    /// An appointment of `day` arrived live: if `day` is being fetched, it
+    /// belongs to what the fetch keeps (it may have been moved there after
+    /// the fetch read the day).
+    pub fn saw_live(&mut self, day: NaiveDate, id: &str) {
+        if let Fetch::Calling(f) = &mut self.fetch
+            && f.day == day
+            && !f.ids.iter().any(|i| i == id)
+        {
+            f.ids.push(id.to_owned());
+        }
+    }
+
     /// `day` is in the cache whole.
     pub fn fetched(&mut self, day: NaiveDate) {
         self.fetch = Fetch::Idle;
@@ -236,6 +248,22 @@ mod tests {
         assert_eq!(s.next(window(), true, now), None);
         // The late answer of the old day is still taken (it is stored).
         assert!(s.answer(1).is_some());
+    }
+
+    #[test]
+    fn an_appointment_arriving_live_during_the_fetch_is_kept_with_the_day() {
+        let now = Instant::now();
+        let mut s = OnScreen::default();
+        s.show(Some(d("2027-03-01")));
+        s.next(window(), true, now);
+        s.next(window(), true, now);
+        s.calling(fetching(1, "2027-03-01"));
+        s.saw_live(d("2027-03-01"), "moved-in");
+        s.saw_live(d("2027-03-01"), "moved-in");
+        s.saw_live(d("2027-03-02"), "another-day");
+        assert_eq!(s.answer(1).unwrap().ids, ["moved-in"]);
+        s.saw_live(d("2027-03-01"), "after");
+        assert_eq!(s.answer(1), None, "nothing in flight to add to");
     }
 
     #[test]
