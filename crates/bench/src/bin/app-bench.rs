@@ -443,10 +443,18 @@ async fn app_size(label: &'static str, clinic: Clinic, n: usize) -> anyhow::Resu
     // Idle: connected, synced, the window filled, nothing happening.
     tokio::time::sleep(Duration::from_secs(20)).await;
     (s.idle, s.idle_processes) = tree_memory(pid);
+    let each: Vec<String> = process_tree(pid)
+        .into_iter()
+        .filter_map(|p| {
+            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
+            Some(format!("{} {}", name.trim(), mib(Memory::of(p).ok()?.pss_kib)))
+        })
+        .collect();
     println!(
-        "  {label}: idle PSS {} over {} processes",
+        "  {label}: idle PSS {} over {} processes ({})",
         mib(s.idle.pss_kib),
-        s.idle_processes
+        s.idle_processes,
+        each.join(", ")
     );
     if n > 0 {
         let admin = Desk::login(&clinic.url(), "admin").await;
