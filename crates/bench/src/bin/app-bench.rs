@@ -447,7 +447,11 @@ async fn app_size(label: &'static str, clinic: Clinic, n: usize) -> anyhow::Resu
         .into_iter()
         .filter_map(|p| {
             let name = std::fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
-            Some(format!("{} {}", name.trim(), mib(Memory::of(p).ok()?.pss_kib)))
+            Some(format!(
+                "{} {}",
+                name.trim(),
+                mib(Memory::of(p).ok()?.pss_kib)
+            ))
         })
         .collect();
     println!(
