@@ -193,6 +193,16 @@ mod tests {
         }
     }
 
+    /// 2027-03-01 on screen, watched, its fetch (call 1) under way.
+    fn fetching_far_day(now: Instant) -> OnScreen {
+        let mut s = OnScreen::default();
+        s.show(Some(d("2027-03-01")));
+        s.next(window(), true, now);
+        s.next(window(), true, now);
+        s.calling(fetching(1, "2027-03-01"));
+        s
+    }
+
     #[test]
     fn a_day_inside_the_window_needs_nothing() {
         let now = Instant::now();
@@ -239,10 +249,7 @@ mod tests {
     #[test]
     fn moving_back_into_the_window_stops_the_watch() {
         let now = Instant::now();
-        let mut s = OnScreen::default();
-        s.show(Some(d("2027-03-01")));
-        s.next(window(), true, now);
-        s.calling(fetching(1, "2027-03-01"));
+        let mut s = fetching_far_day(now);
         s.show(Some(d("2026-12-02")));
         assert_eq!(s.next(window(), true, now), Some(Step::Watch(vec![])));
         assert_eq!(s.next(window(), true, now), None);
@@ -253,11 +260,7 @@ mod tests {
     #[test]
     fn an_appointment_arriving_live_during_the_fetch_is_kept_with_the_day() {
         let now = Instant::now();
-        let mut s = OnScreen::default();
-        s.show(Some(d("2027-03-01")));
-        s.next(window(), true, now);
-        s.next(window(), true, now);
-        s.calling(fetching(1, "2027-03-01"));
+        let mut s = fetching_far_day(now);
         s.saw_live(d("2027-03-01"), "moved-in");
         s.saw_live(d("2027-03-01"), "moved-in");
         s.saw_live(d("2027-03-02"), "another-day");
@@ -269,11 +272,7 @@ mod tests {
     #[test]
     fn a_failed_fetch_waits_before_trying_again() {
         let now = Instant::now();
-        let mut s = OnScreen::default();
-        s.show(Some(d("2027-03-01")));
-        s.next(window(), true, now);
-        s.next(window(), true, now);
-        s.calling(fetching(1, "2027-03-01"));
+        let mut s = fetching_far_day(now);
         s.answer(1);
         s.failed(d("2027-03-01"), now + Duration::from_secs(60));
         assert_eq!(s.deadline(), Some(now + Duration::from_secs(60)));
