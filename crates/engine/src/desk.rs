@@ -1012,24 +1012,27 @@ impl<S: DeskStore> DeskCore<S> {
         let dnd = self.presence.dnd();
         let mut out = Vec::new();
         for env in applied {
-            if let Ok(EventData::MessageCreated(m)) = env.decode()
-                && self.remote_typing.message_from(&m.thread_id, &m.author_id)
-            {
-                self.update(Update::Typing {
-                    thread: m.thread_id.clone(),
-                    user: m.author_id.clone(),
-                    typing: false,
-                });
+            let change = Change::of(&env);
+            match &change {
+                Change::Message(m)
+                    if self.remote_typing.message_from(&m.thread_id, &m.author_id) =>
+                {
+                    self.update(Update::Typing {
+                        thread: m.thread_id.clone(),
+                        user: m.author_id.clone(),
+                        typing: false,
+                    });
+                }
+                Change::Appointment(a) => {
+                    // One that arrived live on a day being fetched is the
+                    // day's too, though the fetch (begun before) may not list it.
+                    let day = frontdesk_protocol::window::clinic_day(a.start, self.zone);
+                    self.on_screen.saw_live(day, &a.id);
+                }
+                _ => {}
             }
             if let Some(n) = self.policy.decide(&env, &self.focus, dnd) {
                 out.push(n);
-            }
-            let change = Change::of(&env);
-            if let Change::Appointment(a) = &change {
-                // One that arrived live on a day being fetched is the day's
-                // too, though the fetch (begun before) may not list it.
-                let day = frontdesk_protocol::window::clinic_day(a.start, self.zone);
-                self.on_screen.saw_live(day, &a.id);
             }
             self.update(Update::Applied {
                 change,

@@ -4,7 +4,7 @@
 
 use super::{
     Cache, Kind, META_LAST_EVENT_ID, META_LAST_SEQ, META_SYNCED_AT, META_WINDOW_FROM,
-    META_WINDOW_TO, set_meta, upsert,
+    META_WINDOW_TO, meta, set_meta, upsert,
 };
 use crate::error::Result;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -465,10 +465,7 @@ impl Cache {
 /// The run of days whose appointments the cache holds, if known.
 fn covered_in(conn: &Connection) -> Result<Option<SyncWindow>> {
     let day = |key: &str| -> Result<Option<NaiveDate>> {
-        let v: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?;
-        Ok(v.and_then(|d| d.parse().ok()))
+        Ok(meta(conn, key)?.and_then(|d| d.parse().ok()))
     };
     Ok(match (day(META_WINDOW_FROM)?, day(META_WINDOW_TO)?) {
         (Some(from), Some(to)) => Some(SyncWindow { from, to }),

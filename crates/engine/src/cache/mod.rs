@@ -232,10 +232,7 @@ impl Cache {
 
     /// A metadata value.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        meta(&self.conn, key)
     }
 
     /// Sets a metadata value.
@@ -352,6 +349,12 @@ pub const META_WINDOW_FROM: &str = "window_from";
 pub const META_WINDOW_TO: &str = "window_to";
 /// Meta key of when the cache was last known to match the server (RFC 3339).
 pub const META_SYNCED_AT: &str = "synced_at";
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
 
 fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     conn.execute(

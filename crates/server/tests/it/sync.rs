@@ -19,6 +19,24 @@ fn apt_body(d: &Demo, hour: u32) -> Value {
     })
 }
 
+/// Moves appointment `id` (at `version`) to start at `start`, 20 minutes long.
+async fn move_appointment(
+    d: &Demo,
+    token: &str,
+    id: &str,
+    version: u64,
+    start: chrono::DateTime<chrono::Utc>,
+) {
+    let (s, body) = d
+        .patch(
+            token,
+            &format!("/api/appointments/{id}"),
+            json!({"version": version, "start": start, "end": start + chrono::Duration::minutes(20)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+}
+
 async fn events_after(d: &Demo, token: &str, after: u64) -> Vec<Value> {
     let (s, page) = d
         .get(token, &format!("/api/events?after={after}&limit=1000"))
@@ -886,14 +904,7 @@ async fn events_about_appointments_outside_the_window_reach_desks_redacted() {
 
     let mut version = 1;
     let mut move_to = async |n: i64| {
-        let (s, body) = d
-            .patch(
-                &r,
-                &format!("/api/appointments/{id}"),
-                json!({"version": version, "start": day(n), "end": day(n) + chrono::Duration::minutes(20)}),
-            )
-            .await;
-        assert_eq!(s, 200, "{body}");
+        move_appointment(&d, &r, &id, version, day(n)).await;
         version += 1;
         desk.expect("appointment.updated").await
     };
@@ -1170,14 +1181,7 @@ async fn a_desk_watching_a_day_outside_the_window_gets_its_events_whole() {
 
     let mut version = 1;
     let mut move_to = async |n: i64| {
-        let (s, body) = d
-            .patch(
-                &r,
-                &format!("/api/appointments/{id}"),
-                json!({"version": version, "start": day(n), "end": day(n) + chrono::Duration::minutes(20)}),
-            )
-            .await;
-        assert_eq!(s, 200, "{body}");
+        move_appointment(&d, &r, &id, version, day(n)).await;
         version += 1;
     };
     async fn both(a: &mut SioClient, b: &mut SioClient) -> (Value, Value) {
