@@ -44,8 +44,10 @@ use frontdesk_protocol::envelope::{
     ephemeral,
 };
 use frontdesk_protocol::records::{
-    Appointment, Message, Notification, Presence, QueueEntry, ReadMarker, Tenant, Thread, User,
+    Appointment, Message, Notification, Patient, Presence, QueueEntry, ReadMarker, Tenant, Thread,
+    User,
 };
+use frontdesk_protocol::schedule::{AppointmentType, ProviderHours};
 use frontdesk_protocol::window::{SyncWindow, day_start, zone_of};
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -146,6 +148,11 @@ pub enum Change {
     Message(Message),
     ReadMarker(ReadMarker),
     Notification(Notification),
+    /// A patient's corrected details (also in the appointments and tickets
+    /// that name them).
+    Patient(Patient),
+    Hours(ProviderHours),
+    AppointmentType(AppointmentType),
     /// The record left the desk's scope and was deleted from the cache.
     Evicted {
         kind: String,
@@ -176,7 +183,10 @@ impl Change {
             Ok(EventData::MessageCreated(m)) => Change::Message(m),
             Ok(EventData::ThreadRead(m)) => Change::ReadMarker(m),
             Ok(EventData::NotificationCreated(n)) => Change::Notification(n),
-            Err(_) => Change::Nothing,
+            Ok(EventData::PatientUpdated(p)) => Change::Patient(p),
+            Ok(EventData::HoursUpdated(h)) => Change::Hours(h),
+            Ok(EventData::AppointmentTypeUpdated(t)) => Change::AppointmentType(t),
+            Ok(EventData::PatientCreated(_)) | Err(_) => Change::Nothing,
         }
     }
 }

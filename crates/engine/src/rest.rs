@@ -104,6 +104,9 @@ impl Api {
             detail: Some(text.chars().take(300).collect()),
             current: None,
             retry_after: None,
+            appointment: None,
+            next_slots: None,
+            candidates: None,
         })
     }
 

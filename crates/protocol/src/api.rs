@@ -6,6 +6,7 @@ use crate::records::{
     Appointment, Display, Message, Notification, Patient, Presence, Provider, QueueEntry,
     ReadMarker, Room, Tenant, Thread, User, UserSummary,
 };
+use crate::schedule::{AppointmentType, ExceptionKind, ProviderHours, Slot, TimeOfDay, WorkingDay};
 use crate::status::{AppointmentStatus, QueueStatus};
 use crate::window::SyncWindow;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -77,6 +78,13 @@ pub struct Snapshot {
     /// The caller's own recent notifications.
     pub notifications: Vec<Notification>,
     pub presence: Vec<Presence>,
+    /// Every provider's hours (weekly, and exceptions from a week back on),
+    /// so a desk can show free slots offline.
+    #[serde(default)]
+    pub hours: Vec<ProviderHours>,
+    /// The clinic's appointment types, retired ones included.
+    #[serde(default)]
+    pub appointment_types: Vec<AppointmentType>,
 }
 
 /// `GET /api/appointments?from=DAY&to=DAY[&provider_id=…][&cursor=…][&limit=N]`:
@@ -124,6 +132,108 @@ pub struct NewPatient {
     #[serde(default)]
     #[ts(optional = nullable)]
     pub phone: Option<String>,
+    /// The desk checked the `409 possible-duplicate` candidates and this is
+    /// another person: register anyway.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[ts(as = "Option<bool>", optional)]
+    pub confirm_new: bool,
+}
+
+/// `PATCH /api/patients/{id}`: correct a patient's details. `phone: ""` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct UpdatePatient {
+    #[ts(type = "number")]
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub birth_date: Option<NaiveDate>,
+}
+
+/// `GET /api/patients?q=…&offset=N&limit=N`: best match first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct PatientsPage {
+    pub patients: Vec<Patient>,
+    /// Pass as `offset` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub next_offset: Option<u32>,
+}
+
+/// `GET /api/patients/{id}`: a patient with their appointments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct PatientDetails {
+    pub patient: Patient,
+    /// From now on, soonest first (at most 50).
+    pub upcoming: Vec<Appointment>,
+    /// Before now, latest first (at most 50).
+    pub past: Vec<Appointment>,
+}
+
+/// `GET /api/slots?…` and `GET /api/slots/next?…`: free slots, by start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SlotsAnswer {
+    pub slots: Vec<Slot>,
+}
+
+/// `PUT /api/providers/{id}/hours` (admin): the weekly pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SetHours {
+    /// The `version` of the provider's hours this replaces.
+    #[ts(type = "number")]
+    pub version: u64,
+    pub weekly: Vec<WorkingDay>,
+}
+
+/// `POST /api/providers/{id}/exceptions` (admin): leave or an extra clinic on one date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct NewException {
+    pub day: NaiveDate,
+    pub kind: ExceptionKind,
+    #[serde(default)]
+    #[ts(optional = nullable)]
+    pub start: Option<TimeOfDay>,
+    #[serde(default)]
+    #[ts(optional = nullable)]
+    pub end: Option<TimeOfDay>,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `POST /api/appointment-types` (admin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct NewAppointmentType {
+    pub name: String,
+    pub minutes: u32,
+}
+
+/// `PATCH /api/appointment-types/{id}` (admin).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct UpdateAppointmentType {
+    #[ts(type = "number")]
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub minutes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub active: Option<bool>,
 }
 
 /// `POST /api/appointments`: either an existing `patient_id` or a `patient` to create.
@@ -144,6 +254,17 @@ pub struct CreateAppointment {
     pub end: DateTime<Utc>,
     #[serde(default)]
     pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub type_id: Option<String>,
+    /// Book even on top of another appointment or outside the provider's
+    /// hours (receptionists and admins, with `overbook_reason`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[ts(as = "Option<bool>", optional)]
+    pub overbook: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub overbook_reason: Option<String>,
 }
 
 /// `PATCH /api/appointments/{id}`: reschedule (`start`/`end`), change status
@@ -163,6 +284,14 @@ pub struct UpdateAppointment {
     pub room_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// With a new `start`/`end`: move it even on top of another appointment
+    /// or outside hours (as when booking).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[ts(as = "Option<bool>", optional)]
+    pub overbook: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub overbook_reason: Option<String>,
 }
 
 /// `POST /api/queue`: check in a booked appointment, or register a walk-in.
@@ -275,4 +404,14 @@ pub struct Problem {
     /// On `429`: seconds to wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// On `409 slot-taken`: the appointment in the way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment: Option<Appointment>,
+    /// On `409 slot-taken` and `422 outside-hours`: the provider's next free
+    /// slots of the same length from the time asked for (up to three).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_slots: Option<Vec<Slot>>,
+    /// On `409 possible-duplicate`: the patients with the same name and birth date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<Patient>>,
 }

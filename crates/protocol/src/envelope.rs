@@ -6,8 +6,10 @@
 //! events (`typing`, `presence`) have no `seq` and are never stored.
 
 use crate::records::{
-    Appointment, Message, Notification, Presence, PresenceState, QueueEntry, ReadMarker, Thread,
+    Appointment, Message, Notification, Patient, Presence, PresenceState, QueueEntry, ReadMarker,
+    Thread,
 };
+use crate::schedule::{AppointmentType, ProviderHours};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,9 +25,13 @@ pub mod kind {
     pub const THREAD_READ: &str = "thread.read";
     pub const NOTIFICATION_CREATED: &str = "notification.created";
     pub const THREAD_CREATED: &str = "thread.created";
+    pub const PATIENT_CREATED: &str = "patient.created";
+    pub const PATIENT_UPDATED: &str = "patient.updated";
+    pub const HOURS_UPDATED: &str = "hours.updated";
+    pub const APPOINTMENT_TYPE_UPDATED: &str = "appointment_type.updated";
 
     /// Every durable event name, for clients that subscribe by name.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 13] = [
         APPOINTMENT_CREATED,
         APPOINTMENT_UPDATED,
         APPOINTMENT_CANCELLED,
@@ -35,6 +41,10 @@ pub mod kind {
         THREAD_READ,
         NOTIFICATION_CREATED,
         THREAD_CREATED,
+        PATIENT_CREATED,
+        PATIENT_UPDATED,
+        HOURS_UPDATED,
+        APPOINTMENT_TYPE_UPDATED,
     ];
 }
 
@@ -92,6 +102,12 @@ pub enum EventData {
     ThreadRead(ReadMarker),
     NotificationCreated(Notification),
     ThreadCreated(Thread),
+    PatientCreated(Patient),
+    PatientUpdated(Patient),
+    /// A provider's weekly hours or exceptions changed (the whole record).
+    HoursUpdated(ProviderHours),
+    /// An appointment type was added or changed.
+    AppointmentTypeUpdated(AppointmentType),
 }
 
 /// Why an envelope's `data` could not be read as a known record.
@@ -122,6 +138,10 @@ impl EventData {
             Self::ThreadRead(_) => kind::THREAD_READ,
             Self::NotificationCreated(_) => kind::NOTIFICATION_CREATED,
             Self::ThreadCreated(_) => kind::THREAD_CREATED,
+            Self::PatientCreated(_) => kind::PATIENT_CREATED,
+            Self::PatientUpdated(_) => kind::PATIENT_UPDATED,
+            Self::HoursUpdated(_) => kind::HOURS_UPDATED,
+            Self::AppointmentTypeUpdated(_) => kind::APPOINTMENT_TYPE_UPDATED,
         }
     }
 
@@ -136,6 +156,9 @@ impl EventData {
             Self::ThreadRead(r) => serde_json::to_value(r),
             Self::NotificationCreated(r) => serde_json::to_value(r),
             Self::ThreadCreated(r) => serde_json::to_value(r),
+            Self::PatientCreated(r) | Self::PatientUpdated(r) => serde_json::to_value(r),
+            Self::HoursUpdated(r) => serde_json::to_value(r),
+            Self::AppointmentTypeUpdated(r) => serde_json::to_value(r),
         };
         // Records are plain structs of strings, numbers and dates: they always serialize.
         v.unwrap_or(Value::Null)
@@ -164,6 +187,10 @@ impl Envelope {
             kind::THREAD_READ => EventData::ThreadRead(read(self)?),
             kind::NOTIFICATION_CREATED => EventData::NotificationCreated(read(self)?),
             kind::THREAD_CREATED => EventData::ThreadCreated(read(self)?),
+            kind::PATIENT_CREATED => EventData::PatientCreated(read(self)?),
+            kind::PATIENT_UPDATED => EventData::PatientUpdated(read(self)?),
+            kind::HOURS_UPDATED => EventData::HoursUpdated(read(self)?),
+            kind::APPOINTMENT_TYPE_UPDATED => EventData::AppointmentTypeUpdated(read(self)?),
             other => return Err(EnvelopeError::UnknownType(other.to_owned())),
         })
     }

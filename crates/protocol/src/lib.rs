@@ -10,6 +10,9 @@
 //! - [`engineio`]: Engine.IO v4 packet codec (the transport layer).
 //! - [`socketio`]: Socket.IO v5 packet codec (namespaces, events, acks, binary
 //!   attachments), carried inside Engine.IO `message` packets.
+//! - [`schedule`]: provider hours, date exceptions, appointment types and the
+//!   free slots they leave (pure, so server and desk compute them alike).
+//! - [`search`]: patient search normalisation, query parsing and ranking.
 //! - [`window`]: the sync window (the clinic-local days a desk caches), which
 //!   server and client compute alike.
 //!
@@ -20,6 +23,8 @@ pub mod api;
 pub mod engineio;
 pub mod envelope;
 pub mod records;
+pub mod schedule;
+pub mod search;
 pub mod socketio;
 pub mod status;
 pub mod window;

@@ -106,6 +106,14 @@ pub struct Patient {
     pub initials: String,
     pub birth_date: Option<NaiveDate>,
     pub phone: Option<String>,
+    /// Bumped on each change (`PATCH /api/patients/{id}` echoes it back).
+    #[serde(default = "first_version")]
+    #[ts(type = "number")]
+    pub version: u64,
+}
+
+fn first_version() -> u64 {
+    1
 }
 
 /// The part of a patient that appointments and tickets carry, so a client can
@@ -151,6 +159,15 @@ pub struct Appointment {
     pub end: DateTime<Utc>,
     pub status: AppointmentStatus,
     pub reason: String,
+    /// The kind of visit (`GET /api/appointment-types`), if one was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub type_id: Option<String>,
+    /// Set when staff booked it on top of another appointment or outside the
+    /// provider's hours: why (the schedule shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub overbook_reason: Option<String>,
     #[ts(type = "number")]
     pub version: u64,
     pub updated_at: DateTime<Utc>,

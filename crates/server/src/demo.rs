@@ -9,11 +9,15 @@
 use crate::auth::password;
 use crate::demo_history::Span;
 use crate::error::ApiError;
-use crate::store::{appointments, directory, messages, new_id};
+use crate::store::directory::NewProvider;
+use crate::store::{appointments, directory, hours, messages, new_id, patients};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use frontdesk_protocol::api::{NewPatient, PostMessage};
+use frontdesk_protocol::api::{NewAppointmentType, NewException, NewPatient, PostMessage};
 use frontdesk_protocol::records::{Appointment, PatientRef, Role};
+use frontdesk_protocol::schedule::{
+    ExceptionKind, Span as Stretch, TimeOfDay, Weekday, WorkingDay,
+};
 use frontdesk_protocol::status::{AppointmentStatus, QueueStatus};
 use rusqlite::{Connection, params};
 
@@ -46,6 +50,49 @@ const PATIENTS: [&str; 24] = [
     "Noah Williams",
     "Zara Ahmed",
 ];
+
+/// The demo clinic's kinds of visit (name, minutes).
+const DEMO_TYPES: [(&str, u32); 4] = [
+    ("Consultation", 20),
+    ("Long consultation", 40),
+    ("Follow-up", 10),
+    ("Vaccination", 10),
+];
+
+/// The demo's providers work every day, 08:00–18:00, so that the demo can be
+/// tried (and booked) whatever day it is started; `break_at` is a daily break.
+fn demo_hours(break_at: Option<(&str, &str)>) -> Vec<WorkingDay> {
+    let at = |s: &str| s.parse::<TimeOfDay>().ok();
+    let breaks: Vec<Stretch> = break_at
+        .and_then(|(s, e)| {
+            Some(Stretch {
+                start: at(s)?,
+                end: at(e)?,
+            })
+        })
+        .into_iter()
+        .collect();
+    let (Some(open), Some(close)) = (at("08:00"), at("18:00")) else {
+        return Vec::new();
+    };
+    [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ]
+    .into_iter()
+    .map(|weekday| WorkingDay {
+        weekday,
+        open,
+        close,
+        breaks: breaks.clone(),
+    })
+    .collect()
+}
 
 const REASONS: [&str; 6] = [
     "Annual check-up",
@@ -219,29 +266,60 @@ fn seed_in(
     let p1 = directory::create_provider(
         tx,
         tenant,
-        "Dr. Elena Morales",
-        Some(&doctor.id),
-        "A",
-        Some(&rooms[0]),
+        &NewProvider {
+            name: "Dr. Elena Morales",
+            user_id: Some(&doctor.id),
+            ticket_prefix: "A",
+            default_room_id: Some(&rooms[0]),
+            weekly: &demo_hours(None),
+        },
     )?;
     let p2 = directory::create_provider(
         tx,
         tenant,
-        "Dr. Omar Haddad",
-        Some(&doctor2.id),
-        "B",
-        Some(&rooms[1]),
+        &NewProvider {
+            name: "Dr. Omar Haddad",
+            user_id: Some(&doctor2.id),
+            ticket_prefix: "B",
+            default_room_id: Some(&rooms[1]),
+            weekly: &demo_hours(Some(("16:00", "16:30"))),
+        },
     )?;
+    let today = now.with_timezone(&zone).date_naive();
+    hours::add_exception(
+        tx,
+        tenant,
+        &p2.id,
+        &NewException {
+            day: today + Duration::days(14),
+            kind: ExceptionKind::Leave,
+            start: "12:00".parse().ok(),
+            end: "18:00".parse().ok(),
+            note: "Conference".into(),
+        },
+        today,
+    )?;
+    for (name, minutes) in DEMO_TYPES {
+        hours::add_type(
+            tx,
+            tenant,
+            &NewAppointmentType {
+                name: name.into(),
+                minutes,
+            },
+        )?;
+    }
 
     let mut tickets = [0u32; 2];
     for (i, patient_name) in PATIENTS.iter().enumerate() {
-        let patient = directory::create_patient(
+        let patient = patients::create(
             tx,
             tenant,
             &NewPatient {
                 name: (*patient_name).into(),
                 birth_date: None,
                 phone: Some(format!("+1 555 01{i:02}")),
+                confirm_new: false,
             },
         )?;
         let which = i % 2;
@@ -264,6 +342,8 @@ fn seed_in(
             end: start + Duration::minutes(20),
             status,
             reason: REASONS[i % REASONS.len()].into(),
+            type_id: None,
+            overbook_reason: None,
             version: 1,
             updated_at: now,
         };

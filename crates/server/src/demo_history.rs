@@ -188,6 +188,7 @@ pub fn seed(
         });
     }
     drop(insert_patient);
+    crate::store::patients::index_tenant(tx, tenant)?;
     let first = today
         .checked_sub_days(Days::new(span.days_back))
         .unwrap_or(today);
@@ -228,6 +229,8 @@ pub fn seed(
                         room_id: None,
                         start,
                         end: start + Duration::minutes(20),
+                        type_id: None,
+                        overbook_reason: None,
                         status,
                         reason: REASONS[n % REASONS.len()].into(),
                         version: 1,

@@ -31,6 +31,23 @@ pub enum ApiError {
     /// The record changed since the caller read it; `current` is how it is now.
     #[error("version conflict")]
     Conflict { current: Value },
+    /// The booking overlaps another of the provider's appointments.
+    #[error("slot taken by appointment {}", appointment.id)]
+    SlotTaken {
+        appointment: Box<frontdesk_protocol::records::Appointment>,
+        next_slots: Vec<frontdesk_protocol::schedule::Slot>,
+    },
+    /// The booking is outside the provider's hours.
+    #[error("outside hours: {detail}")]
+    OutsideHours {
+        detail: String,
+        next_slots: Vec<frontdesk_protocol::schedule::Slot>,
+    },
+    /// A patient with the same name and birth date is already registered.
+    #[error("possible duplicate of {} registered patient(s); confirm_new to register anyway", candidates.len())]
+    PossibleDuplicate {
+        candidates: Vec<frontdesk_protocol::records::Patient>,
+    },
     /// The status change is not allowed from the record's current status.
     #[error("invalid transition: {0}")]
     InvalidTransition(String),
@@ -69,6 +86,9 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            Self::SlotTaken { .. } => (StatusCode::CONFLICT, "slot-taken"),
+            Self::OutsideHours { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "outside-hours"),
+            Self::PossibleDuplicate { .. } => (StatusCode::CONFLICT, "possible-duplicate"),
             Self::InvalidTransition(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-transition"),
             Self::IdempotencyKeyReused => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused")
@@ -99,6 +119,20 @@ impl ApiError {
             },
             retry_after: match self {
                 Self::RateLimited { retry_after } => Some(*retry_after),
+                _ => None,
+            },
+            appointment: match self {
+                Self::SlotTaken { appointment, .. } => Some((**appointment).clone()),
+                _ => None,
+            },
+            next_slots: match self {
+                Self::SlotTaken { next_slots, .. } | Self::OutsideHours { next_slots, .. } => {
+                    Some(next_slots.clone())
+                }
+                _ => None,
+            },
+            candidates: match self {
+                Self::PossibleDuplicate { candidates } => Some(candidates.clone()),
                 _ => None,
             },
         }

@@ -5,4 +5,13 @@ import type { PatientRef } from "./PatientRef";
 /**
  * A booked slot with a provider.
  */
-export type Appointment = { id: string, patient: PatientRef, provider_id: string, room_id: string | null, start: string, end: string, status: AppointmentStatus, reason: string, version: number, updated_at: string, };
+export type Appointment = { id: string, patient: PatientRef, provider_id: string, room_id: string | null, start: string, end: string, status: AppointmentStatus, reason: string, 
+/**
+ * The kind of visit (`GET /api/appointment-types`), if one was chosen.
+ */
+type_id?: string, 
+/**
+ * Set when staff booked it on top of another appointment or outside the
+ * provider's hours: why (the schedule shows it).
+ */
+overbook_reason?: string, version: number, updated_at: string, };

@@ -4,4 +4,9 @@ import type { NewPatient } from "./NewPatient";
 /**
  * `POST /api/appointments`: either an existing `patient_id` or a `patient` to create.
  */
-export type CreateAppointment = { patient_id?: string | null, patient?: NewPatient | null, provider_id: string, room_id?: string | null, start: string, end: string, reason: string, };
+export type CreateAppointment = { patient_id?: string | null, patient?: NewPatient | null, provider_id: string, room_id?: string | null, start: string, end: string, reason: string, type_id?: string, 
+/**
+ * Book even on top of another appointment or outside the provider's
+ * hours (receptionists and admins, with `overbook_reason`).
+ */
+overbook?: boolean, overbook_reason?: string, };

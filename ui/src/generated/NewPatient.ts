@@ -3,4 +3,9 @@
 /**
  * A new patient, given inline when booking or registering a walk-in.
  */
-export type NewPatient = { name: string, birth_date?: string | null, phone?: string | null, };
+export type NewPatient = { name: string, birth_date?: string | null, phone?: string | null, 
+/**
+ * The desk checked the `409 possible-duplicate` candidates and this is
+ * another person: register anyway.
+ */
+confirm_new?: boolean, };

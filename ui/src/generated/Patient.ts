@@ -7,4 +7,8 @@ export type Patient = { id: string, name: string,
 /**
  * Shown where a full name must not be (the waiting-room board).
  */
-initials: string, birth_date: string | null, phone: string | null, };
+initials: string, birth_date: string | null, phone: string | null, 
+/**
+ * Bumped on each change (`PATCH /api/patients/{id}` echoes it back).
+ */
+version: number, };

@@ -5,4 +5,9 @@ import type { AppointmentStatus } from "./AppointmentStatus";
  * `PATCH /api/appointments/{id}`: reschedule (`start`/`end`), change status
  * (cancel, no-show, confirm…) or room. `version` must be the current one.
  */
-export type UpdateAppointment = { version: number, status?: AppointmentStatus | null, start?: string | null, end?: string | null, room_id?: string | null, reason?: string | null, };
+export type UpdateAppointment = { version: number, status?: AppointmentStatus | null, start?: string | null, end?: string | null, room_id?: string | null, reason?: string | null, 
+/**
+ * With a new `start`/`end`: move it even on top of another appointment
+ * or outside hours (as when booking).
+ */
+overbook?: boolean, overbook_reason?: string, };

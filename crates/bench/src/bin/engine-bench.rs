@@ -250,6 +250,8 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
             read_markers: vec![],
             notifications: vec![],
             presence: vec![],
+            hours: Vec::new(),
+            appointment_types: Vec::new(),
         },
         at,
     )?;

@@ -391,6 +391,7 @@ async fn main() -> anyhow::Result<()> {
                         name: name.clone(),
                         birth_date: None,
                         phone: None,
+                        confirm_new: false,
                     },
                     priority: *priority,
                 },

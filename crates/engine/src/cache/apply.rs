@@ -53,6 +53,7 @@ fn remember_patient(conn: &Connection, p: &PatientRef) -> Result<()> {
         initials: p.initials.clone(),
         birth_date: None,
         phone: None,
+        version: 0,
     };
     conn.execute(
         "INSERT OR IGNORE INTO records (kind, id, sort, data) VALUES (?1, ?2, ?3, ?4)",
@@ -140,7 +141,48 @@ fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
             upsert(conn, Kind::Notification, &n.id, &ts(&n.created_at), n)
         }
         EventData::ThreadCreated(t) => upsert(conn, Kind::Thread, &t.id, &ts(&t.created_at), t),
+        // A patient this desk has no record of stays off it (minimum PHI).
+        EventData::PatientCreated(_) => Ok(()),
+        EventData::PatientUpdated(p) => correct_patient(conn, p),
+        EventData::HoursUpdated(h) => upsert(conn, Kind::Hours, &h.provider_id, &h.provider_id, h),
+        EventData::AppointmentTypeUpdated(t) => {
+            upsert(conn, Kind::AppointmentType, &t.id, &t.name, t)
+        }
     }
+}
+
+/// A held patient's corrected details, in their record and in the
+/// references the appointments and tickets held carry.
+fn correct_patient(conn: &Connection, p: &Patient) -> Result<()> {
+    let held = conn.execute(
+        "UPDATE records SET sort = ?3, data = ?4 WHERE kind = ?1 AND id = ?2",
+        rusqlite::params![
+            Kind::Patient.as_str(),
+            p.id,
+            p.name,
+            serde_json::to_string(p)?
+        ],
+    )?;
+    if held == 0 {
+        return Ok(());
+    }
+    conn.execute(
+        "UPDATE records SET data = json_set(data, '$.patient.name', ?3, '$.patient.initials', ?4)
+         WHERE kind IN (?1, ?2) AND json_extract(data, '$.patient.id') = ?5",
+        rusqlite::params![
+            Kind::Appointment.as_str(),
+            Kind::Queue.as_str(),
+            p.name,
+            p.initials,
+            p.id
+        ],
+    )?;
+    conn.execute(
+        "UPDATE records SET data = json_set(data, '$.initials', ?2)
+         WHERE kind = ?1 AND json_extract(data, '$.patient.id') = ?3",
+        rusqlite::params![Kind::Queue.as_str(), p.initials, p.id],
+    )?;
+    Ok(())
 }
 
 impl Cache {
@@ -183,6 +225,12 @@ impl Cache {
         }
         for p in &snap.presence {
             upsert(&tx, Kind::Presence, &p.user, &p.user, p)?;
+        }
+        for h in &snap.hours {
+            upsert(&tx, Kind::Hours, &h.provider_id, &h.provider_id, h)?;
+        }
+        for t in &snap.appointment_types {
+            upsert(&tx, Kind::AppointmentType, &t.id, &t.name, t)?;
         }
         set_meta(&tx, "tenant", &serde_json::to_string(&snap.tenant)?)?;
         set_meta(&tx, "me", &serde_json::to_string(&snap.me)?)?;

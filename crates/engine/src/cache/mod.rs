@@ -69,11 +69,14 @@ pub enum Kind {
     ReadMarker,
     Notification,
     Presence,
+    /// A provider's hours (keyed by provider id).
+    Hours,
+    AppointmentType,
 }
 
 impl Kind {
     /// Every kind, for exports and wipes.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::User,
         Kind::Provider,
         Kind::Room,
@@ -85,6 +88,8 @@ impl Kind {
         Kind::ReadMarker,
         Kind::Notification,
         Kind::Presence,
+        Kind::Hours,
+        Kind::AppointmentType,
     ];
 
     /// The name stored in the `records.kind` column.
@@ -101,6 +106,8 @@ impl Kind {
             Kind::ReadMarker => "read_marker",
             Kind::Notification => "notification",
             Kind::Presence => "presence",
+            Kind::Hours => "hours",
+            Kind::AppointmentType => "appointment_type",
         }
     }
 }

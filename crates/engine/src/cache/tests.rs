@@ -50,6 +50,8 @@ fn snapshot(seq: u64) -> Snapshot {
         read_markers: vec![],
         notifications: vec![],
         presence: vec![],
+        hours: Vec::new(),
+        appointment_types: Vec::new(),
     }
 }
 
@@ -117,6 +119,7 @@ fn encrypted_at_rest_and_refuses_the_wrong_key() {
         initials: "M.K.".into(),
         birth_date: None,
         phone: None,
+        version: 1,
     });
     cache.replace_with_snapshot(&snap, Utc::now()).unwrap();
     drop(cache);
@@ -414,6 +417,8 @@ fn appointment(id: &str, start: &str) -> Appointment {
         reason: String::new(),
         version: 1,
         updated_at: t(start),
+        type_id: None,
+        overbook_reason: None,
     }
 }
 
@@ -439,6 +444,7 @@ fn a_fetched_day_replaces_what_was_held_on_it_and_outlives_the_windows_move() {
                 initials: a.patient.initials.clone(),
                 birth_date: None,
                 phone: None,
+                version: 1,
             })
             .collect(),
         appointments: apts,

@@ -280,6 +280,8 @@ impl FakeClinic {
             reason: String::new(),
             version: before.map_or(1, |_| self.appointments[id].version + 1),
             updated_at: self.utc(),
+            type_id: None,
+            overbook_reason: None,
         };
         self.appointments.insert(id.to_owned(), a.clone());
         let data = match before {
@@ -567,6 +569,8 @@ impl FakeClinic {
             read_markers: vec![],
             notifications: vec![],
             presence: vec![],
+            hours: Vec::new(),
+            appointment_types: Vec::new(),
         }
     }
 
@@ -687,6 +691,7 @@ fn patient_of(a: &Appointment) -> frontdesk_protocol::records::Patient {
         initials: a.patient.initials.clone(),
         birth_date: None,
         phone: None,
+        version: 1,
     }
 }
 
@@ -698,5 +703,8 @@ fn problem(status: u16, kind: &str, detail: &str) -> Problem {
         detail: Some(detail.into()),
         current: None,
         retry_after: None,
+        appointment: None,
+        next_slots: None,
+        candidates: None,
     }
 }

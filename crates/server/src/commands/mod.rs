@@ -15,13 +15,19 @@
 
 mod appointments;
 mod messages;
+mod patients;
 mod queue;
+mod schedule;
 #[cfg(test)]
 mod tests;
 
 pub use appointments::{Book, ChangeAppointment};
 pub use messages::{MarkThreadRead, NewThread, Post, StartThread};
+pub use patients::{CorrectPatient, RegisterPatient};
 pub use queue::{CallNextTicket, ChangeTicket, Enqueue};
+pub use schedule::{
+    AddAppointmentType, AddException, ChangeAppointmentType, RemoveException, SetWeeklyHours,
+};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -41,6 +47,8 @@ use serde::Serialize;
 pub const DESK: &[Role] = &[Role::Admin, Role::Receptionist];
 /// Everyone who works with patients (doctors within their own queue).
 pub const CLINICAL: &[Role] = &[Role::Admin, Role::Receptionist, Role::Doctor];
+/// The clinic's administrators: hours, types, boards.
+pub const ADMIN: &[Role] = &[Role::Admin];
 /// Every staff member (not a display board).
 pub const STAFF: &[Role] = CLINICAL;
 

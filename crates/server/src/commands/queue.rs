@@ -3,7 +3,7 @@
 use super::{CLINICAL, Command, Ctx, DESK, check_own_provider};
 use crate::error::ApiError;
 use crate::store::events::Outgoing;
-use crate::store::{directory, messages, queue};
+use crate::store::{directory, messages, patients, queue};
 use axum::http::StatusCode;
 use frontdesk_protocol::api::{CallNext, CheckedIn, CreateQueueEntry, UpdateQueueEntry};
 use frontdesk_protocol::envelope::EventData;
@@ -35,7 +35,7 @@ impl Command for Enqueue {
                 patient,
                 priority,
             } => {
-                let p = directory::existing_or_new_patient(
+                let p = patients::existing_or_new(
                     conn,
                     tenant,
                     patient_id.as_deref(),

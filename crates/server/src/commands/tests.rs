@@ -57,6 +57,7 @@ fn walk_in(provider: &str, priority: i32) -> Enqueue {
             name: "Nora Quinn".into(),
             birth_date: None,
             phone: None,
+            confirm_new: false,
         }),
         priority,
     })
@@ -135,6 +136,7 @@ fn a_doctor_works_only_their_own_queue_and_cannot_reschedule() {
             status: None,
             room_id: None,
             reason: None,
+            ..UpdateAppointment::default()
         },
     };
     assert!(matches!(
@@ -150,6 +152,7 @@ fn a_doctor_works_only_their_own_queue_and_cannot_reschedule() {
             status: Some(AppointmentStatus::Cancelled),
             room_id: None,
             reason: None,
+            ..UpdateAppointment::default()
         },
     };
     assert!(matches!(cancel.check(&doctor), Err(ApiError::Forbidden(_))));

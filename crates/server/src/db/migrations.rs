@@ -7,9 +7,16 @@
 use crate::error::ApiError;
 use rusqlite::Connection;
 
+/// A migration's SQL, and the Rust step that fills what SQL cannot compute.
+type Migration = (
+    &'static str,
+    Option<fn(&Connection) -> Result<(), ApiError>>,
+);
+
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    r#"
+const MIGRATIONS: &[Migration] = &[
+    (
+        r#"
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -167,7 +174,10 @@ CREATE TABLE displays (
     revoked_at    TEXT
 );
 "#,
-    r#"
+        None,
+    ),
+    (
+        r#"
 -- The clinic's own time zone (IANA name): its calendar day numbers tickets
 -- and bounds today's queue, whatever zone the server machine runs in.
 ALTER TABLE tenants ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
@@ -179,7 +189,66 @@ ALTER TABLE tenants ADD COLUMN window_days_ahead INTEGER NOT NULL DEFAULT 30;
 -- replay can tell the clients that held it that it left their window.
 ALTER TABLE events ADD COLUMN moved_from TEXT;
 "#,
+        None,
+    ),
+    (
+        r#"
+-- Patient search and duplicate detection (store/patients.rs): the folded
+-- name's sorted words, and an index of name words and phone-digit endings.
+ALTER TABLE patients ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE patients ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX patients_by_name_key ON patients (tenant, name_key, birth_date);
+CREATE INDEX patients_by_birth ON patients (tenant, birth_date);
+CREATE TABLE patient_terms (
+    tenant      TEXT NOT NULL,
+    term        TEXT NOT NULL,
+    patient_id  TEXT NOT NULL REFERENCES patients(id),
+    PRIMARY KEY (tenant, term, patient_id)
+) WITHOUT ROWID;
+CREATE INDEX patient_terms_by_patient ON patient_terms (patient_id);
+-- A patient's appointments, and a provider's day, without a scan.
+CREATE INDEX appointments_by_patient ON appointments (tenant, patient_id, start);
+CREATE INDEX appointments_by_provider ON appointments (tenant, provider_id, start);
+-- Booking rules: when each provider works, and the kinds of visit.
+CREATE TABLE provider_hours (
+    provider_id TEXT PRIMARY KEY REFERENCES providers(id),
+    tenant      TEXT NOT NULL REFERENCES tenants(id),
+    -- JSON array of WorkingDay
+    weekly      TEXT NOT NULL,
+    version     INTEGER NOT NULL
+);
+CREATE TABLE hours_exceptions (
+    id          TEXT PRIMARY KEY,
+    tenant      TEXT NOT NULL REFERENCES tenants(id),
+    provider_id TEXT NOT NULL REFERENCES providers(id),
+    day         TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    start       TEXT,
+    "end"       TEXT,
+    note        TEXT NOT NULL
+);
+CREATE INDEX hours_exceptions_by_day ON hours_exceptions (provider_id, day);
+CREATE TABLE appointment_types (
+    id          TEXT PRIMARY KEY,
+    tenant      TEXT NOT NULL REFERENCES tenants(id),
+    name        TEXT NOT NULL,
+    minutes     INTEGER NOT NULL,
+    active      INTEGER NOT NULL,
+    version     INTEGER NOT NULL
+);
+ALTER TABLE appointments ADD COLUMN type_id TEXT REFERENCES appointment_types(id);
+ALTER TABLE appointments ADD COLUMN overbook_reason TEXT;
+"#,
+        Some(upgrade_to_booking_rules),
+    ),
 ];
+
+/// Indexes the patients already stored, and gives the providers already
+/// there the default hours (an admin sets their real ones).
+fn upgrade_to_booking_rules(conn: &Connection) -> Result<(), ApiError> {
+    crate::store::patients::index_all(conn)?;
+    crate::store::hours::give_default_hours_to_all(conn)
+}
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -192,9 +261,12 @@ pub fn migrate(conn: &mut Connection) -> Result<(), ApiError> {
             "database schema version {current} is newer than this server ({SCHEMA_VERSION}); refusing to open it"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, (sql, step)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if let Some(step) = step {
+            step(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }

@@ -1,6 +1,7 @@
 //! The REST API: routes, extractors, and the shared mutation path.
 
 mod auth_routes;
+mod booking_routes;
 mod desk_routes;
 pub mod extract;
 pub mod mutate;
@@ -31,6 +32,36 @@ pub fn router(state: AppState) -> Router {
             "/api/appointments/{id}",
             patch(desk_routes::update_appointment),
         )
+        .route(
+            "/api/patients",
+            get(booking_routes::search_patients).post(booking_routes::register_patient),
+        )
+        .route(
+            "/api/patients/{id}",
+            get(booking_routes::get_patient).patch(booking_routes::correct_patient),
+        )
+        .route(
+            "/api/providers/{id}/hours",
+            get(booking_routes::get_hours).put(booking_routes::set_hours),
+        )
+        .route(
+            "/api/providers/{id}/exceptions",
+            post(booking_routes::add_exception),
+        )
+        .route(
+            "/api/providers/{id}/exceptions/{exception}",
+            delete(booking_routes::remove_exception),
+        )
+        .route(
+            "/api/appointment-types",
+            get(booking_routes::list_types).post(booking_routes::add_type),
+        )
+        .route(
+            "/api/appointment-types/{id}",
+            patch(booking_routes::change_type),
+        )
+        .route("/api/slots", get(booking_routes::get_slots))
+        .route("/api/slots/next", get(booking_routes::next_slots))
         .route("/api/queue", post(desk_routes::create_queue_entry))
         .route("/api/queue/call-next", post(desk_routes::call_next))
         .route("/api/queue/{id}", patch(desk_routes::update_queue_entry))

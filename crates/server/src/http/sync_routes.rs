@@ -4,7 +4,7 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{appointments, directory, events, fmt_ts, messages, snapshot};
+use crate::store::{appointments, directory, events, fmt_ts, messages, patients, snapshot};
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -140,7 +140,7 @@ pub async fn get_appointments(
             let mut ids: Vec<String> = appointments.iter().map(|a| a.patient.id.clone()).collect();
             ids.sort();
             ids.dedup();
-            let patients = directory::patients_by_id(&tx, t, &ids)?;
+            let patients = patients::by_id(&tx, t, &ids)?;
             let next = more
                 .then(|| appointments.last())
                 .flatten()

@@ -1,16 +1,18 @@
 //! Appointments: booking, rescheduling, status changes, all version-checked.
 
-use super::{directory, fmt_ts, new_id, parse_enum, parse_ts};
+use super::{directory, fmt_ts, hours, new_id, parse_enum, parse_ts, patients};
 use crate::error::ApiError;
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use frontdesk_protocol::api::{CreateAppointment, UpdateAppointment};
 use frontdesk_protocol::records::{Appointment, PatientRef};
 use frontdesk_protocol::status::AppointmentStatus;
+use frontdesk_protocol::window::clinic_day;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const SELECT: &str =
     "SELECT a.id, a.patient_id, p.name, p.initials, a.provider_id, a.room_id, a.start, a.\"end\",
-    a.status, a.reason, a.version, a.updated_at
+    a.status, a.reason, a.version, a.updated_at, a.type_id, a.overbook_reason
     FROM appointments a JOIN patients p ON p.id = a.patient_id";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Appointment> {
@@ -29,6 +31,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Appointment> {
         reason: r.get(9)?,
         version: r.get(10)?,
         updated_at: parse_ts(&r.get::<_, String>(11)?)?,
+        type_id: r.get(12)?,
+        overbook_reason: r.get(13)?,
     })
 }
 
@@ -49,7 +53,78 @@ fn check_reason(reason: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Books a new appointment (status `booked`).
+/// The reason to store for an overbooking, checked: `Some` only when
+/// `overbook` was asked for.
+fn overbook_reason(overbook: bool, reason: Option<&str>) -> Result<Option<String>, ApiError> {
+    if !overbook {
+        return Ok(None);
+    }
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(ApiError::invalid(
+            "overbooking needs an overbook_reason of 1 to 200 characters",
+        ));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+/// The booking rules: `[start, end)` must lie inside the provider's hours
+/// and on no other appointment's time, unless staff overbook (`overbook`
+/// is the checked reason). Returns the reason to store: `Some` only when
+/// the booking needed it. A refusal names what is in the way and offers the
+/// provider's next three free slots of the same length.
+fn check_slot(
+    conn: &Connection,
+    tenant: &str,
+    provider: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    except: Option<&str>,
+    overbook: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, ApiError> {
+    let zone: Tz = directory::zone(conn, tenant)?;
+    let day = clinic_day(start, zone);
+    let hours = hours::between(conn, tenant, provider, (day, day))?;
+    let next = || {
+        hours::next_free(
+            conn,
+            tenant,
+            &[provider.to_owned()],
+            start.max(now),
+            end - start,
+            3,
+            zone,
+        )
+    };
+    if !hours.covers(start, end, zone) {
+        if overbook.is_some() {
+            return Ok(overbook);
+        }
+        let name = directory::provider(conn, tenant, provider)?.name;
+        let local = |t: DateTime<Utc>| t.with_timezone(&zone);
+        return Err(ApiError::OutsideHours {
+            detail: format!(
+                "{name} does not work {}–{} on {}",
+                local(start).format("%H:%M"),
+                local(end).format("%H:%M"),
+                local(start).format("%a %-d %b %Y")
+            ),
+            next_slots: next()?,
+        });
+    }
+    if let Some(other) = hours::in_the_way(conn, tenant, provider, (start, end), except)? {
+        if overbook.is_some() {
+            return Ok(overbook);
+        }
+        return Err(ApiError::SlotTaken {
+            appointment: Box::new(other),
+            next_slots: next()?,
+        });
+    }
+    Ok(None)
+}
+
+/// Books a new appointment (status `booked`), by the booking rules.
 pub fn create(
     conn: &Connection,
     tenant: &str,
@@ -62,7 +137,21 @@ pub fn create(
     if let Some(room) = &req.room_id {
         directory::check_room(conn, tenant, room)?;
     }
-    let patient = directory::existing_or_new_patient(
+    if let Some(t) = &req.type_id {
+        hours::appointment_type(conn, tenant, t)?;
+    }
+    let overbook = overbook_reason(req.overbook, req.overbook_reason.as_deref())?;
+    let (start, end) = (super::to_millis(req.start), super::to_millis(req.end));
+    let overbook_reason = check_slot(
+        conn,
+        tenant,
+        &req.provider_id,
+        (start, end),
+        None,
+        overbook,
+        now,
+    )?;
+    let patient = patients::existing_or_new(
         conn,
         tenant,
         req.patient_id.as_deref(),
@@ -73,10 +162,12 @@ pub fn create(
         patient,
         provider_id: req.provider_id.clone(),
         room_id: req.room_id.clone(),
-        start: super::to_millis(req.start),
-        end: super::to_millis(req.end),
+        start,
+        end,
         status: AppointmentStatus::Booked,
         reason: req.reason.trim().to_owned(),
+        type_id: req.type_id.clone(),
+        overbook_reason,
         version: 1,
         updated_at: now,
     };
@@ -87,8 +178,8 @@ pub fn create(
 /// Stores an appointment record as given (seeding and `create`).
 pub fn insert(conn: &Connection, tenant: &str, a: &Appointment) -> Result<(), ApiError> {
     super::exec(conn,
-        "INSERT INTO appointments (id, tenant, patient_id, provider_id, room_id, start, \"end\", status, reason, version, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO appointments (id, tenant, patient_id, provider_id, room_id, start, \"end\", status, reason, version, updated_at, type_id, overbook_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             a.id,
             tenant,
@@ -100,7 +191,9 @@ pub fn insert(conn: &Connection, tenant: &str, a: &Appointment) -> Result<(), Ap
             a.status.as_str(),
             a.reason,
             a.version,
-            fmt_ts(&a.updated_at)
+            fmt_ts(&a.updated_at),
+            a.type_id,
+            a.overbook_reason
         ],
     )?;
     Ok(())
@@ -130,6 +223,29 @@ pub fn in_range(
     ))?;
     let rows = stmt.query_map(params![tenant, fmt_ts(&from), fmt_ts(&to)], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A patient's appointments: up to `limit` from `now` on (soonest first)
+/// and up to `limit` before it (latest first).
+pub fn of_patient(
+    conn: &Connection,
+    tenant: &str,
+    patient: &str,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<(Vec<Appointment>, Vec<Appointment>), ApiError> {
+    let read = |sql: &str| -> Result<Vec<Appointment>, ApiError> {
+        let mut stmt = conn.prepare_cached(&format!("{SELECT} {sql}"))?;
+        let rows = stmt.query_map(params![tenant, patient, fmt_ts(&now), limit], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    let upcoming = read(
+        "WHERE a.tenant = ?1 AND a.patient_id = ?2 AND a.start >= ?3 ORDER BY a.start, a.id LIMIT ?4",
+    )?;
+    let past = read(
+        "WHERE a.tenant = ?1 AND a.patient_id = ?2 AND a.start < ?3 ORDER BY a.start DESC, a.id DESC LIMIT ?4",
+    )?;
+    Ok((upcoming, past))
 }
 
 /// One page of a tenant's appointments starting in `[from, to)`, optionally
@@ -210,6 +326,18 @@ pub fn update(
         a.start = super::to_millis(req.start.unwrap_or(a.start));
         a.end = super::to_millis(req.end.unwrap_or(a.end));
         check_times(a.start, a.end)?;
+        if (a.start, a.end) != (before.start, before.end) {
+            let overbook = overbook_reason(req.overbook, req.overbook_reason.as_deref())?;
+            a.overbook_reason = check_slot(
+                conn,
+                tenant,
+                &a.provider_id,
+                (a.start, a.end),
+                Some(&a.id),
+                overbook,
+                now,
+            )?;
+        }
     }
     if let Some(room) = &req.room_id {
         directory::check_room(conn, tenant, room)?;
@@ -253,7 +381,8 @@ pub fn save(
     a.version += 1;
     a.updated_at = now;
     super::exec(conn,
-        "UPDATE appointments SET room_id = ?3, start = ?4, \"end\" = ?5, status = ?6, reason = ?7, version = ?8, updated_at = ?9
+        "UPDATE appointments SET room_id = ?3, start = ?4, \"end\" = ?5, status = ?6, reason = ?7, version = ?8, updated_at = ?9,
+             overbook_reason = ?10
          WHERE tenant = ?1 AND id = ?2",
         params![
             tenant,
@@ -264,7 +393,8 @@ pub fn save(
             a.status.as_str(),
             a.reason,
             a.version,
-            fmt_ts(&a.updated_at)
+            fmt_ts(&a.updated_at),
+            a.overbook_reason
         ],
     )?;
     Ok(())

@@ -1,14 +1,12 @@
-//! The slow-changing records: tenants, users, rooms, providers, patients and
-//! display boards.
+//! The slow-changing records: tenants, users, rooms, providers and display
+//! boards.
 
 use super::{fmt_ts, new_id, parse_enum, parse_ts};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use frontdesk_protocol::api::NewPatient;
-use frontdesk_protocol::records::{
-    Display, Patient, PatientRef, Provider, Role, Room, Tenant, User,
-};
+use frontdesk_protocol::records::{Display, Provider, Role, Room, Tenant, User};
+use frontdesk_protocol::schedule::WorkingDay;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// A user with the fields login needs.
@@ -175,21 +173,36 @@ pub fn check_room(conn: &Connection, tenant: &str, id: &str) -> Result<(), ApiEr
         .ok_or_else(|| ApiError::NotFound(format!("room {id}")))
 }
 
-/// Creates a provider.
+/// A new provider's details.
+pub struct NewProvider<'a> {
+    pub name: &'a str,
+    pub user_id: Option<&'a str>,
+    pub ticket_prefix: &'a str,
+    pub default_room_id: Option<&'a str>,
+    /// When they work (see `hours::default_weekly`).
+    pub weekly: &'a [WorkingDay],
+}
+
+/// Creates a provider with their weekly hours.
 pub fn create_provider(
     conn: &Connection,
     tenant: &str,
-    name: &str,
-    user_id: Option<&str>,
-    ticket_prefix: &str,
-    default_room_id: Option<&str>,
+    new: &NewProvider<'_>,
 ) -> Result<Provider, ApiError> {
     let id = new_id("prov");
+    let NewProvider {
+        name,
+        user_id,
+        ticket_prefix,
+        default_room_id,
+        weekly,
+    } = *new;
     super::exec(
         conn,
         "INSERT INTO providers (id, tenant, name, user_id, ticket_prefix, default_room_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, tenant, name, user_id, ticket_prefix, default_room_id],
     )?;
+    super::hours::insert_weekly(conn, tenant, &id, weekly)?;
     Ok(Provider {
         id,
         name: name.to_owned(),
@@ -227,113 +240,6 @@ pub fn provider(conn: &Connection, tenant: &str, id: &str) -> Result<Provider, A
     )
     .optional()?
     .ok_or_else(|| ApiError::NotFound(format!("provider {id}")))
-}
-
-/// Validates and stores a new patient.
-pub fn create_patient(
-    conn: &Connection,
-    tenant: &str,
-    p: &NewPatient,
-) -> Result<Patient, ApiError> {
-    let name = p.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "patient name must be 1 to 200 characters",
-        ));
-    }
-    if let Some(phone) = &p.phone
-        && phone.chars().count() > 40
-    {
-        return Err(ApiError::invalid("phone must be at most 40 characters"));
-    }
-    let patient = Patient {
-        id: new_id("pat"),
-        name: name.to_owned(),
-        initials: super::initials(name),
-        birth_date: p.birth_date,
-        phone: p.phone.clone(),
-    };
-    super::exec(
-        conn,
-        "INSERT INTO patients (id, tenant, name, initials, birth_date, phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            patient.id,
-            tenant,
-            patient.name,
-            patient.initials,
-            patient.birth_date.map(|d| d.to_string()),
-            patient.phone
-        ],
-    )?;
-    Ok(patient)
-}
-
-fn patient_row(r: &Row<'_>) -> rusqlite::Result<Patient> {
-    let birth: Option<String> = r.get(3)?;
-    Ok(Patient {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        initials: r.get(2)?,
-        birth_date: birth.and_then(|b| b.parse().ok()),
-        phone: r.get(4)?,
-    })
-}
-
-/// One patient of a tenant, or `NotFound`.
-pub fn patient(conn: &Connection, tenant: &str, id: &str) -> Result<Patient, ApiError> {
-    super::one(
-        conn,
-        "SELECT id, name, initials, birth_date, phone FROM patients WHERE tenant = ?1 AND id = ?2",
-        params![tenant, id],
-        patient_row,
-    )
-    .optional()?
-    .ok_or_else(|| ApiError::NotFound(format!("patient {id}")))
-}
-
-/// The patients of a tenant with these ids (unknown ids are skipped), by name.
-pub fn patients_by_id(
-    conn: &Connection,
-    tenant: &str,
-    ids: &[String],
-) -> Result<Vec<Patient>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, initials, birth_date, phone FROM patients WHERE tenant = ?1 AND id = ?2",
-    )?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(p) = stmt
-            .query_row(params![tenant, id], patient_row)
-            .optional()?
-        {
-            out.push(p);
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-    Ok(out)
-}
-
-/// An existing patient by id, or a new one from `new`; exactly one must be given.
-pub fn existing_or_new_patient(
-    conn: &Connection,
-    tenant: &str,
-    id: Option<&str>,
-    new: Option<&NewPatient>,
-) -> Result<PatientRef, ApiError> {
-    let p = match (id, new) {
-        (Some(id), None) => patient(conn, tenant, id)?,
-        (None, Some(new)) => create_patient(conn, tenant, new)?,
-        _ => {
-            return Err(ApiError::invalid(
-                "give exactly one of patient_id and patient",
-            ));
-        }
-    };
-    Ok(PatientRef {
-        id: p.id,
-        name: p.name,
-        initials: p.initials,
-    })
 }
 
 /// Creates a display board.

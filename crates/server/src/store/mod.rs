@@ -9,8 +9,10 @@
 pub mod appointments;
 pub mod directory;
 pub mod events;
+pub mod hours;
 pub mod idempotency;
 pub mod messages;
+pub mod patients;
 pub mod queue;
 pub mod scope;
 pub mod sessions;

@@ -1,7 +1,7 @@
 //! Consistent snapshots: everything a client caches, read in one transaction so
 //! that it reflects exactly the events up to the `seq` it reports.
 
-use super::{appointments, directory, events, messages, queue};
+use super::{appointments, directory, events, hours, messages, patients, queue};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
@@ -63,7 +63,9 @@ pub fn staff(
         users: directory::users(&tx, t)?,
         providers: directory::providers(&tx, t)?,
         rooms: directory::rooms(&tx, t)?,
-        patients: directory::patients_by_id(&tx, t, &referenced)?,
+        patients: patients::by_id(&tx, t, &referenced)?,
+        hours: hours::all_current(&tx, t, holds.from)?,
+        appointment_types: hours::types(&tx, t)?,
         appointments,
         queue,
         threads: messages::threads_of(&tx, t, &caller.id)?,

@@ -4,17 +4,27 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-fn apt_body(d: &Demo, hour: u32) -> Value {
-    let start = chrono::Utc::now()
+/// A booking for the first provider in the `n`th free ten minutes of
+/// today after the demo day's schedule (which ends at 15:40, clinic time;
+/// the demo's hours run to 18:00).
+fn apt_body(d: &Demo, n: u32) -> Value {
+    let zone: chrono_tz::Tz = clinic_server::demo::machine_zone().parse().unwrap();
+    let local = chrono::Utc::now()
+        .with_timezone(&zone)
         .date_naive()
-        .and_hms_opt(hour, 0, 0)
+        .and_hms_opt(16, 0, 0)
         .unwrap()
-        .and_utc();
+        + chrono::Duration::minutes(10 * i64::from(n));
+    let start = local
+        .and_local_timezone(zone)
+        .earliest()
+        .unwrap()
+        .with_timezone(&chrono::Utc);
     json!({
         "patient": {"name": "Nora Quinn", "phone": "+1 555 0199"},
         "provider_id": d.clinic.providers[0],
         "start": start,
-        "end": start + chrono::Duration::minutes(20),
+        "end": start + chrono::Duration::minutes(10),
         "reason": "Sore throat",
     })
 }
@@ -98,7 +108,7 @@ async fn every_mutation_appends_one_gap_free_event_per_change() {
     let r = d.login("reception").await.access_token;
     let doc = d.login("doctor").await.access_token;
 
-    let (s, apt) = d.post(&r, "/api/appointments", apt_body(&d, 15)).await;
+    let (s, apt) = d.post(&r, "/api/appointments", apt_body(&d, 6)).await;
     assert_eq!(s, 201, "{apt}");
     assert_eq!(
         (apt["status"].as_str(), apt["version"].as_u64()),
@@ -336,7 +346,7 @@ async fn replay_pages_and_gone() {
 async fn idempotent_repeat_returns_the_first_answer_and_changes_nothing() {
     let d = demo_server(|_| {}).await;
     let r = d.login("reception").await.access_token;
-    let body = apt_body(&d, 14);
+    let body = apt_body(&d, 5);
     let (s1, a1) = d
         .send("POST", &r, "/api/appointments", body.clone(), Some("key-1"))
         .await;
@@ -363,7 +373,7 @@ async fn idempotent_repeat_returns_the_first_answer_and_changes_nothing() {
             "POST",
             &r,
             "/api/appointments",
-            apt_body(&d, 9),
+            apt_body(&d, 0),
             Some("key-1"),
         )
         .await;
@@ -374,9 +384,15 @@ async fn idempotent_repeat_returns_the_first_answer_and_changes_nothing() {
     // Keys are per user: the admin may use the same key for their own request.
     let admin = d.login("admin").await.access_token;
     assert_eq!(
-        d.send("POST", &admin, "/api/appointments", body, Some("key-1"))
-            .await
-            .0,
+        d.send(
+            "POST",
+            &admin,
+            "/api/appointments",
+            apt_body(&d, 2),
+            Some("key-1")
+        )
+        .await
+        .0,
         201
     );
     // Bad keys.
@@ -385,7 +401,7 @@ async fn idempotent_repeat_returns_the_first_answer_and_changes_nothing() {
             "POST",
             &r,
             "/api/appointments",
-            apt_body(&d, 9),
+            apt_body(&d, 0),
             Some("has space")
         )
         .await
@@ -410,7 +426,7 @@ async fn idempotent_repeat_returns_the_first_answer_and_changes_nothing() {
 async fn stale_version_gets_409_with_the_current_record() {
     let d = demo_server(|_| {}).await;
     let r = d.login("reception").await.access_token;
-    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 13)).await;
+    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 4)).await;
     let id = apt["id"].as_str().unwrap();
     let (s, _) = d
         .patch(
@@ -461,7 +477,7 @@ async fn invalid_input_and_transitions_are_clear_errors() {
     assert_eq!((s, p["type"].as_str()), (422, Some("invalid-transition")));
     assert!(p["detail"].as_str().unwrap().contains("completed"));
 
-    let mut bad = apt_body(&d, 10);
+    let mut bad = apt_body(&d, 1);
     bad["end"] = bad["start"].clone();
     let (s, p) = d.post(&r, "/api/appointments", bad).await;
     assert_eq!((s, p["type"].as_str()), (400, Some("invalid-input")), "{p}");
@@ -470,7 +486,7 @@ async fn invalid_input_and_transitions_are_clear_errors() {
         .post(&r, "/api/appointments", json!({"provider_id": "nope"}))
         .await;
     assert_eq!(s, 400);
-    let mut ghost = apt_body(&d, 10);
+    let mut ghost = apt_body(&d, 1);
     ghost["provider_id"] = json!("prov_missing");
     assert_eq!(d.post(&r, "/api/appointments", ghost).await.0, 404);
 
@@ -537,7 +553,7 @@ async fn roles_allow_only_their_actions() {
     let d = demo_server(|_| {}).await;
     let doc = d.login("doctor").await.access_token;
     let admin = d.login("admin").await.access_token;
-    let (s, p) = d.post(&doc, "/api/appointments", apt_body(&d, 11)).await;
+    let (s, p) = d.post(&doc, "/api/appointments", apt_body(&d, 2)).await;
     assert_eq!((s, p["type"].as_str()), (403, Some("forbidden")));
     // A doctor calls their own queue, not a colleague's.
     assert_eq!(
@@ -622,7 +638,7 @@ async fn tenants_are_isolated() {
     let d = demo_server(|_| {}).await;
     let demo_r = d.login("reception").await.access_token;
     let other_r = d.login_to("other", "reception").await.access_token;
-    let (_, apt) = d.post(&demo_r, "/api/appointments", apt_body(&d, 12)).await;
+    let (_, apt) = d.post(&demo_r, "/api/appointments", apt_body(&d, 3)).await;
     let id = apt["id"].as_str().unwrap();
     // The other clinic cannot see, change or check in the demo's records.
     let other_snap = d.snapshot(&other_r).await;
@@ -677,7 +693,7 @@ async fn tenants_are_isolated() {
 async fn updates_that_change_nothing_append_nothing() {
     let d = demo_server(|_| {}).await;
     let r = d.login("reception").await.access_token;
-    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 13)).await;
+    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 4)).await;
     let path = format!("/api/appointments/{}", apt["id"].as_str().unwrap());
     let (s, same) = d
         .patch(
@@ -743,7 +759,7 @@ async fn updates_that_change_nothing_append_nothing() {
 async fn cancelling_a_checked_in_appointment_closes_its_ticket() {
     let d = demo_server(|_| {}).await;
     let r = d.login("reception").await.access_token;
-    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 12)).await;
+    let (_, apt) = d.post(&r, "/api/appointments", apt_body(&d, 3)).await;
     let path = format!("/api/appointments/{}", apt["id"].as_str().unwrap());
     // Arriving happens through check-in, which also issues the ticket.
     let (s, p) = d
