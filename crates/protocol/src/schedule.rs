@@ -16,6 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use ts_rs::TS;
 
+/// A stretch of time, `[start, end)`.
+pub type Interval = (DateTime<Utc>, DateTime<Utc>);
+
 /// Minutes in a day: the latest a working day may close (`24:00`).
 const DAY_MINUTES: u16 = 24 * 60;
 
@@ -320,7 +323,7 @@ impl ProviderHours {
     }
 
     /// The instants the provider is open on clinic-local `day`, in order.
-    pub fn open_on(&self, day: NaiveDate, zone: Tz) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    pub fn open_on(&self, day: NaiveDate, zone: Tz) -> Vec<Interval> {
         self.open_minutes(day)
             .into_iter()
             .map(|(s, e)| (instant(day, s, zone), instant(day, e, zone)))
@@ -342,8 +345,8 @@ impl ProviderHours {
     pub fn free_slots(
         &self,
         zone: Tz,
-        busy: &[(DateTime<Utc>, DateTime<Utc>)],
-        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        busy: &[Interval],
+        (from, to): Interval,
         length: Duration,
         not_before: DateTime<Utc>,
     ) -> Vec<Slot> {
@@ -388,7 +391,7 @@ impl ProviderHours {
 /// at `not_before` rounded up to five minutes if that is later.
 fn cut(
     provider: &str,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    (from, to): Interval,
     length: Duration,
     not_before: DateTime<Utc>,
     out: &mut Vec<Slot>,

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use frontdesk_protocol::api::{NewAppointmentType, NewException, SetHours, UpdateAppointmentType};
 use frontdesk_protocol::records::Appointment;
 use frontdesk_protocol::schedule::{
-    AppointmentType, HoursException, ProviderHours, Slot, TimeOfDay, Weekday, WorkingDay,
+    AppointmentType, HoursException, Interval, ProviderHours, Slot, TimeOfDay, Weekday, WorkingDay,
 };
 use frontdesk_protocol::window::clinic_day;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -133,7 +133,9 @@ pub fn current(
     today: NaiveDate,
 ) -> Result<ProviderHours, ApiError> {
     let first = today - Duration::days(EXCEPTIONS_BACK_DAYS);
-    between(conn, tenant, provider, (first, NaiveDate::MAX))
+    // The last day stored days compare as text with (`NaiveDate::MAX` prints with a sign).
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(today);
+    between(conn, tenant, provider, (first, last))
 }
 
 /// Every provider's current hours, by provider name.
@@ -213,6 +215,12 @@ pub fn add_exception(
     x.check().map_err(|e| ApiError::invalid(e.0))?;
     if x.note.chars().count() > 200 {
         return Err(ApiError::invalid("note must be at most 200 characters"));
+    }
+    if req.day > today + Duration::days(3 * 366) {
+        return Err(ApiError::invalid(format!(
+            "{} is more than three years ahead",
+            req.day
+        )));
     }
     if req.day < today - Duration::days(EXCEPTIONS_BACK_DAYS) {
         return Err(ApiError::invalid(format!(
@@ -300,7 +308,7 @@ fn check_type(name: &str, minutes: u32) -> Result<(), ApiError> {
             "a type's name must be 1 to 80 characters",
         ));
     }
-    if !(5..=720).contains(&minutes) || minutes % 5 != 0 {
+    if !(5..=720).contains(&minutes) || !minutes.is_multiple_of(5) {
         return Err(ApiError::invalid(
             "a type lasts 5 to 720 minutes, in steps of 5",
         ));
@@ -374,7 +382,7 @@ pub fn busy(
     provider: &str,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     except: Option<&str>,
-) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, ApiError> {
+) -> Result<Vec<Interval>, ApiError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT start, \"end\" FROM appointments
          WHERE tenant = ?1 AND provider_id = ?2 AND start >= ?3 AND start < ?4 AND \"end\" > ?5

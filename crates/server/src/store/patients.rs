@@ -417,7 +417,7 @@ mod tests {
         let again = create(&c, "t", &new("nunez  JOSE", Some("1980-03-12"), None));
         match again {
             Err(ApiError::PossibleDuplicate { candidates }) => {
-                assert_eq!(candidates, [first.clone()]);
+                assert_eq!(candidates, std::slice::from_ref(&first));
             }
             other => panic!("expected a possible duplicate, got {other:?}"),
         }

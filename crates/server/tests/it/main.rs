@@ -2,6 +2,7 @@
 //! real WebSockets (and, in `js_client`, by the JavaScript socket.io-client).
 
 mod auth;
+mod booking;
 mod cli;
 mod js_client;
 mod limits;

@@ -1,0 +1,504 @@
+//! Booking over HTTP: the rules (no double booking, the provider's hours,
+//! overbooking with a reason), concurrent booking of one slot, free slots,
+//! an admin's hours and types, and finding and registering patients.
+
+use crate::support::*;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+
+fn zone() -> Tz {
+    clinic_server::demo::machine_zone().parse().unwrap()
+}
+
+/// `hh:mm` clinic time, `days` from today.
+fn at(days: i64, hh: u32, mm: u32) -> DateTime<Utc> {
+    let day = Utc::now().with_timezone(&zone()).date_naive() + Duration::days(days);
+    day.and_hms_opt(hh, mm, 0)
+        .unwrap()
+        .and_local_timezone(zone())
+        .earliest()
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn booking(d: &Demo, start: DateTime<Utc>, minutes: i64) -> Value {
+    json!({
+        "patient": {"name": "Nora Quinn"},
+        "provider_id": d.clinic.providers[0],
+        "start": start,
+        "end": start + Duration::minutes(minutes),
+        "reason": "Check-up",
+    })
+}
+
+fn instant(v: &Value) -> DateTime<Utc> {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_double_booking_names_the_appointment_in_the_way_and_offers_the_next_free_slots() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let (s, first) = d
+        .post(&r, "/api/appointments", booking(&d, at(2, 10, 0), 20))
+        .await;
+    assert_eq!(s, 201, "{first}");
+    assert!(first.get("overbook_reason").is_none());
+    // Any overlap is refused, whoever's patient it is.
+    for (start, minutes) in [(at(2, 10, 0), 20), (at(2, 9, 50), 15), (at(2, 10, 19), 30)] {
+        let (s, p) = d
+            .post(&r, "/api/appointments", booking(&d, start, minutes))
+            .await;
+        assert_eq!((s, p["type"].as_str()), (409, Some("slot-taken")), "{p}");
+        assert_eq!(p["appointment"]["id"], first["id"]);
+        let next = p["next_slots"].as_array().unwrap();
+        assert_eq!(next.len(), 3, "{p}");
+        assert!(next.iter().all(|s| instant(&s["start"]) >= start));
+        assert!(
+            next.iter()
+                .all(|s| instant(&s["end"]) - instant(&s["start"]) == Duration::minutes(minutes))
+        );
+    }
+    // Back to back is fine, and the offered slot can be booked.
+    let (s, _) = d
+        .post(&r, "/api/appointments", booking(&d, at(2, 10, 20), 20))
+        .await;
+    assert_eq!(s, 201);
+    let (_, p) = d
+        .post(&r, "/api/appointments", booking(&d, at(2, 10, 0), 20))
+        .await;
+    let offered = &p["next_slots"][0];
+    assert_eq!(instant(&offered["start"]), at(2, 10, 40));
+    let mut take = booking(&d, instant(&offered["start"]), 20);
+    take["end"] = offered["end"].clone();
+    assert_eq!(d.post(&r, "/api/appointments", take).await.0, 201);
+    // Another provider's time is not in the way.
+    let mut other = booking(&d, at(2, 10, 0), 20);
+    other["provider_id"] = json!(d.clinic.providers[1]);
+    assert_eq!(d.post(&r, "/api/appointments", other).await.0, 201);
+    // Overbooking needs a reason, and the schedule shows it.
+    let mut over = booking(&d, at(2, 10, 0), 20);
+    over["overbook"] = json!(true);
+    let (s, p) = d.post(&r, "/api/appointments", over.clone()).await;
+    assert_eq!((s, p["type"].as_str()), (400, Some("invalid-input")), "{p}");
+    over["overbook_reason"] = json!("Urgent: chest pain");
+    let (s, extra) = d.post(&r, "/api/appointments", over).await;
+    assert_eq!(s, 201, "{extra}");
+    assert_eq!(extra["overbook_reason"], "Urgent: chest pain");
+    // A cancelled appointment frees its time.
+    let path = format!("/api/appointments/{}", first["id"].as_str().unwrap());
+    let (s, _) = d
+        .patch(&r, &path, json!({"version": 1, "status": "cancelled"}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = d
+        .post(&r, "/api/appointments", booking(&d, at(2, 9, 40), 20))
+        .await;
+    assert_eq!(s, 201);
+}
+
+#[tokio::test]
+async fn outside_the_providers_hours_is_refused_and_reschedules_obey_the_same_rules() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    // The demo providers work 08:00–18:00; Dr. Haddad breaks 16:00–16:30.
+    for (provider, start, minutes) in [
+        (0, at(3, 3, 0), 20),
+        (0, at(3, 17, 50), 20),
+        (1, at(3, 16, 10), 10),
+        (0, at(3, 7, 55), 10),
+    ] {
+        let mut b = booking(&d, start, minutes);
+        b["provider_id"] = json!(d.clinic.providers[provider]);
+        let (s, p) = d.post(&r, "/api/appointments", b).await;
+        assert_eq!((s, p["type"].as_str()), (422, Some("outside-hours")), "{p}");
+        assert!(
+            p["detail"].as_str().unwrap().contains("does not work"),
+            "{p}"
+        );
+        assert_eq!(p["next_slots"].as_array().unwrap().len(), 3, "{p}");
+    }
+    let (_, a) = d
+        .post(&r, "/api/appointments", booking(&d, at(3, 9, 0), 20))
+        .await;
+    let (_, b) = d
+        .post(&r, "/api/appointments", booking(&d, at(3, 9, 20), 20))
+        .await;
+    let path = format!("/api/appointments/{}", b["id"].as_str().unwrap());
+    let (s, p) = d
+        .patch(
+            &r,
+            &path,
+            json!({"version": 1, "start": at(3, 9, 10), "end": at(3, 9, 30)}),
+        )
+        .await;
+    assert_eq!((s, p["type"].as_str()), (409, Some("slot-taken")), "{p}");
+    assert_eq!(p["appointment"]["id"], a["id"]);
+    let (s, p) = d
+        .patch(
+            &r,
+            &path,
+            json!({"version": 1, "start": at(4, 19, 0), "end": at(4, 19, 20)}),
+        )
+        .await;
+    assert_eq!((s, p["type"].as_str()), (422, Some("outside-hours")), "{p}");
+    // Moving it within its own time is no conflict with itself.
+    let (s, moved) = d
+        .patch(
+            &r,
+            &path,
+            json!({"version": 1, "start": at(3, 9, 25), "end": at(3, 9, 45)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{moved}");
+    // An overbooked move records why; moving it back into a free slot clears it.
+    let (s, over) = d
+        .patch(&r, &path, json!({"version": 2, "start": at(3, 9, 0), "end": at(3, 9, 20), "overbook": true, "overbook_reason": "Family together"}))
+        .await;
+    assert_eq!(
+        (s, over["overbook_reason"].as_str()),
+        (200, Some("Family together")),
+        "{over}"
+    );
+    let (s, free) = d
+        .patch(
+            &r,
+            &path,
+            json!({"version": 3, "start": at(3, 11, 0), "end": at(3, 11, 20)}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(free.get("overbook_reason").is_none(), "{free}");
+    // Status changes do not re-check the time (the day's hours may have changed since).
+    let (s, _) = d
+        .patch(&r, &path, json!({"version": 4, "status": "confirmed"}))
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn two_desks_booking_one_slot_at_the_same_moment_exactly_one_wins_a_thousand_times() {
+    let d = demo_server(|_| {}).await;
+    let reception = d.login("reception").await.access_token;
+    let admin = d.login("admin").await.access_token;
+    let mut wins = [0usize; 2];
+    for round in 0..1000i64 {
+        // Ten-minute slots 08:00–18:00 (60 a day), from tomorrow on.
+        let start = at(1 + round / 60, 8, 0) + Duration::minutes(10 * (round % 60));
+        let body = booking(&d, start, 10);
+        let (a, b) = tokio::join!(
+            d.post(&reception, "/api/appointments", body.clone()),
+            d.post(&admin, "/api/appointments", body.clone()),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [201, 409], "round {round}: {a:?} {b:?}");
+        let loser = if a.0 == 409 { &a.1 } else { &b.1 };
+        let winner = if a.0 == 201 { &a.1 } else { &b.1 };
+        assert_eq!(loser["type"], "slot-taken");
+        assert_eq!(loser["appointment"]["id"], winner["id"]);
+        wins[usize::from(a.0 != 201)] += 1;
+    }
+    assert_eq!(wins[0] + wins[1], 1000);
+}
+
+#[tokio::test]
+async fn free_slots_follow_bookings_hours_exceptions_and_types() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let admin = d.login("admin").await.access_token;
+    let p0 = d.clinic.providers[0].clone();
+    let day = (Utc::now().with_timezone(&zone()).date_naive() + Duration::days(5)).to_string();
+    let slots =
+        |length: u32| format!("/api/slots?provider_id={p0}&from={day}&to={day}&length={length}");
+    let (s, all) = d.get(&r, &slots(60)).await;
+    assert_eq!(s, 200, "{all}");
+    let starts: Vec<DateTime<Utc>> = all["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| instant(&s["start"]))
+        .collect();
+    assert_eq!(starts.len(), 10);
+    assert_eq!(starts[0], at(5, 8, 0));
+    // A booking at 09:10–09:30 takes 09:00's hour; the stretch after it starts at 09:30.
+    d.post(&r, "/api/appointments", booking(&d, at(5, 9, 10), 20))
+        .await;
+    let (_, after) = d.get(&r, &slots(60)).await;
+    let starts: Vec<DateTime<Utc>> = after["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| instant(&s["start"]))
+        .collect();
+    assert_eq!(&starts[..3], &[at(5, 8, 0), at(5, 9, 30), at(5, 10, 30)]);
+
+    // The admin reads and changes the hours; others may read but not change them.
+    let hours_path = format!("/api/providers/{p0}/hours");
+    let (s, hours) = d.get(&r, &hours_path).await;
+    assert_eq!(s, 200);
+    let version = hours["version"].as_u64().unwrap();
+    let weekly: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|w| json!({"weekday": w, "open": "09:00", "close": "13:00", "breaks": [{"start": "11:00", "end": "11:30"}]}))
+        .collect();
+    let set = json!({"version": version, "weekly": weekly});
+    let (s, p) = d.send("PUT", &r, &hours_path, set.clone(), None).await;
+    assert_eq!((s, p["type"].as_str()), (403, Some("forbidden")));
+    let mut stale = set.clone();
+    stale["version"] = json!(version + 7);
+    assert_eq!(d.send("PUT", &admin, &hours_path, stale, None).await.0, 409);
+    let mut bad = set.clone();
+    bad["weekly"][0]["breaks"][0]["end"] = json!("14:00");
+    let (s, p) = d.send("PUT", &admin, &hours_path, bad, None).await;
+    assert_eq!((s, p["type"].as_str()), (400, Some("invalid-input")), "{p}");
+    let (s, changed) = d.send("PUT", &admin, &hours_path, set, None).await;
+    assert_eq!(s, 200, "{changed}");
+    assert_eq!(changed["version"].as_u64(), Some(version + 1));
+    let (_, thirty) = d.get(&r, &slots(30)).await;
+    let starts: Vec<DateTime<Utc>> = thirty["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| instant(&s["start"]))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            at(5, 9, 30),
+            at(5, 10, 0),
+            at(5, 10, 30),
+            at(5, 11, 30),
+            at(5, 12, 0),
+            at(5, 12, 30)
+        ]
+    );
+    // Leave that day empties it; removing the leave brings it back.
+    let (s, with_leave) = d
+        .post(
+            &admin,
+            &format!("/api/providers/{p0}/exceptions"),
+            json!({"day": day, "kind": "leave", "note": "Away"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{with_leave}");
+    let (_, none) = d.get(&r, &slots(30)).await;
+    assert_eq!(none["slots"].as_array().unwrap().len(), 0);
+    let leave_id = with_leave["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["day"] == json!(day))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _) = d
+        .send(
+            "DELETE",
+            &admin,
+            &format!("/api/providers/{p0}/exceptions/{leave_id}"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, back) = d.get(&r, &slots(30)).await;
+    assert_eq!(back["slots"].as_array().unwrap().len(), 6);
+    // An extra clinic in the evening adds slots.
+    d.post(
+        &admin,
+        &format!("/api/providers/{p0}/exceptions"),
+        json!({"day": day, "kind": "extra", "start": "18:00", "end": "19:00"}),
+    )
+    .await;
+    let (_, extra) = d.get(&r, &slots(30)).await;
+    assert_eq!(extra["slots"].as_array().unwrap().len(), 8);
+
+    // Types: the admin adds one; slots and the next free slot take its length.
+    let (s, t) = d
+        .post(
+            &admin,
+            "/api/appointment-types",
+            json!({"name": "Minor procedure", "minutes": 45}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(
+        d.post(
+            &r,
+            "/api/appointment-types",
+            json!({"name": "X", "minutes": 45})
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        d.post(
+            &admin,
+            "/api/appointment-types",
+            json!({"name": "Odd", "minutes": 7})
+        )
+        .await
+        .0,
+        400
+    );
+    let tid = t["id"].as_str().unwrap();
+    let (_, typed) = d
+        .get(
+            &r,
+            &format!("/api/slots?provider_id={p0}&from={day}&to={day}&type_id={tid}"),
+        )
+        .await;
+    let first = &typed["slots"][0];
+    assert_eq!(
+        instant(&first["end"]) - instant(&first["start"]),
+        Duration::minutes(45)
+    );
+    let (s, next) = d
+        .get(&r, &format!("/api/slots/next?type_id={tid}&limit=4"))
+        .await;
+    assert_eq!(s, 200, "{next}");
+    let next = next["slots"].as_array().unwrap();
+    assert_eq!(next.len(), 4);
+    assert!(
+        next.windows(2)
+            .all(|w| instant(&w[0]["start"]) <= instant(&w[1]["start"]))
+    );
+    assert!(instant(&next[0]["start"]) >= Utc::now() - Duration::minutes(1));
+    let (s, retired) = d
+        .patch(
+            &admin,
+            &format!("/api/appointment-types/{tid}"),
+            json!({"version": 1, "active": false}),
+        )
+        .await;
+    assert_eq!((s, retired["active"].as_bool()), (200, Some(false)));
+    let (_, types) = d.get(&r, "/api/appointment-types").await;
+    assert!(
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "Consultation")
+    );
+    // Changes reach desks as events; the snapshot carries hours and types.
+    let kinds: Vec<String> = d.get(&r, "/api/events?after=0&limit=1000").await.1["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        kinds.iter().filter(|k| *k == "hours.updated").count() >= 4,
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .filter(|k| *k == "appointment_type.updated")
+            .count()
+            == 2,
+        "{kinds:?}"
+    );
+    let snap = d.snapshot(&r).await;
+    assert_eq!(snap["hours"].as_array().unwrap().len(), 2);
+    assert_eq!(snap["appointment_types"].as_array().unwrap().len(), 5);
+    // Bad queries are clear errors.
+    for bad in [
+        format!("/api/slots?provider_id={p0}&from={day}&to={day}"),
+        format!("/api/slots?provider_id={p0}&from={day}&to=2020-01-01&length=30"),
+        format!("/api/slots?provider_id=nope&from={day}&to={day}&length=30"),
+        "/api/slots/next?length=3".to_owned(),
+    ] {
+        let (s, p) = d.get(&r, &bad).await;
+        assert!(s == 400 || s == 404, "{bad}: {s} {p}");
+    }
+}
+
+#[tokio::test]
+async fn patients_are_found_registered_once_and_corrected_at_their_version() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let doctor = d.login("doctor").await.access_token;
+    let new =
+        json!({"name": "Zoë Núñez", "birth_date": "1980-03-12", "phone": "+1 (555) 777-0123"});
+    let (s, zoe) = d.post(&r, "/api/patients", new.clone()).await;
+    assert_eq!(s, 201, "{zoe}");
+    assert_eq!(d.post(&doctor, "/api/patients", new.clone()).await.0, 403);
+    // The same person again: the candidates, unless the desk says it is someone else.
+    let again = json!({"name": "nunez zoe", "birth_date": "1980-03-12"});
+    let (s, p) = d.post(&r, "/api/patients", again.clone()).await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (409, Some("possible-duplicate")),
+        "{p}"
+    );
+    assert_eq!(p["candidates"][0]["id"], zoe["id"]);
+    let mut confirmed = again.clone();
+    confirmed["confirm_new"] = json!(true);
+    assert_eq!(d.post(&r, "/api/patients", confirmed).await.0, 201);
+    // Found by name words, phone digits and birth date, doctors included.
+    for q in [
+        "zoe",
+        "NUÑ zo",
+        "7770123",
+        "0123",
+        "12.03.1980",
+        "12%20March%201980",
+    ] {
+        let (s, page) = d.get(&doctor, &format!("/api/patients?q={q}")).await;
+        assert_eq!(s, 200, "{q}: {page}");
+        assert!(
+            page["patients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["id"] == zoe["id"]),
+            "{q}: {page}"
+        );
+    }
+    let (s, p) = d.get(&r, "/api/patients?q=%20").await;
+    assert_eq!((s, p["type"].as_str()), (400, Some("invalid-input")));
+    // Corrected at its version, announced; a stale version shows the current record.
+    let path = format!("/api/patients/{}", zoe["id"].as_str().unwrap());
+    let (s, fixed) = d
+        .patch(&r, &path, json!({"version": 1, "name": "Zoë Núñez-Ortiz"}))
+        .await;
+    assert_eq!((s, fixed["version"].as_u64()), (200, Some(2)), "{fixed}");
+    let (s, p) = d
+        .patch(&r, &path, json!({"version": 1, "phone": "555"}))
+        .await;
+    assert_eq!(
+        (s, p["current"]["name"].as_str()),
+        (409, Some("Zoë Núñez-Ortiz"))
+    );
+    let events = d.get(&r, "/api/events?after=0&limit=100").await.1;
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["patient.created", "patient.created", "patient.updated"]
+    );
+    // Their appointments, upcoming and past, under their record.
+    let mut b = booking(&d, at(6, 9, 0), 20);
+    b.as_object_mut().unwrap().remove("patient");
+    b["patient_id"] = zoe["id"].clone();
+    assert_eq!(d.post(&r, "/api/appointments", b).await.0, 201);
+    let (s, details) = d.get(&r, &path).await;
+    assert_eq!(s, 200);
+    assert_eq!(details["upcoming"].as_array().unwrap().len(), 1);
+    assert_eq!(details["upcoming"][0]["patient"]["name"], "Zoë Núñez-Ortiz");
+    assert_eq!(details["past"].as_array().unwrap().len(), 0);
+    // Other tenants see none of it.
+    let other = d.login_to("other", "reception").await.access_token;
+    assert_eq!(d.get(&other, &path).await.0, 404);
+    let (_, theirs) = d.get(&other, "/api/patients?q=zoe").await;
+    assert_eq!(theirs["patients"].as_array().unwrap().len(), 0);
+}
