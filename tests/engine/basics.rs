@@ -219,8 +219,8 @@ async fn a_conflict_is_kept_visible_with_both_versions() {
     .await;
     let e = me.handle.reader().unwrap().outbox_list().unwrap().remove(0);
     let both = e.conflict.unwrap();
-    assert_eq!(both["mine"]["priority"], 5);
-    assert_eq!(both["current"]["status"], "called");
+    assert_eq!(both.mine["priority"], 5);
+    assert_eq!(both.current.as_ref().unwrap()["status"], "called");
     assert!(e.error.unwrap().contains("conflict"));
 }
 

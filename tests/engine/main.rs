@@ -2,6 +2,7 @@
 
 mod basics;
 mod board;
+mod booking;
 mod faults;
 mod node_server;
 mod processes;

@@ -26,7 +26,7 @@
 //! drain [`Core::poll_output`] in order and sleep until [`Core::poll_timeout`].
 
 use crate::activity::{OwnPresence, RemoteTyping, TypingThrottle};
-use crate::cache::outbox::{DeskAction, OutboxEntry, OutboxState, Request};
+use crate::cache::outbox::{DeskAction, OutboxEntry, OutboxProblem, OutboxState, Request};
 use crate::cache::{Applied, Cache, Kind};
 use crate::clock::Now;
 use crate::driver::Core;
@@ -275,8 +275,11 @@ pub trait DeskStore {
         n: i64,
         state: OutboxState,
         error: &str,
-        conflict: Option<&Value>,
+        conflict: Option<&OutboxProblem>,
     ) -> Result<()>;
+    /// The user chose how to go on with a conflict or refusal: send this
+    /// instead, in the same place, under a fresh key.
+    fn outbox_resend(&self, n: i64, action: &DeskAction) -> Result<()>;
     /// `(pending, problems)`.
     fn outbox_counts(&self) -> Result<(usize, usize)>;
     /// Display names by user id.
@@ -354,12 +357,15 @@ impl DeskStore for Cache {
         n: i64,
         state: OutboxState,
         error: &str,
-        conflict: Option<&Value>,
+        conflict: Option<&OutboxProblem>,
     ) -> Result<()> {
         Cache::outbox_set_problem(self, n, state, error, conflict)
     }
     fn outbox_counts(&self) -> Result<(usize, usize)> {
         Cache::outbox_counts(self)
+    }
+    fn outbox_resend(&self, n: i64, action: &DeskAction) -> Result<()> {
+        Cache::outbox_resend(self, n, action)
     }
     fn user_names(&self) -> Result<HashMap<String, String>> {
         Ok(self
@@ -610,6 +616,17 @@ impl<S: DeskStore> DeskCore<S> {
         Ok(entry)
     }
 
+    /// Goes on with a conflicted or refused action by sending `action`
+    /// instead (another slot for a booking that met one taken, the
+    /// current version for a change that met another): same place in the
+    /// outbox, a fresh idempotency key.
+    pub fn resend(&mut self, n: i64, action: DeskAction, now: Now) -> Result<()> {
+        self.store.outbox_resend(n, &action)?;
+        self.publish_outbox();
+        self.settle(now);
+        Ok(())
+    }
+
     /// The user typed in (`typing: true`) or left/sent (`false`) a thread.
     pub fn typing(&mut self, thread: &str, typing: bool, now: Now) {
         self.presence.active(now.mono);
@@ -756,6 +773,15 @@ impl<S: DeskStore> DeskCore<S> {
 
     /// A fresh token, or `None` after asking the session for one (the work
     /// waiting for it runs again when the grant arrives).
+    /// An access token for a lookup the screen waits on, when live (none
+    /// otherwise: the lookup answers from the cache).
+    pub fn lookup_token(&mut self, now: Now) -> Option<String> {
+        if !self.session.is_live() {
+            return None;
+        }
+        self.token(now)
+    }
+
     fn token(&mut self, now: Now) -> Option<String> {
         match self.session.token(now) {
             Some(t) => Some(t.to_owned()),
@@ -1555,17 +1581,21 @@ impl<S: DeskStore> DeskCore<S> {
                     (Some(kind), Some(record)) => self.store.put_current(kind, record).map(|_| ()),
                     _ => Ok(()),
                 };
-                let both = json!({"mine": request.body, "current": current});
-                let why = problem.detail.unwrap_or(problem.title);
+                let both = OutboxProblem {
+                    current,
+                    ..OutboxProblem::from_answer(&request.body, &problem)
+                };
+                let why = problem.detail.unwrap_or(problem.title.clone());
                 kept.and_then(|()| {
                     self.store
                         .outbox_set_problem(entry.n, OutboxState::Conflict, &why, Some(&both))
                 })
             }
             SendOutcome::Refused(problem) => {
+                let said = OutboxProblem::from_answer(&request.body, &problem);
                 let why = problem.detail.unwrap_or(problem.title);
                 self.store
-                    .outbox_set_problem(entry.n, OutboxState::Refused, &why, None)
+                    .outbox_set_problem(entry.n, OutboxState::Refused, &why, Some(&said))
             }
             SendOutcome::Unauthorized if !auth_retried => {
                 // Renew once and send the same entry again.

@@ -14,12 +14,14 @@ use crate::connection::Tls;
 use crate::desk::{CallError, DeskAnswer, DeskCall, DeskCore, DeskOut};
 use crate::driver::{self, Control, Credentials, Executor, Feedback, Task};
 use crate::error::{EngineError, Result};
+use crate::lookup::{self, Asked, FreeSlots, PatientMatches, PatientRecord, Registered, Source};
 use crate::notify::{Focus, Notifier};
 use crate::rest::Api;
 use crate::secrets::SecretStore;
 use crate::session::{Grant, GrantError, SessionConfig};
 use crate::supervisor::ConnState;
-use frontdesk_protocol::api::TokenResponse;
+use chrono::{DateTime, NaiveDate, Utc};
+use frontdesk_protocol::api::{NewPatient, TokenResponse};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
@@ -110,6 +112,8 @@ impl EngineConfig {
 #[derive(Clone)]
 pub struct EngineHandle {
     control: mpsc::UnboundedSender<Control<Desk>>,
+    /// For lookups the screen waits on (search, slots), outside the desk core.
+    api: Api,
     updates: broadcast::Sender<Update>,
     state: Arc<std::sync::Mutex<ConnState>>,
     synced: Arc<AtomicBool>,
@@ -150,6 +154,13 @@ impl EngineHandle {
     /// sent when live.
     pub async fn act(&self, action: DeskAction) -> Result<OutboxEntry> {
         self.ask(move |core, now| core.act(action, now)).await?
+    }
+
+    /// Goes on with the conflicted or refused outbox entry `n` by sending
+    /// `action` instead (see [`DeskCore::resend`]).
+    pub async fn resend(&self, n: i64, action: DeskAction) -> Result<()> {
+        self.ask(move |core, now| core.resend(n, action, now))
+            .await?
     }
 
     /// The user typed in (`typing: true`) or left/sent (`false`) a thread.
@@ -233,6 +244,122 @@ impl EngineHandle {
         if stopped.is_ok() {
             // An error means the driver already ended: stopped either way.
             rx.await.ok();
+        }
+    }
+
+    /// A token to ask the server with, when the desk is live (lookups are
+    /// answered from the cache otherwise).
+    async fn live_token(&self) -> Result<Option<String>> {
+        self.ask(|core, now| core.lookup_token(now)).await
+    }
+
+    /// Patients answering `q` (what was typed), best first, from `offset`:
+    /// the server's whole register when live, this desk's cached patients
+    /// otherwise (`source` says which).
+    pub async fn search_patients(&self, q: &str, offset: u32) -> Result<PatientMatches> {
+        let query = lookup::parse_query(q)?;
+        if let Some(token) = self.live_token().await? {
+            match Asked::from_result(self.api.search_patients(&token, q, offset).await) {
+                Asked::Answer(page) => return Ok(lookup::from_server(page)),
+                Asked::Refused(e) => return Err(e),
+                Asked::Unavailable => {}
+            }
+        }
+        self.reader()?
+            .search_patients(&query, offset as usize, lookup::SEARCH_PAGE)
+    }
+
+    /// A patient with their upcoming and past appointments (offline: those
+    /// this desk holds; `None` if it holds no such patient).
+    pub async fn patient(&self, id: &str) -> Result<Option<PatientRecord>> {
+        if let Some(token) = self.live_token().await? {
+            match Asked::from_result(self.api.patient(&token, id).await) {
+                Asked::Answer(details) => {
+                    return Ok(Some(PatientRecord {
+                        details,
+                        source: Source::Server,
+                    }));
+                }
+                Asked::Refused(e) => return Err(e),
+                Asked::Unavailable => {}
+            }
+        }
+        let now = self.config.clock.now().utc();
+        self.reader()?.patient_record(id, now)
+    }
+
+    /// Free slots of `minutes` on clinic days `first..=last` for one provider
+    /// or all (offline: computed from the cached hours and the days held).
+    pub async fn slots(
+        &self,
+        provider: Option<&str>,
+        (first, last): (NaiveDate, NaiveDate),
+        minutes: u32,
+    ) -> Result<FreeSlots> {
+        if let Some(token) = self.live_token().await? {
+            let asked = self
+                .api
+                .slots(&token, provider, (first, last), minutes)
+                .await;
+            match Asked::from_result(asked) {
+                Asked::Answer(a) => return Ok(lookup::slots_from_server(a)),
+                Asked::Refused(e) => return Err(e),
+                Asked::Unavailable => {}
+            }
+        }
+        let now = self.config.clock.now().utc();
+        let length = chrono::Duration::minutes(i64::from(minutes));
+        self.reader()?
+            .free_slots(provider, (first, last), length, now)
+    }
+
+    /// The earliest free slots of `minutes` from `after`, across every
+    /// provider or one (offline: within the days this desk holds).
+    pub async fn next_slots(
+        &self,
+        provider: Option<&str>,
+        after: DateTime<Utc>,
+        minutes: u32,
+        limit: u32,
+    ) -> Result<FreeSlots> {
+        if let Some(token) = self.live_token().await? {
+            let asked = self
+                .api
+                .next_slots(&token, provider, after, minutes, limit)
+                .await;
+            match Asked::from_result(asked) {
+                Asked::Answer(a) => return Ok(lookup::slots_from_server(a)),
+                Asked::Refused(e) => return Err(e),
+                Asked::Unavailable => {}
+            }
+        }
+        let cache = self.reader()?;
+        let zone = cache.zone()?;
+        let first = after.with_timezone(&zone).date_naive();
+        let last = first + chrono::Duration::days(lookup::OFFLINE_SLOT_DAYS);
+        let length = chrono::Duration::minutes(i64::from(minutes));
+        let mut free = cache.free_slots(provider, (first, last), length, after)?;
+        free.slots.truncate(limit as usize);
+        Ok(free)
+    }
+
+    /// Registers a patient now (it needs the server: only it knows whether
+    /// they are registered already). Offline, book with the new patient
+    /// inline instead; the server checks them when the booking is sent.
+    pub async fn register_patient(&self, new: NewPatient) -> Result<Registered> {
+        lookup::check_new_patient(&new)?;
+        let token = self.live_token().await?.ok_or_else(|| {
+            EngineError::Network("registering a patient needs the connection to the clinic".into())
+        })?;
+        let key = format!("fd-{}", uuid::Uuid::new_v4().simple());
+        match self.api.register_patient(&token, &new, &key).await {
+            Ok(patient) => Ok(Registered::Created { patient }),
+            Err(EngineError::Server(p)) if p.kind == "possible-duplicate" => {
+                Ok(Registered::PossibleDuplicate {
+                    candidates: p.candidates.unwrap_or_default(),
+                })
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -367,6 +494,7 @@ pub async fn start(
     }
     let state = Arc::new(std::sync::Mutex::new(ConnState::Offline));
     let synced = Arc::new(AtomicBool::new(false));
+    let api_for_lookups = api.clone();
     let executor = DeskIo {
         api,
         notifier,
@@ -384,6 +512,7 @@ pub async fn start(
     );
     Ok(EngineHandle {
         control,
+        api: api_for_lookups,
         updates,
         state,
         synced,

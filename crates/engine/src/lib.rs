@@ -41,6 +41,7 @@ pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod link;
+pub mod lookup;
 pub mod notify;
 pub mod on_screen;
 pub mod rest;

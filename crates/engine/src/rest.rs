@@ -6,8 +6,10 @@ use crate::cache::outbox::Request;
 use crate::error::{EngineError, Result};
 use frontdesk_protocol::api::{
     AppointmentsPage, Board, CreateDisplay, DisplayToken, EventsPage, IDEMPOTENCY_KEY_HEADER,
-    LoginRequest, MessagesPage, Problem, RefreshRequest, Snapshot, TokenResponse,
+    LoginRequest, MessagesPage, NewPatient, PatientDetails, PatientsPage, Problem, RefreshRequest,
+    SlotsAnswer, Snapshot, TokenResponse,
 };
+use frontdesk_protocol::records::Patient;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -22,10 +24,10 @@ pub enum SendOutcome {
     /// `409`: the record changed; `current` is the server's version.
     Conflict {
         current: Option<Value>,
-        problem: Problem,
+        problem: Box<Problem>,
     },
     /// Refused for good (`4xx` other than 401/409/429): invalid, forbidden, gone.
-    Refused(Problem),
+    Refused(Box<Problem>),
     /// The access token was not accepted: refresh and send again.
     Unauthorized,
     /// Try again later (network down, `5xx`, `429`).
@@ -244,6 +246,106 @@ impl Api {
         Self::json(resp).await
     }
 
+    /// `GET /api/patients?q=…&offset=…`: patients, best match first.
+    pub async fn search_patients(&self, token: &str, q: &str, offset: u32) -> Result<PatientsPage> {
+        let resp = self
+            .http
+            .get(self.url("/api/patients"))
+            .query(&[("q", q.to_owned()), ("offset", offset.to_string())])
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `GET /api/patients/{id}`: a patient with their appointments.
+    pub async fn patient(&self, token: &str, id: &str) -> Result<PatientDetails> {
+        let resp = self
+            .http
+            .get(self.url(&format!("/api/patients/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `POST /api/patients` (with a fresh idempotency key, so a retry of
+    /// this one call registers one patient).
+    pub async fn register_patient(
+        &self,
+        token: &str,
+        new: &NewPatient,
+        key: &str,
+    ) -> Result<Patient> {
+        let resp = self
+            .http
+            .post(self.url("/api/patients"))
+            .bearer_auth(token)
+            .header(IDEMPOTENCY_KEY_HEADER, key)
+            .json(new)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `GET /api/slots?provider_id=…&from=…&to=…&length=…`.
+    pub async fn slots(
+        &self,
+        token: &str,
+        provider: Option<&str>,
+        (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+        minutes: u32,
+    ) -> Result<SlotsAnswer> {
+        let mut query = vec![
+            ("from", from.to_string()),
+            ("to", to.to_string()),
+            ("length", minutes.to_string()),
+        ];
+        if let Some(p) = provider {
+            query.push(("provider_id", p.to_owned()));
+        }
+        let resp = self
+            .http
+            .get(self.url("/api/slots"))
+            .query(&query)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
+    /// `GET /api/slots/next?length=…&after=…&limit=…[&provider_id=…]`.
+    pub async fn next_slots(
+        &self,
+        token: &str,
+        provider: Option<&str>,
+        after: chrono::DateTime<chrono::Utc>,
+        minutes: u32,
+        limit: u32,
+    ) -> Result<SlotsAnswer> {
+        let mut query = vec![
+            ("after", after.to_rfc3339()),
+            ("length", minutes.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        if let Some(p) = provider {
+            query.push(("provider_id", p.to_owned()));
+        }
+        let resp = self
+            .http
+            .get(self.url("/api/slots/next"))
+            .query(&query)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        Self::json(resp).await
+    }
+
     /// `GET /api/threads/{thread}/messages?before=…`: older messages.
     pub async fn older_messages(
         &self,
@@ -321,10 +423,10 @@ impl Api {
                 let problem = Self::problem(resp).await;
                 SendOutcome::Conflict {
                     current: problem.current.clone(),
-                    problem,
+                    problem: Box::new(problem),
                 }
             }
-            _ => SendOutcome::Refused(Self::problem(resp).await),
+            _ => SendOutcome::Refused(Box::new(Self::problem(resp).await)),
         }
     }
 }

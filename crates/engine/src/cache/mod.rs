@@ -285,7 +285,7 @@ impl Cache {
     }
 
     /// The records a `SELECT data …` finds, decoded.
-    fn records<T: DeserializeOwned>(
+    pub(crate) fn records<T: DeserializeOwned>(
         &self,
         sql: &str,
         args: impl rusqlite::Params,

@@ -7,9 +7,11 @@ use super::Cache;
 use crate::error::{EngineError, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use frontdesk_protocol::api::{
-    CallNext, CreateAppointment, CreateQueueEntry, MarkRead, NewPatient, PostMessage,
+    CallNext, CreateAppointment, CreateQueueEntry, MarkRead, NewPatient, PostMessage, Problem,
     UpdateAppointment, UpdateQueueEntry,
 };
+use frontdesk_protocol::records::{Appointment, Patient};
+use frontdesk_protocol::schedule::Slot;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -192,8 +194,50 @@ pub struct OutboxEntry {
     pub created_at: String,
     /// Why it was refused or conflicted, for people.
     pub error: Option<String>,
-    /// On conflict: `{"mine": <what we sent>, "current": <server's record>}`.
-    pub conflict: Option<Value>,
+    /// On a conflict or refusal: what was sent and what the server said.
+    pub conflict: Option<OutboxProblem>,
+}
+
+/// What the server said about an action it did not apply, kept with it so
+/// the desk can show both sides and offer a way on (never dropped).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
+pub struct OutboxProblem {
+    /// The problem's `type`: `conflict` (the record changed), `slot-taken`,
+    /// `outside-hours`, `possible-duplicate`, `invalid-input`, …
+    #[serde(default)]
+    pub kind: String,
+    /// The request body as sent.
+    #[serde(default)]
+    pub mine: Value,
+    /// On `conflict`: the record as the server has it.
+    #[serde(default)]
+    #[ts(optional)]
+    pub current: Option<Value>,
+    /// On `slot-taken`: the appointment in the way.
+    #[serde(default)]
+    #[ts(optional)]
+    pub appointment: Option<Appointment>,
+    /// On `slot-taken` and `outside-hours`: the provider's next free slots.
+    #[serde(default)]
+    pub next_slots: Vec<Slot>,
+    /// On `possible-duplicate`: the patients it may be.
+    #[serde(default)]
+    pub candidates: Vec<Patient>,
+}
+
+impl OutboxProblem {
+    /// The problem the server answered `mine` with.
+    pub fn from_answer(mine: &Value, problem: &Problem) -> OutboxProblem {
+        OutboxProblem {
+            kind: problem.kind.clone(),
+            mine: mine.clone(),
+            current: problem.current.clone(),
+            appointment: problem.appointment.clone(),
+            next_slots: problem.next_slots.clone().unwrap_or_default(),
+            candidates: problem.candidates.clone().unwrap_or_default(),
+        }
+    }
 }
 
 const SELECT: &str = "SELECT n, key, action, subject_kind, subject_id, state, attempts, created_at, error, conflict FROM outbox";
@@ -323,11 +367,12 @@ impl Cache {
         n: i64,
         state: OutboxState,
         error: &str,
-        conflict: Option<&Value>,
+        conflict: Option<&OutboxProblem>,
     ) -> Result<()> {
+        let conflict = conflict.map(serde_json::to_string).transpose()?;
         self.conn.execute(
             "UPDATE outbox SET state = ?2, error = ?3, conflict = ?4 WHERE n = ?1",
-            params![n, state.as_str(), error, conflict.map(|c| c.to_string())],
+            params![n, state.as_str(), error, conflict],
         )?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Cache tests on real SQLCipher files.
 
-use super::outbox::{DeskAction, OutboxState};
+use super::outbox::{DeskAction, OutboxProblem, OutboxState};
 use super::*;
 use chrono::Utc;
 use frontdesk_protocol::api::{PostMessage, Snapshot, UpdateQueueEntry};
@@ -338,7 +338,12 @@ fn outbox_keeps_order_keys_and_problems_across_reopen() {
     assert_eq!(cache.outbox_next().unwrap().unwrap(), e1);
     cache.outbox_attempted(e1.n).unwrap();
     cache.outbox_done(e1.n).unwrap();
-    let conflict = json!({"mine": r.body, "current": {"version": 4}});
+    let conflict = OutboxProblem {
+        kind: "conflict".into(),
+        mine: r.body.clone(),
+        current: Some(json!({"version": 4})),
+        ..OutboxProblem::default()
+    };
     cache
         .outbox_set_problem(
             e2.n,
@@ -352,7 +357,9 @@ fn outbox_keeps_order_keys_and_problems_across_reopen() {
     let list = cache.outbox_list().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].state, OutboxState::Conflict);
-    assert_eq!(list[0].conflict.as_ref().unwrap()["current"]["version"], 4);
+    let kept = list[0].conflict.as_ref().unwrap();
+    assert_eq!(kept.current.as_ref().unwrap()["version"], 4);
+    assert_eq!(kept.mine, r.body);
     // Resolving: resend with the current version under a new key.
     let fixed = DeskAction::UpdateTicket {
         id: "q1".into(),

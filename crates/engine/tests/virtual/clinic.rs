@@ -498,14 +498,18 @@ impl FakeClinic {
                 let id = p.trim_start_matches("/api/queue/").to_owned();
                 let version = request.body["version"].as_u64().unwrap_or(0);
                 let Some(held) = self.tickets.get(&id).cloned() else {
-                    return SendOutcome::Refused(problem(404, "not-found", "no such ticket"));
+                    return SendOutcome::Refused(Box::new(problem(
+                        404,
+                        "not-found",
+                        "no such ticket",
+                    )));
                 };
                 if held.version != version {
                     let mut p = problem(409, "conflict", "the ticket changed meanwhile");
                     p.current = Some(json!(held));
                     return SendOutcome::Conflict {
                         current: p.current.clone(),
-                        problem: p,
+                        problem: Box::new(p),
                     };
                 }
                 let mut next = held.clone();
@@ -515,7 +519,13 @@ impl FakeClinic {
                 self.append(EventData::QueueCalled(next.clone()), ME);
                 json!(next)
             }
-            _ => return SendOutcome::Refused(problem(400, "invalid-input", "not modelled")),
+            _ => {
+                return SendOutcome::Refused(Box::new(problem(
+                    400,
+                    "invalid-input",
+                    "not modelled",
+                )));
+            }
         };
         self.idempotency.insert(key.to_owned(), answer.clone());
         SendOutcome::Applied(answer)

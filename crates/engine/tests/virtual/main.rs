@@ -359,7 +359,11 @@ fn a_conflict_is_kept_with_the_servers_record_not_dropped() {
     assert!(p.drive_bounded(10 * SECOND, |p| outbox(p) == (0, 1)));
     let list = p.desk.store().cache.outbox_list().expect("readable");
     assert_eq!(
-        list[0].conflict.as_ref().expect("both kept")["current"]["version"],
+        list[0]
+            .conflict
+            .as_ref()
+            .and_then(|c| c.current.as_ref())
+            .expect("both kept")["version"],
         1
     );
 }

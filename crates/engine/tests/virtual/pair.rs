@@ -10,7 +10,7 @@
 
 use crate::clinic::{FakeClinic, Frames};
 use frontdesk_engine::backoff::Backoff;
-use frontdesk_engine::cache::outbox::{DeskAction, OutboxEntry, OutboxState};
+use frontdesk_engine::cache::outbox::{DeskAction, OutboxEntry, OutboxProblem, OutboxState};
 use frontdesk_engine::cache::{Applied, Cache, CacheKey, Kind};
 use frontdesk_engine::clock::Now;
 use frontdesk_engine::desk::{CallError, DeskAnswer, DeskCore, DeskOut, DeskStore, Update};
@@ -112,10 +112,14 @@ impl DeskStore for FaultyStore {
         n: i64,
         state: OutboxState,
         error: &str,
-        conflict: Option<&Value>,
+        conflict: Option<&OutboxProblem>,
     ) -> Result<()> {
         self.check()?;
         self.cache.outbox_set_problem(n, state, error, conflict)
+    }
+    fn outbox_resend(&self, n: i64, action: &DeskAction) -> Result<()> {
+        self.check()?;
+        self.cache.outbox_resend(n, action)
     }
     fn outbox_counts(&self) -> Result<(usize, usize)> {
         self.cache.outbox_counts()
