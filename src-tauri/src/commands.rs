@@ -9,10 +9,13 @@ use frontdesk_engine::board_client::BoardUpdate;
 use frontdesk_engine::cache::outbox::{DeskAction, OutboxEntry};
 use frontdesk_engine::cache::{Cache, DayView, Kind, META_SYNCED_AT};
 use frontdesk_engine::engine::{self, Update};
+use frontdesk_engine::lookup::{FreeSlots, PatientMatches, PatientRecord, Registered};
 use frontdesk_engine::notify::Focus;
+use frontdesk_protocol::api::NewPatient;
 use frontdesk_protocol::records::{
     Message, Presence, Provider, QueueEntry, ReadMarker, Room, Tenant, Thread, User, UserSummary,
 };
+use frontdesk_protocol::schedule::{AppointmentType, ProviderHours};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{State, WebviewWindow};
@@ -104,6 +107,9 @@ pub struct DeskState {
     users: Vec<User>,
     providers: Vec<Provider>,
     rooms: Vec<Room>,
+    /// When each provider works (for free slots and the week view).
+    hours: Vec<ProviderHours>,
+    appointment_types: Vec<AppointmentType>,
     /// The day on screen.
     day: DayView,
     queue: Vec<QueueEntry>,
@@ -124,6 +130,8 @@ fn read_desk(c: &Cache, day: NaiveDate) -> frontdesk_engine::Result<DeskState> {
         users: c.list(Kind::User)?,
         providers: c.list(Kind::Provider)?,
         rooms: c.list(Kind::Room)?,
+        hours: c.list(Kind::Hours)?,
+        appointment_types: c.list(Kind::AppointmentType)?,
         day: c.day(day)?,
         queue: c.list(Kind::Queue)?,
         threads: c.list(Kind::Thread)?,
@@ -151,6 +159,80 @@ pub async fn day_view(day: NaiveDate, shell: State<'_, Shell>) -> CmdResult<DayV
     let h = shell.engine().await?;
     h.show_day(Some(day))?;
     Ok(h.reader()?.day(day)?)
+}
+
+/// Most days the week view reads at once.
+const WEEK_DAYS: u64 = 7;
+
+/// Seven days from `from` as the cache holds them (the week view; a day
+/// outside the sync window says it is not held until it is opened).
+#[tauri::command]
+pub async fn week_view(from: NaiveDate, shell: State<'_, Shell>) -> CmdResult<Vec<DayView>> {
+    let cache = shell.engine().await?.reader()?;
+    let mut days = Vec::new();
+    for day in from.iter_days().take(WEEK_DAYS as usize) {
+        days.push(cache.day(day)?);
+    }
+    Ok(days)
+}
+
+/// Patients answering what was typed (the server's register when live,
+/// the cached patients otherwise: `source` says which).
+#[tauri::command]
+pub async fn search_patients(
+    q: String,
+    offset: u32,
+    shell: State<'_, Shell>,
+) -> CmdResult<PatientMatches> {
+    Ok(shell.engine().await?.search_patients(&q, offset).await?)
+}
+
+/// A patient with their upcoming and past appointments.
+#[tauri::command]
+pub async fn patient(id: String, shell: State<'_, Shell>) -> CmdResult<Option<PatientRecord>> {
+    Ok(shell.engine().await?.patient(&id).await?)
+}
+
+/// Registers a patient now (online only), or the candidates they may be.
+#[tauri::command]
+pub async fn register_patient(
+    patient: NewPatient,
+    shell: State<'_, Shell>,
+) -> CmdResult<Registered> {
+    Ok(shell.engine().await?.register_patient(patient).await?)
+}
+
+/// Free slots of `minutes` on days `from..=to`, for one provider or all.
+#[tauri::command]
+pub async fn slots(
+    provider: Option<String>,
+    from: NaiveDate,
+    to: NaiveDate,
+    minutes: u32,
+    shell: State<'_, Shell>,
+) -> CmdResult<FreeSlots> {
+    let h = shell.engine().await?;
+    Ok(h.slots(provider.as_deref(), (from, to), minutes).await?)
+}
+
+/// The earliest free slots of `minutes` from `after`, any provider or one.
+#[tauri::command]
+pub async fn next_slots(
+    provider: Option<String>,
+    after: chrono::DateTime<chrono::Utc>,
+    minutes: u32,
+    limit: u32,
+    shell: State<'_, Shell>,
+) -> CmdResult<FreeSlots> {
+    let h = shell.engine().await?;
+    Ok(h.next_slots(provider.as_deref(), after, minutes, limit)
+        .await?)
+}
+
+/// Goes on with a conflicted or refused action by sending `action` instead.
+#[tauri::command]
+pub async fn resend(n: i64, action: DeskAction, shell: State<'_, Shell>) -> CmdResult<()> {
+    Ok(shell.engine().await?.resend(n, action).await?)
 }
 
 /// The outbox (after an `outbox` update).

@@ -117,6 +117,13 @@ fn main() {
             commands::day_view,
             commands::outbox,
             commands::thread_messages,
+            commands::week_view,
+            commands::search_patients,
+            commands::patient,
+            commands::register_patient,
+            commands::slots,
+            commands::next_slots,
+            commands::resend,
             commands::startup_painted,
             commands::subscribe,
         ])

@@ -32,6 +32,7 @@ pub enum Source {
 #[ts(export)]
 pub struct PatientMatches {
     pub patients: Vec<Patient>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub next_offset: Option<u32>,
     pub source: Source,

@@ -8,7 +8,7 @@ import { isoDay } from "./desk";
 import type { ConnState, DeskState, Update, UpdateBatch } from "../types";
 
 const EMPTY: DeskState = {
-  me: null, tenant: null, users: [], providers: [], rooms: [],
+  me: null, tenant: null, users: [], providers: [], rooms: [], hours: [], appointment_types: [],
   day: { day: "", start: "", end: "", held: { kind: "not_held" }, appointments: [] },
   queue: [], threads: [], messages: [], read_markers: [], presence: [], outbox: [], last_seq: null, synced_at: null,
 };

@@ -9,7 +9,7 @@ const day = (d: string, appointments: Appointment[] = []): DayView => ({
   day: d, start: `${d}T00:00:00Z`, end: `${d}T23:59:59.999Z`, held: { kind: "window" }, appointments,
 });
 const desk = (d = "2026-12-01", appointments: Appointment[] = []): DeskState => ({
-  me: null, tenant: null, users: [], providers: [], rooms: [], day: day(d, appointments), queue: [], threads: [],
+  me: null, tenant: null, users: [], providers: [], rooms: [], hours: [], appointment_types: [], day: day(d, appointments), queue: [], threads: [],
   messages: [], read_markers: [], presence: [], outbox: [], last_seq: 1, synced_at: null,
 });
 const apt = (id: string, start: string, version = 1): Appointment => ({

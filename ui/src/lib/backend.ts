@@ -3,8 +3,8 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
-  BoardUpdate, CommandError, DayView, DeskAction, DeskState, DisplaySetup, DisplayStatus, Message, OutboxEntry,
-  SignIn, Startup, UpdateBatch,
+  BoardUpdate, CommandError, DayView, DeskAction, DeskState, DisplaySetup, DisplayStatus, FreeSlots, Message, NewPatient,
+  OutboxEntry, PatientMatches, PatientRecord, Registered, SignIn, Startup, UpdateBatch,
 } from "../types";
 
 export type { DeskAction, DisplaySettings, DisplaySetup, DisplayStatus, SignIn, Startup } from "../types";
@@ -35,6 +35,21 @@ export const backend = {
   /** A thread's cached messages, after `older_messages` read more of it. */
   threadMessages: (thread: string) => call<Message[]>("thread_messages", { thread }),
   act: (action: DeskAction) => call<void>("act", { action }),
+  /** Goes on with a conflicted or refused outbox entry by sending `action` instead. */
+  resend: (n: number, action: DeskAction) => call<void>("resend", { n, action }),
+  /** Seven days from `from` as this desk holds them (the week view). */
+  weekView: (from: string) => call<DayView[]>("week_view", { from }),
+  /** Patients answering `q`: the clinic's register when live, this desk's patients offline (`source`). */
+  searchPatients: (q: string, offset = 0) => call<PatientMatches>("search_patients", { q, offset }),
+  /** A patient with their upcoming and past appointments; null if offline and not held here. */
+  patient: (id: string) => call<PatientRecord | null>("patient", { id }),
+  /** Registers a patient (online only), or the candidates they may already be. */
+  registerPatient: (patient: NewPatient) => call<Registered>("register_patient", { patient }),
+  /** Free slots of `minutes` on days `from..=to` (`YYYY-MM-DD`), one provider or all. */
+  slots: (provider: string | null, from: string, to: string, minutes: number) => call<FreeSlots>("slots", { provider, from, to, minutes }),
+  /** The earliest free slots from `after` (RFC 3339), any provider or one. */
+  nextSlots: (provider: string | null, after: string, minutes: number, limit = 3) =>
+    call<FreeSlots>("next_slots", { provider, after, minutes, limit }),
   typing: (thread: string, typing: boolean) => call<void>("typing", { thread, typing }),
   setDnd: (dnd: boolean) => call<void>("set_dnd", { dnd }),
   viewing: (patient: string | null) => call<void>("viewing", { patient }),

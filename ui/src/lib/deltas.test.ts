@@ -3,7 +3,7 @@ import { applyChange, applyUpdate, replaceThread } from "./deltas";
 import type { Appointment, DeskState, Message, QueueEntry } from "../types";
 
 const desk = (): DeskState => ({
-  me: null, tenant: null, users: [], providers: [], rooms: [],
+  me: null, tenant: null, users: [], providers: [], rooms: [], hours: [], appointment_types: [],
   day: { day: "2026-12-01", start: "2026-11-30T23:00:00Z", end: "2026-12-01T23:00:00Z", held: { kind: "window" }, appointments: [] },
   queue: [], threads: [], messages: [], read_markers: [], presence: [], outbox: [], last_seq: 1, synced_at: null,
 });

@@ -5,7 +5,7 @@
 // Pure (no Svelte, no Tauri): tested in deltas.test.ts.
 
 import { byId, byInstant } from "./desk";
-import type { Appointment, Change, DeskState, Presence, QueueEntry, Update } from "../types";
+import type { Appointment, AppointmentType, Change, DeskState, Patient, Presence, ProviderHours, QueueEntry, Update } from "../types";
 
 /** What to read again after an update, besides applying it. */
 export type FollowUp =
@@ -86,6 +86,30 @@ export function applyChange(desk: DeskState, change: Change): void {
     case "evicted":
       if (change.kind === "appointment") remove(desk.day.appointments, change.id);
       else if (change.kind === "queue") remove(desk.queue, change.id);
+      break;
+    case "patient": {
+      // A corrected name shows wherever the patient is named.
+      const p = record<Patient>(change);
+      for (const a of desk.day.appointments) {
+        if (a.patient.id === p.id) a.patient = { id: p.id, name: p.name, initials: p.initials };
+      }
+      for (const q of desk.queue) {
+        if (q.patient?.id === p.id) {
+          q.patient = { id: p.id, name: p.name, initials: p.initials };
+          q.initials = p.initials;
+        }
+      }
+      break;
+    }
+    case "hours": {
+      const h = record<ProviderHours>(change);
+      const i = desk.hours.findIndex((x) => x.provider_id === h.provider_id);
+      if (i < 0) desk.hours.push(h);
+      else if (desk.hours[i]!.version <= h.version) desk.hours[i] = h;
+      break;
+    }
+    case "appointment_type":
+      upsert(desk.appointment_types, record<AppointmentType>(change), (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       break;
     case "notification":
     case "nothing":

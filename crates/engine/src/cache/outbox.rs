@@ -211,11 +211,11 @@ pub struct OutboxProblem {
     #[serde(default)]
     pub mine: Value,
     /// On `conflict`: the record as the server has it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub current: Option<Value>,
     /// On `slot-taken`: the appointment in the way.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub appointment: Option<Appointment>,
     /// On `slot-taken` and `outside-hours`: the provider's next free slots.
