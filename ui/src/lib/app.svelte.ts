@@ -19,6 +19,23 @@ function afterNextPaint(fn: () => void): void {
   requestAnimationFrame(() => requestAnimationFrame(fn));
 }
 
+/** Whether an update may change the free slots on screen. */
+export function changesWhatIsFree(u: Update): boolean {
+  switch (u.kind) {
+    case "applied":
+      return ["appointment", "hours", "appointment_type", "evicted"].includes(u.change.record);
+    case "connection":
+      return u.state === "live";
+    case "resynced":
+    case "window_filled":
+    case "day_fetched":
+    case "day_changed":
+      return true;
+    default:
+      return false;
+  }
+}
+
 export class App {
   startup = $state<Startup | null>(null);
   desk = $state<DeskState>(structuredClone(EMPTY));
@@ -33,6 +50,12 @@ export class App {
   warnings = $state<string[]>([]);
   /** thread id → user ids typing there */
   typing = $state<Record<string, string[]>>({});
+  /**
+   * Bumped whenever what is free may have changed (an appointment, hours or
+   * a type changed, days were read in, the desk came back live): views of
+   * free slots read them again.
+   */
+  scheduleStamp = $state(0);
   /** Threads read back to their first message (nothing older to load). */
   threadStart = $state<Record<string, boolean>>({});
   /** Reads of the cache in flight; updates meanwhile wait for them. */
@@ -120,6 +143,7 @@ export class App {
   }
 
   onUpdate(u: Update): void {
+    if (changesWhatIsFree(u)) this.scheduleStamp += 1;
     switch (u.kind) {
       case "connection":
         this.connection = u.state;

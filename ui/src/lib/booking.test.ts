@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   bookAsNewPerson, bookForPatient, bookingBody, bookingProblems, freeStretches, lengthOf, rebookInto, rescheduleInto,
-  scheduleRows, slotAt, sourceNotice, weekStart,
+  scheduleRows, slotAt, sourceNotice, timeOnDay, weekStart,
 } from "./booking";
 import type { Appointment, OutboxEntry, Slot } from "../types";
 
@@ -101,6 +101,18 @@ describe("a booking the server would not make", () => {
     expect(rescheduleInto(apt("1", "a", "2026-12-02T09:00:00.000Z"), slot("a", "2026-12-03T09:00:00.000Z"))).toEqual({
       action: "update_appointment", id: "1", body: { version: 3, start: "2026-12-03T09:00:00.000Z", end: "2026-12-03T09:20:00.000Z" },
     });
+  });
+});
+
+describe("a time picked by hand", () => {
+  it("is a local time of day on the day", () => {
+    expect(timeOnDay("2026-11-22", "14:05")!.toISOString()).toBe(new Date(2026, 10, 22, 14, 5).toISOString());
+    expect(timeOnDay("2026-11-22", " 7:30")!.getHours()).toBe(7);
+  });
+  it("refuses what is not a time of day or not a day", () => {
+    for (const bad of ["", "24:00", "9", "12:60", "noon", "12:5"]) expect(timeOnDay("2026-11-22", bad)).toBeNull();
+    expect(timeOnDay("2026-02-30", "10:00")).toBeNull();
+    expect(timeOnDay("soon", "10:00")).toBeNull();
   });
 });
 

@@ -79,6 +79,15 @@ export function lengthOf(types: AppointmentType[], typeId: string | null, fallba
   return types.find((t) => t.id === typeId)?.minutes ?? fallback;
 }
 
+/** `hh:mm` (24-hour, local time) on the day `YYYY-MM-DD`; null when either is not one. */
+export function timeOnDay(day: string, hhmm: string): Date | null {
+  const d = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  const t = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(hhmm.trim());
+  if (!d || !t) return null;
+  const at = new Date(Number(d[1]), Number(d[2]) - 1, Number(d[3]), Number(t[1]), Number(t[2]));
+  return at.getDate() === Number(d[3]) ? at : null;
+}
+
 /** A slot of `minutes` at `start` (a time picked by hand, to overbook or where no slot is offered). */
 export function slotAt(providerId: string, start: Date, minutes: number): Slot {
   return { provider_id: providerId, start: start.toISOString(), end: new Date(start.getTime() + minutes * 60_000).toISOString() };

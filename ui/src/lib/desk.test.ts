@@ -12,7 +12,6 @@ import {
   outboxFor,
   pendingCount,
   queueFor,
-  rescheduled,
   scheduleByProvider,
   shiftDay,
   staffPresence,
@@ -98,18 +97,6 @@ describe("doctor view", () => {
   });
 });
 
-describe("reschedule", () => {
-  const a = { start: new Date(2026, 10, 22, 9, 0).toISOString(), end: new Date(2026, 10, 22, 9, 20).toISOString() };
-  it("moves an appointment to a new time the same day, keeping its length", () => {
-    const r = rescheduled(a, "14:05")!;
-    expect(r.start).toBe(new Date(2026, 10, 22, 14, 5).toISOString());
-    expect(r.end).toBe(new Date(2026, 10, 22, 14, 25).toISOString());
-    expect(rescheduled(a, "7:30")!.start).toBe(new Date(2026, 10, 22, 7, 30).toISOString());
-  });
-  it("refuses what is not a time of day", () => {
-    for (const bad of ["", "24:00", "9", "12:60", "noon", "12:5"]) expect(rescheduled(a, bad)).toBeNull();
-  });
-});
 
 describe("presence", () => {
   it("lists other staff, online first, then by name; the unknown are offline; displays are not staff", () => {

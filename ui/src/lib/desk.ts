@@ -125,19 +125,6 @@ export function arrivals(queue: QueueEntry[], providerIds: string[]): QueueEntry
     .sort((a, b) => byInstant(b.arrived_at, a.arrived_at));
 }
 
-/**
- * New start and end for an appointment moved to `hhmm` (local time) on the same
- * day, keeping its length; null when `hhmm` is not a time of day.
- */
-export function rescheduled(a: Pick<Appointment, "start" | "end">, hhmm: string): { start: string; end: string } | null {
-  const m = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(hhmm.trim());
-  if (!m) return null;
-  const start = new Date(a.start);
-  const length = new Date(a.end).getTime() - start.getTime();
-  start.setHours(Number(m[1]), Number(m[2]), 0, 0);
-  return { start: start.toISOString(), end: new Date(start.getTime() + length).toISOString() };
-}
-
 /** Presence of every other staff member (displays excluded), online first, then by name. */
 export function staffPresence(state: Pick<DeskState, "presence" | "users">, me: string): { id: string; name: string; state: PresenceState }[] {
   const rank: Record<PresenceState, number> = { online: 0, dnd: 1, away: 2, offline: 3 };

@@ -15,6 +15,9 @@ describe("shortcuts", () => {
     expect(shortcutFor(key("ArrowLeft", { altKey: true }))).toBe("previous_day");
     expect(shortcutFor(key("ArrowRight", { altKey: true }))).toBe("next_day");
     expect(shortcutFor(key("t", { altKey: true }))).toBe("today");
+    expect(shortcutFor(key("b", { altKey: true }))).toBe("book");
+    expect(shortcutFor(key("F", { altKey: true }))).toBe("find_patient");
+    expect(shortcutFor(key("v", { altKey: true }))).toBe("week");
   });
 
   it("stays out of the way while typing or with Ctrl/Cmd", () => {

@@ -5,6 +5,9 @@ export type Shortcut =
   | "call_next"
   | "check_in"
   | "walk_in"
+  | "book"
+  | "find_patient"
+  | "week"
   | "focus_messages"
   | "next_row"
   | "previous_row"
@@ -22,6 +25,9 @@ export function shortcutFor(e: { key: string; altKey: boolean; ctrlKey: boolean;
       case "n": return "call_next";
       case "c": return "check_in";
       case "w": return "walk_in";
+      case "b": return "book";
+      case "f": return "find_patient";
+      case "v": return "week";
       case "m": return "focus_messages";
       case "t": return "today";
       case "arrowleft": return "previous_day";
@@ -39,6 +45,9 @@ export const SHORTCUT_HELP: [string, string][] = [
   ["Alt+N", "call the next patient (selected provider)"],
   ["Alt+C", "check in the selected appointment"],
   ["Alt+W", "register a walk-in"],
+  ["Alt+B", "book an appointment"],
+  ["Alt+F", "find a patient"],
+  ["Alt+V", "switch between the day and one provider's week"],
   ["Alt+M", "go to messages"],
   ["J / K", "move the selection down / up"],
   ["Alt+← / Alt+→", "the previous / next day"],
