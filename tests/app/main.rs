@@ -377,35 +377,56 @@ async fn reschedules_an_appointment_and_sends_a_walk_in_to_a_room() {
         .click()
         .await
         .unwrap();
-    app.fill("new-time", "not a time").await;
-    app.find("[data-testid=reschedule-form] button[type=submit]")
+    // Moving needs a slot chosen; then the slot picker moves it to another day.
+    app.find("[data-testid=reschedule-form] [data-testid=move]")
         .await
         .click()
         .await
         .unwrap();
-    app.wait_texts(".error", "the bad time refused", |t| {
-        t.iter().any(|s| s.contains("HH:MM"))
+    app.wait_texts(".error", "a move without a slot refused", |t| {
+        t.iter().any(|s| s.contains("Choose the new slot"))
     })
     .await;
-    app.fill("new-time", "16:45").await;
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    set_input(
+        &app,
+        "[data-testid=reschedule-form] [data-testid=picker-day]",
+        &tomorrow.to_string(),
+    )
+    .await;
+    let slot = format!(
+        "[data-testid=reschedule-form] [data-testid=free-slot][data-start^=\"{tomorrow}T09:00\"]"
+    );
+    app.find(&slot).await.click().await.unwrap();
+    app.wait_texts("[data-testid=chosen-slot]", "the slot chosen", |t| {
+        t.iter().any(|s| s.contains("09:00"))
+    })
+    .await;
     app.screenshot("reschedule").await;
-    app.find("[data-testid=reschedule-form] button[type=submit]")
+    app.find("[data-testid=reschedule-form] [data-testid=move]")
         .await
         .click()
         .await
         .unwrap();
-    let moved = format!("[data-testid=appointment][data-id=\"{id}\"] time");
-    app.wait_texts(&moved, "the new time on the row", |t| {
-        t.iter().any(|s| s.contains("16:45") || s.contains("04:45"))
-    })
-    .await;
-    let ours = todays_appointments(&admin)
-        .await
-        .into_iter()
+    // It leaves today's schedule, and the server has it tomorrow at 09:00.
+    let gone = format!("[data-testid=appointment][data-id=\"{id}\"]");
+    app.wait_texts(&gone, "the appointment moved off today", |t| t.is_empty())
+        .await;
+    let snap = admin
+        .get(&format!("/api/appointments?from={tomorrow}&to={tomorrow}"))
+        .await;
+    let ours = snap["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
         .find(|a| a["id"] == id.as_str())
-        .expect("the appointment is still today");
+        .expect("the appointment is tomorrow now")
+        .clone();
     assert!(
-        ours["start"].as_str().unwrap().contains("T16:45:00"),
+        ours["start"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{tomorrow}T09:00:00")),
         "the server moved it: {ours}"
     );
 
@@ -503,16 +524,23 @@ async fn a_doctor_sees_their_own_queue_their_patients_and_who_is_around() {
 
 /// Puts `day` (`YYYY-MM-DD`) in the date bar's picker, as a user choosing it.
 async fn pick_day(app: &Desktop, day: chrono::NaiveDate) {
-    app.find("[data-testid=day-picker]").await;
+    set_input(app, "[data-testid=day-picker]", &day.to_string()).await;
+}
+
+/// Sets an input (a date picker: WebDriver cannot type into one) as a
+/// person choosing a value would, firing `input` and `change`.
+async fn set_input(app: &Desktop, css: &str, value: &str) {
+    app.find(css).await;
     app.web
         .execute(
-            "const i = document.querySelector('[data-testid=day-picker]');
-             i.value = arguments[0];
+            "const i = document.querySelector(arguments[0]);
+             i.value = arguments[1];
+             i.dispatchEvent(new Event('input', { bubbles: true }));
              i.dispatchEvent(new Event('change', { bubbles: true }));",
-            vec![json!(day.to_string())],
+            vec![json!(css), json!(value)],
         )
         .await
-        .expect("the date picker takes a day");
+        .expect("the input takes the value");
 }
 
 #[tokio::test]
@@ -586,5 +614,105 @@ async fn a_day_outside_the_window_follows_another_desk_and_says_as_of_offline() 
     .await;
     assert!(app.texts("[data-testid=appointment]").await.is_empty());
     clinic.restart().await;
+    app.close().await;
+}
+
+#[tokio::test]
+async fn finds_a_patient_and_books_a_free_slot_on_another_day_that_another_desk_sees() {
+    let clinic = Clinic::start(|_| {}).await;
+    // Another desk: the real engine, signed in as the admin.
+    let mut other = Client::sign_in(&clinic.url(), "admin").await;
+    other.wait_state(ConnState::Live).await;
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+    app.find("[data-testid=appointment]").await;
+
+    // Find the patient by part of their name, accents aside, and open their record.
+    app.find("[data-testid=find-patient]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.fill("patient-query", "fernan").await;
+    app.wait_texts("[data-testid=patient-result]", "the patient found", |t| {
+        t.iter().any(|s| s.contains("Luis Fernández"))
+    })
+    .await;
+    app.find("[data-testid=patient-result]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts(
+        "[data-testid=patient-card] h2",
+        "the patient's record",
+        |t| t.iter().any(|s| s.contains("Luis Fernández")),
+    )
+    .await;
+    app.screenshot("patient-record").await;
+    app.find("[data-testid=book-for-patient]")
+        .await
+        .click()
+        .await
+        .unwrap();
+
+    // Book three days ahead, into a free slot the picker offers.
+    let day = chrono::Utc::now().date_naive() + chrono::Duration::days(3);
+    set_input(
+        &app,
+        "[data-testid=book-form] [data-testid=picker-day]",
+        &day.to_string(),
+    )
+    .await;
+    let slot =
+        format!("[data-testid=book-form] [data-testid=free-slot][data-start^=\"{day}T10:00\"]");
+    let button = app.find(&slot).await;
+    let start = button
+        .attr("data-start")
+        .await
+        .unwrap()
+        .expect("a slot start");
+    button.click().await.unwrap();
+    app.fill("book-reason", "Knee pain").await;
+    app.screenshot("book").await;
+    app.find("[data-testid=book-submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=book-form]", "the booking form closed", |t| {
+        t.is_empty()
+    })
+    .await;
+
+    // The other desk's cache has it, for that patient at that time.
+    let start: chrono::DateTime<chrono::Utc> = start.parse().unwrap();
+    other
+        .wait_cache("the booking reached the other desk", |c| {
+            c.list::<frontdesk_protocol::records::Appointment>(
+                frontdesk_engine::cache::Kind::Appointment,
+            )
+            .unwrap()
+            .iter()
+            .any(|a| {
+                a.start == start && a.patient.name == "Luis Fernández" && a.reason == "Knee pain"
+            })
+        })
+        .await;
+    // And the date bar shows it on that day, with the slot no longer free.
+    pick_day(&app, day).await;
+    app.wait_texts(
+        "[data-testid=appointment] .name",
+        "the booking on its day",
+        |t| t.iter().any(|s| s.contains("Luis Fernández")),
+    )
+    .await;
+    app.wait_texts(
+        "[data-testid=free-time] time",
+        "the free time resuming after the booking",
+        |t| t.iter().any(|s| s.starts_with("10:20")),
+    )
+    .await;
+    app.screenshot("booked-day").await;
     app.close().await;
 }
