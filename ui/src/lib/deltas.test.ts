@@ -21,6 +21,24 @@ const msg = (id: string, at: string, thread = "t1"): Message => ({
 const ids = (list: { id: string }[]) => list.map((x) => x.id);
 
 describe("applying changes", () => {
+  it("shows a corrected patient's name wherever they are named, and keeps the newest hours and types", () => {
+    const d = desk();
+    applyChange(d, { record: "appointment", ...apt("a", "2026-12-01T09:00:00Z") });
+    applyChange(d, { record: "ticket", ...ticket("q1", 1), patient: { id: "pat_a", name: "Patient a", initials: "P." } });
+    applyChange(d, { record: "patient", id: "pat_a", name: "Ana Souza", initials: "A.S.", birth_date: null, phone: null, version: 2 });
+    expect(d.day.appointments[0]!.patient.name).toBe("Ana Souza");
+    expect([d.queue[0]!.patient?.name, d.queue[0]!.initials]).toEqual(["Ana Souza", "A.S."]);
+    const hours = (version: number) => ({ record: "hours" as const, provider_id: "p1", weekly: [], exceptions: [], version });
+    applyChange(d, hours(3));
+    applyChange(d, hours(2));
+    expect(d.hours.map((h) => h.version)).toEqual([3]);
+    applyChange(d, { record: "appointment_type", id: "t2", name: "Vaccination", minutes: 10, active: true, version: 1 });
+    applyChange(d, { record: "appointment_type", id: "t1", name: "Consultation", minutes: 20, active: true, version: 1 });
+    applyChange(d, { record: "appointment_type", id: "t1", name: "Consultation", minutes: 30, active: true, version: 2 });
+    expect(d.appointment_types.map((t) => [t.name, t.minutes])).toEqual([["Consultation", 30], ["Vaccination", 10]]);
+  });
+
+
   it("puts an appointment on the day it starts, in time order, and takes it off when it moves away", () => {
     const d = desk();
     applyChange(d, { record: "appointment", ...apt("b", "2026-12-01T10:00:00Z") });

@@ -496,3 +496,85 @@ fn a_fetched_day_replaces_what_was_held_on_it_and_outlives_the_windows_move() {
     c.replace_with_snapshot(&snap, at).unwrap();
     assert_eq!(c.fetched_at(day).unwrap(), None);
 }
+
+#[test]
+fn a_patient_correction_reaches_the_records_that_name_them_and_no_stranger_is_stored() {
+    let (_dir, _path, _key, mut cache) = open_temp();
+    let mut snap = snapshot(0);
+    let held = appointment("a", "2026-11-22T10:00:00Z");
+    snap.patients.push(Patient {
+        id: held.patient.id.clone(),
+        name: held.patient.name.clone(),
+        initials: held.patient.initials.clone(),
+        birth_date: None,
+        phone: None,
+        version: 1,
+    });
+    snap.appointments.push(held.clone());
+    let mut walk_in = ticket("q1", 1, QueueStatus::Waiting);
+    walk_in.patient = Some(held.patient.clone());
+    snap.queue.push(walk_in);
+    cache.replace_with_snapshot(&snap, Utc::now()).unwrap();
+    let corrected = Patient {
+        id: held.patient.id.clone(),
+        name: "Ana Souza".into(),
+        initials: "A.S.".into(),
+        birth_date: "1990-01-02".parse().ok(),
+        phone: None,
+        version: 2,
+    };
+    let stranger = Patient {
+        id: "pat_new".into(),
+        name: "Not Here".into(),
+        initials: "N.H.".into(),
+        birth_date: None,
+        phone: None,
+        version: 1,
+    };
+    let hours = frontdesk_protocol::schedule::ProviderHours {
+        provider_id: "p1".into(),
+        weekly: vec![],
+        exceptions: vec![],
+        version: 2,
+    };
+    cache
+        .apply_events(&[
+            env(1, EventData::PatientUpdated(corrected.clone())),
+            env(2, EventData::PatientCreated(stranger.clone())),
+            env(
+                3,
+                EventData::PatientUpdated(Patient {
+                    id: "pat_other".into(),
+                    ..stranger
+                }),
+            ),
+            env(4, EventData::HoursUpdated(hours.clone())),
+        ])
+        .unwrap();
+    assert_eq!(
+        cache.get::<Patient>(Kind::Patient, &corrected.id).unwrap(),
+        Some(corrected)
+    );
+    let a: Appointment = cache.get(Kind::Appointment, "a").unwrap().unwrap();
+    assert_eq!(
+        (a.patient.name.as_str(), a.patient.initials.as_str()),
+        ("Ana Souza", "A.S.")
+    );
+    let q: QueueEntry = cache.get(Kind::Queue, "q1").unwrap().unwrap();
+    assert_eq!(
+        (q.patient.unwrap().name.as_str(), q.initials.as_str()),
+        ("Ana Souza", "A.S.")
+    );
+    assert_eq!(
+        cache.count(Kind::Patient).unwrap(),
+        1,
+        "no patient the desk does not hold"
+    );
+    assert_eq!(
+        cache
+            .list::<frontdesk_protocol::schedule::ProviderHours>(Kind::Hours)
+            .unwrap(),
+        vec![hours]
+    );
+    assert_eq!(cache.last_seq().unwrap(), Some(4));
+}
