@@ -188,14 +188,7 @@ impl Api {
 
     /// `GET /api/snapshot`.
     pub async fn snapshot(&self, token: &str) -> Result<Snapshot> {
-        let resp = self
-            .http
-            .get(self.url("/api/snapshot"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(Self::net)?;
-        Self::json(resp).await
+        self.get_json(token, "/api/snapshot", &[]).await
     }
 
     /// `GET /api/board` with a display token.
@@ -232,13 +225,21 @@ impl Api {
         cursor: Option<&str>,
     ) -> Result<AppointmentsPage> {
         let mut query = vec![("from", from.to_string()), ("to", to.to_string())];
-        if let Some(c) = cursor {
-            query.push(("cursor", c.to_owned()));
-        }
+        query.extend(cursor.map(|c| ("cursor", c.to_owned())));
+        self.get_json(token, "/api/appointments", &query).await
+    }
+
+    /// `GET path?query` with the access token, as JSON.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T> {
         let resp = self
             .http
-            .get(self.url("/api/appointments"))
-            .query(&query)
+            .get(self.url(path))
+            .query(query)
             .bearer_auth(token)
             .send()
             .await
@@ -248,27 +249,14 @@ impl Api {
 
     /// `GET /api/patients?q=…&offset=…`: patients, best match first.
     pub async fn search_patients(&self, token: &str, q: &str, offset: u32) -> Result<PatientsPage> {
-        let resp = self
-            .http
-            .get(self.url("/api/patients"))
-            .query(&[("q", q.to_owned()), ("offset", offset.to_string())])
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(Self::net)?;
-        Self::json(resp).await
+        let query = [("q", q.to_owned()), ("offset", offset.to_string())];
+        self.get_json(token, "/api/patients", &query).await
     }
 
     /// `GET /api/patients/{id}`: a patient with their appointments.
     pub async fn patient(&self, token: &str, id: &str) -> Result<PatientDetails> {
-        let resp = self
-            .http
-            .get(self.url(&format!("/api/patients/{id}")))
-            .bearer_auth(token)
-            .send()
+        self.get_json(token, &format!("/api/patients/{id}"), &[])
             .await
-            .map_err(Self::net)?;
-        Self::json(resp).await
     }
 
     /// `POST /api/patients` (with a fresh idempotency key, so a retry of
@@ -304,18 +292,8 @@ impl Api {
             ("to", to.to_string()),
             ("length", minutes.to_string()),
         ];
-        if let Some(p) = provider {
-            query.push(("provider_id", p.to_owned()));
-        }
-        let resp = self
-            .http
-            .get(self.url("/api/slots"))
-            .query(&query)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(Self::net)?;
-        Self::json(resp).await
+        query.extend(provider.map(|p| ("provider_id", p.to_owned())));
+        self.get_json(token, "/api/slots", &query).await
     }
 
     /// `GET /api/slots/next?length=…&after=…&limit=…[&provider_id=…]`.
@@ -332,18 +310,8 @@ impl Api {
             ("length", minutes.to_string()),
             ("limit", limit.to_string()),
         ];
-        if let Some(p) = provider {
-            query.push(("provider_id", p.to_owned()));
-        }
-        let resp = self
-            .http
-            .get(self.url("/api/slots/next"))
-            .query(&query)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(Self::net)?;
-        Self::json(resp).await
+        query.extend(provider.map(|p| ("provider_id", p.to_owned())));
+        self.get_json(token, "/api/slots/next", &query).await
     }
 
     /// `GET /api/threads/{thread}/messages?before=…`: older messages.

@@ -112,9 +112,13 @@ impl Query {
     /// Higher is better: a whole word beats a prefix, the whole name beats
     /// its words, a whole phone number beats a part of one.
     pub fn score(&self, p: &Patient) -> Option<u32> {
+        self.score_with(p, &name_words(&p.name))
+    }
+
+    /// [`Query::score`] with the patient's name words already folded.
+    fn score_with(&self, p: &Patient, words: &[String]) -> Option<u32> {
         let mut score = 0;
         if !self.words.is_empty() {
-            let words = name_words(&p.name);
             for q in &self.words {
                 if words.iter().any(|w| w == q) {
                     score += 3;
@@ -126,7 +130,7 @@ impl Query {
             }
             let mut typed = self.words.clone();
             typed.sort();
-            let mut have = words;
+            let mut have = words.to_vec();
             have.sort();
             if typed == have {
                 score += 4;
@@ -153,12 +157,16 @@ impl Query {
         Some(score)
     }
 
-    /// The matching patients of `patients`, best first (then by name and
-    /// id, so an order never depends on where the candidates came from).
+    /// The matching patients of `patients`, best first (then by their
+    /// folded name words and id, so an order never depends on where the
+    /// candidates came from).
     pub fn rank<'a>(&self, patients: impl IntoIterator<Item = &'a Patient>) -> Vec<&'a Patient> {
         let mut hits: Vec<(u32, String, &Patient)> = patients
             .into_iter()
-            .filter_map(|p| self.score(p).map(|s| (s, fold(&p.name), p)))
+            .filter_map(|p| {
+                let words = name_words(&p.name);
+                self.score_with(p, &words).map(|s| (s, words.join(" "), p))
+            })
             .collect();
         hits.sort_by(|a, b| {
             b.0.cmp(&a.0)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  bookAsNewPerson, bookForPatient, bookingBody, bookingProblems, freeStretches, lengthOf, rebookInto, rescheduleInto,
+  bookAsNewPerson, bookForPatient, bookingBody, bookingProblems, freeStretches, lengthOf, overbookAnyway, rebookInto,
+  rescheduleInto,
   scheduleRows, slotAt, sourceNotice, timeOnDay, weekStart,
 } from "./booking";
 import type { Appointment, OutboxEntry, Slot } from "../types";
@@ -85,6 +86,12 @@ describe("a booking the server would not make", () => {
     const p = bookingProblems([taken])[0]!;
     const again = rebookInto(p, p.offered[1]!);
     expect(again).toEqual({ action: "book", body: { ...body, start: "2026-12-02T10:50:00.000Z", end: "2026-12-02T11:10:00.000Z" } });
+  });
+
+  it("can be overbooked at the time asked for, with a reason", () => {
+    const p = bookingProblems([taken])[0]!;
+    const over = overbookAnyway(p, " Same family ");
+    expect(over).toEqual({ action: "book", body: { ...body, overbook: true, overbook_reason: "Same family" } });
   });
 
   it("resolves a possible duplicate either way", () => {

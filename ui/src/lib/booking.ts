@@ -140,6 +140,11 @@ export function bookAsNewPerson(p: BookingProblem): DeskAction {
   return { action: "book", body: { ...p.body, patient } };
 }
 
+/** The same booking at the time asked for, on top of what is there, saying why. */
+export function overbookAnyway(p: BookingProblem, reason: string): DeskAction {
+  return { action: "book", body: { ...p.body, overbook: true, overbook_reason: reason.trim() } };
+}
+
 /** A reschedule into `slot`, at the appointment's version. */
 export function rescheduleInto(a: Appointment, slot: Slot): DeskAction {
   return { action: "update_appointment", id: a.id, body: { version: a.version, start: slot.start, end: slot.end } };

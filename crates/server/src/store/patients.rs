@@ -15,8 +15,9 @@ use frontdesk_protocol::records::{Patient, PatientRef};
 use frontdesk_protocol::search::{self, Query};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-/// Most candidates a query ranks: a query matching more (a single letter in
-/// a large clinic) ranks the first this many by name; typing more narrows it.
+/// Most candidates a query ranks: of a query matching more (two letters in a
+/// large clinic), the first this many in the index's order (by the matching
+/// word, so whole words before longer ones) are ranked; typing more narrows it.
 pub const CANDIDATES_MAX: usize = 2000;
 
 const COLUMNS: &str = "id, name, initials, birth_date, phone, version";
@@ -294,23 +295,30 @@ pub fn search(
     if let Some(digits) = &q.phone {
         prefixes.push(format!("#{digits}"));
     }
-    let mut sql = format!("SELECT {COLUMNS} FROM patients WHERE tenant = ?");
-    let mut args: Vec<String> = vec![tenant.to_owned()];
-    if !prefixes.is_empty() {
-        let each =
-            "SELECT patient_id FROM patient_terms WHERE tenant = ? AND term >= ? AND term < ?";
-        let sets: Vec<&str> = prefixes.iter().map(|_| each).collect();
-        sql.push_str(&format!(" AND id IN ({})", sets.join(" INTERSECT ")));
-        for p in &prefixes {
-            args.extend([tenant.to_owned(), p.clone(), prefix_end(p)]);
-        }
+    // The candidates: one index range per term, intersected, never a scan
+    // of the register (no ORDER BY over it: the ranking orders them).
+    let mut sets: Vec<String> = Vec::new();
+    let mut args: Vec<String> = Vec::new();
+    for p in &prefixes {
+        sets.push(
+            "SELECT patient_id FROM patient_terms WHERE tenant = ? AND term >= ? AND term < ?"
+                .into(),
+        );
+        args.extend([tenant.to_owned(), p.clone(), prefix_end(p)]);
     }
     if !q.birth.is_empty() {
         let marks = vec!["?"; q.birth.len()].join(", ");
-        sql.push_str(&format!(" AND birth_date IN ({marks})"));
+        sets.push(format!(
+            "SELECT id FROM patients WHERE tenant = ? AND birth_date IN ({marks})"
+        ));
+        args.push(tenant.to_owned());
         args.extend(q.birth.iter().map(|d| d.to_string()));
     }
-    sql.push_str(&format!(" ORDER BY name_key, id LIMIT {CANDIDATES_MAX}"));
+    let sql = format!(
+        "WITH hits(id) AS ({} LIMIT {CANDIDATES_MAX})
+         SELECT {COLUMNS} FROM patients WHERE id IN (SELECT id FROM hits)",
+        sets.join(" INTERSECT ")
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     let candidates: Vec<Patient> = stmt
         .query_map(params_from_iter(args), row)?
