@@ -209,6 +209,7 @@ CREATE INDEX patient_terms_by_patient ON patient_terms (patient_id);
 -- A patient's appointments, and a provider's day, without a scan.
 CREATE INDEX appointments_by_patient ON appointments (tenant, patient_id, start);
 CREATE INDEX appointments_by_provider ON appointments (tenant, provider_id, start);
+CREATE INDEX queue_by_patient ON queue_entries (tenant, patient_id);
 -- Booking rules: when each provider works, and the kinds of visit.
 CREATE TABLE provider_hours (
     provider_id TEXT PRIMARY KEY REFERENCES providers(id),

@@ -96,14 +96,31 @@ pub fn append_moved(
         ],
     )?;
     let scope = Scope::of(conn, tenant, now)?;
-    let reach = scope.reach(&envelope, moved_from);
-    let watched_days = scope.watched_days(&envelope, moved_from, &reach);
+    let (reach, watched_days) = reach_of(conn, &scope, &envelope, moved_from)?;
     Ok(Outgoing {
         envelope,
         audience,
         reach,
         watched_days,
     })
+}
+
+/// How `env` reaches staff in `scope`, and the days whose watchers get it
+/// whole when it reaches others less than whole (§8.7, §8.7a).
+fn reach_of(
+    conn: &Connection,
+    scope: &Scope,
+    env: &Envelope,
+    moved_from: Option<DateTime<Utc>>,
+) -> Result<(Reach, Vec<NaiveDate>), ApiError> {
+    if scope::is_about_a_patient(&env.kind)
+        && let Some(patient) = env.data["id"].as_str()
+    {
+        return scope.patient_reach(conn, &env.tenant, patient);
+    }
+    let reach = scope.reach(env, moved_from);
+    let days = scope.watched_days(env, moved_from, &reach);
+    Ok((reach, days))
 }
 
 /// The newest `seq` of a tenant (0 before any event).
@@ -200,7 +217,7 @@ pub fn page(
         envelope.data = serde_json::from_str(&data)?;
         let audience: Option<Vec<String>> =
             audience.map(|a| serde_json::from_str(&a)).transpose()?;
-        let reach = scope.reach(&envelope, moved_from);
+        let (reach, _) = reach_of(&tx, &scope, &envelope, moved_from)?;
         let out = Outgoing {
             envelope,
             audience,

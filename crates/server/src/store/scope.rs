@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use frontdesk_protocol::envelope::{Envelope, Evict, kind as kinds};
 use frontdesk_protocol::window::{SyncWindow, clinic_day, zone_of};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// How an event reaches staff clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub enum Reach {
 pub struct Scope {
     pub window: SyncWindow,
     pub zone: Tz,
+    /// The clinic's day at that moment.
+    pub today: NaiveDate,
 }
 
 impl Scope {
@@ -40,6 +42,7 @@ impl Scope {
         Ok(Scope {
             window: SyncWindow::for_tenant(&t, now),
             zone: zone_of(&t),
+            today: clinic_day(now, zone_of(&t)),
         })
     }
 
@@ -94,6 +97,65 @@ impl Scope {
         days.dedup();
         days
     }
+}
+
+/// Days of a patient's appointments whose watchers get a correction to them
+/// whole (the most recent this many).
+const PATIENT_DAYS_WATCHED: u32 = 50;
+
+impl Scope {
+    /// How a patient record (`patient.*`) reaches staff: whole while the
+    /// patient is one desks hold — an appointment in the window or a ticket
+    /// the queue shows — redacted otherwise, with the days of their
+    /// appointments outside the window, whose watchers get it whole (§7.3).
+    pub fn patient_reach(
+        &self,
+        conn: &Connection,
+        tenant: &str,
+        patient: &str,
+    ) -> Result<(Reach, Vec<NaiveDate>), ApiError> {
+        let (from, to) = self.window.instants(self.zone);
+        let held: Option<i64> = super::one(
+            conn,
+            "SELECT 1 FROM appointments WHERE tenant = ?1 AND patient_id = ?2 AND start >= ?3 AND start < ?4
+             UNION ALL
+             SELECT 1 FROM queue_entries WHERE tenant = ?1 AND patient_id = ?2
+               AND (day = ?5 OR status IN ('waiting', 'called', 'in_service'))
+             LIMIT 1",
+            rusqlite::params![
+                tenant,
+                patient,
+                super::fmt_ts(&from),
+                super::fmt_ts(&to),
+                self.today.to_string()
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+        if held.is_some() {
+            return Ok((Reach::Full, Vec::new()));
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT start FROM appointments WHERE tenant = ?1 AND patient_id = ?2
+             ORDER BY start DESC LIMIT ?3",
+        )?;
+        let starts = stmt.query_map(
+            rusqlite::params![tenant, patient, PATIENT_DAYS_WATCHED],
+            |r| super::parse_ts(&r.get::<_, String>(0)?),
+        )?;
+        let mut days = Vec::new();
+        for start in starts {
+            days.push(clinic_day(start?, self.zone));
+        }
+        days.sort();
+        days.dedup();
+        Ok((Reach::Redacted, days))
+    }
+}
+
+/// Whether `kind` carries a patient record (scoped by [`Scope::patient_reach`]).
+pub fn is_about_a_patient(kind: &str) -> bool {
+    matches!(kind, kinds::PATIENT_CREATED | kinds::PATIENT_UPDATED)
 }
 
 fn is_about_an_appointment(kind: &str) -> bool {

@@ -502,3 +502,80 @@ async fn patients_are_found_registered_once_and_corrected_at_their_version() {
     let (_, theirs) = d.get(&other, "/api/patients?q=zoe").await;
     assert_eq!(theirs["patients"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn a_patients_record_reaches_whole_only_the_desks_that_hold_them() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let mut desk = d.socket(&r).await;
+    let mut watcher = d.socket(&d.login("admin").await.access_token).await;
+    // A new patient, booked nowhere yet: no desk holds them.
+    let (s, p) = d
+        .post(
+            &r,
+            "/api/patients",
+            json!({"name": "Ingrid Held", "phone": "+47 555 1234"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let seen = desk.expect("patient.created").await;
+    assert_eq!(
+        (seen["redacted"].as_bool(), seen["data"].is_null()),
+        (Some(true), true),
+        "{seen}"
+    );
+    // Booked two months ahead, outside the window: only a desk watching that day holds them.
+    let far = at(60, 10, 0);
+    let far_day = far.with_timezone(&zone()).date_naive().to_string();
+    assert_eq!(
+        watcher.emit_ack("watch", json!({"days": [far_day]})).await["ok"],
+        true
+    );
+    let mut b = booking(&d, far, 20);
+    b.as_object_mut().unwrap().remove("patient");
+    b["patient_id"] = p["id"].clone();
+    assert_eq!(d.post(&r, "/api/appointments", b).await.0, 201);
+    desk.expect("appointment.created").await;
+    watcher.expect("appointment.created").await;
+    let path = format!("/api/patients/{}", p["id"].as_str().unwrap());
+    assert_eq!(
+        d.patch(&r, &path, json!({"version": 1, "name": "Ingrid Heldt"}))
+            .await
+            .0,
+        200
+    );
+    let scoped = desk.expect("patient.updated").await;
+    let whole = watcher.expect("patient.updated").await;
+    assert_eq!(scoped["redacted"], true, "{scoped}");
+    assert_eq!(whole["data"]["name"], "Ingrid Heldt", "{whole}");
+    assert_eq!(scoped["seq"], whole["seq"]);
+    // Booked tomorrow too: in every desk's window now, so every desk gets it whole.
+    let mut b = booking(&d, at(1, 11, 0), 20);
+    b.as_object_mut().unwrap().remove("patient");
+    b["patient_id"] = p["id"].clone();
+    assert_eq!(d.post(&r, "/api/appointments", b).await.0, 201);
+    desk.expect("appointment.created").await;
+    assert_eq!(
+        d.patch(&r, &path, json!({"version": 2, "phone": "+47 555 9999"}))
+            .await
+            .0,
+        200
+    );
+    let now_held = desk.expect("patient.updated").await;
+    assert_eq!(now_held["data"]["phone"], "+47 555 9999", "{now_held}");
+    // Replay decides with the window of now: they are held, so all are whole.
+    let events = d.get(&r, "/api/events?after=0&limit=100").await.1;
+    let patients: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"].as_str().unwrap().starts_with("patient."))
+        .collect();
+    assert_eq!(patients.len(), 3);
+    assert!(
+        patients
+            .iter()
+            .all(|e| e["redacted"] != true && e["data"]["id"] == p["id"]),
+        "all held by now: {patients:?}"
+    );
+}
