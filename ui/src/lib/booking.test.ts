@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   bookAsNewPerson, bookForPatient, bookingBody, bookingProblems, freeStretches, lengthOf, overbookAnyway, rebookInto,
-  rescheduleInto,
+  moveInto, rescheduleInto,
   scheduleRows, slotAt, sourceNotice, timeOnDay, weekStart,
 } from "./booking";
 import type { Appointment, OutboxEntry, Slot } from "../types";
@@ -102,6 +102,16 @@ describe("a booking the server would not make", () => {
     expect(same.action === "book" && [same.body.patient_id, same.body.patient]).toEqual(["p7", null]);
     const other = bookAsNewPerson(p);
     expect(other.action === "book" && other.body.patient?.confirm_new).toBe(true);
+  });
+
+  it("sends a refused move again into an offered slot, and nothing else", () => {
+    const move: OutboxEntry = {
+      ...taken, action: { action: "update_appointment", id: "a1", body: { version: 4, start: "2026-12-02T10:00:00.000Z", end: "2026-12-02T10:20:00.000Z" } },
+    };
+    expect(moveInto(move, taken.conflict!.next_slots[0]!)).toEqual({
+      action: "update_appointment", id: "a1", body: { version: 4, start: "2026-12-02T10:30:00.000Z", end: "2026-12-02T10:50:00.000Z" },
+    });
+    expect(moveInto(taken, taken.conflict!.next_slots[0]!)).toBeNull();
   });
 
   it("reschedules into a slot at the appointment's version", () => {

@@ -145,6 +145,12 @@ export function overbookAnyway(p: BookingProblem, reason: string): DeskAction {
   return { action: "book", body: { ...p.body, overbook: true, overbook_reason: reason.trim() } };
 }
 
+/** A refused move (the slot was taken, or outside hours) sent again into `slot`; null for any other action. */
+export function moveInto(e: OutboxEntry, slot: Slot): DeskAction | null {
+  if (e.action.action !== "update_appointment") return null;
+  return { action: "update_appointment", id: e.action.id, body: { ...e.action.body, start: slot.start, end: slot.end } };
+}
+
 /** A reschedule into `slot`, at the appointment's version. */
 export function rescheduleInto(a: Appointment, slot: Slot): DeskAction {
   return { action: "update_appointment", id: a.id, body: { version: a.version, start: slot.start, end: slot.end } };
