@@ -714,5 +714,22 @@ async fn finds_a_patient_and_books_a_free_slot_on_another_day_that_another_desk_
     )
     .await;
     app.screenshot("booked-day").await;
+    // The provider's week around that day shows it too.
+    app.find("[data-testid=week-toggle]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=week-day] h3", "seven days of the week", |t| {
+        t.len() == 7
+    })
+    .await;
+    app.wait_texts(
+        "[data-testid=week-appointment]",
+        "the booking in the week",
+        |t| t.iter().any(|s| s.contains("Luis Fernández")),
+    )
+    .await;
+    app.screenshot("week").await;
     app.close().await;
 }
