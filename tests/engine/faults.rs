@@ -185,13 +185,16 @@ async fn killing_the_cli_mid_apply_leaves_a_cache_that_opens_and_resyncs() {
 
 #[tokio::test]
 async fn an_access_token_expiring_mid_session_is_refreshed_without_a_visible_drop() {
+    // Two-second tokens: the engine renews at 1.5 s and shows the socket the
+    // new one (`reauth`), so the server, which closes a socket at its
+    // token's expiry, keeps it.
     let clinic = Clinic::start(|c| c.access_ttl = Duration::from_secs(2)).await;
     let mut me = Client::sign_in(&clinic.url(), "reception").await;
     me.wait_state(ConnState::Live).await;
     me.wait_cache("snapshot", |c| c.count(Kind::Appointment).unwrap() == 24)
         .await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    // The socket stays up; REST work needs a fresh token, fetched quietly.
+    // The socket stays up past the first token; REST work uses the renewed one.
     let thread = clinic.clinic.threads[0].clone();
     me.handle
         .act(DeskAction::SendMessage {

@@ -215,3 +215,42 @@ async fn presence_typing_and_viewing_flow_between_two_desks() {
         "expired after about 6 s, not at once"
     );
 }
+
+#[tokio::test]
+async fn a_live_desk_shows_the_server_a_renewed_token_and_outlives_the_first() {
+    // Ten-second tokens: the engine renews 7.5 s in and sends `reauth`.
+    let clinic = Clinic::start(|c| c.access_ttl = Duration::from_secs(10)).await;
+    let mut me = Client::sign_in(&clinic.url(), "reception").await;
+    me.wait_state(ConnState::Live).await;
+    let lost = {
+        let mut updates = me.handle.subscribe();
+        tokio::spawn(async move {
+            let mut lost = 0;
+            let until = tokio::time::Instant::now() + Duration::from_secs(13);
+            while let Ok(Ok(u)) = tokio::time::timeout_at(until, updates.recv()).await {
+                if matches!(u, Update::Connection { state, .. } if state != ConnState::Live) {
+                    lost += 1;
+                }
+            }
+            lost
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    // Past the first token's expiry, still the same live link, still fed.
+    let desk = Desk::login(&clinic.url(), "admin").await;
+    let (s, _) = desk
+        .post(
+            "/api/queue",
+            json!({"provider_id": clinic.clinic.providers[0], "patient": {"name": "Past Expiry"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    me.wait_cache("the walk-in after the first token expired", |c| {
+        c.list::<frontdesk_protocol::records::QueueEntry>(Kind::Queue)
+            .unwrap()
+            .iter()
+            .any(|q| q.patient.as_ref().is_some_and(|p| p.name == "Past Expiry"))
+    })
+    .await;
+    assert_eq!(lost.await.unwrap(), 0, "the link never dropped");
+}

@@ -50,3 +50,6 @@ pub mod session;
 pub mod supervisor;
 
 pub use error::{EngineError, Result};
+
+/// The socket event that shows the server a renewed access token (§8.6).
+pub const REAUTH_EVENT: &str = frontdesk_protocol::envelope::ephemeral::REAUTH;

@@ -25,6 +25,10 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
+/// How long a live session waits after a failed token renewal before it
+/// asks again (the link stays up meanwhile, until the server closes it).
+pub const RENEW_RETRY: Duration = Duration::from_secs(15);
+
 /// What the driver must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionOutput {
@@ -99,6 +103,9 @@ struct Access {
     token: String,
     /// When to replace it (None: never by time).
     renew_at: Option<SystemTime>,
+    /// When it expires: past it, a live link's renewal is no longer
+    /// attempted ahead of need (the server has closed that socket).
+    expires_at: Option<SystemTime>,
 }
 
 /// The session's state.
@@ -114,6 +121,8 @@ pub struct Session {
     access: Option<Access>,
     /// A renewal is in flight.
     renewing: bool,
+    /// After a failed renewal while live: not before this again.
+    renew_retry_at: Option<Instant>,
     /// The supervisor waits for a token before it opens a link.
     awaiting_token: bool,
     /// The last time handed in: deadlines on the wall clock are placed on the
@@ -125,16 +134,18 @@ pub struct Session {
 
 /// When to replace a token that lives `expires_in` seconds from `now`: a
 /// quarter of its lifetime (at most 30 s) early, so a request never carries
-/// one that expires in flight.
+/// one that expires in flight, and the live socket is shown its successor
+/// (`reauth`) before the server closes it at the old one's expiry.
 ///
 /// Wall-clock time, not `Instant`: a laptop that slept through the expiry must
 /// see the token as stale when it wakes. Only our own clock is compared with
 /// itself, so a PC clock that is hours off does not matter. The server's
 /// figure is capped at a day so a bogus one cannot overflow.
 pub fn renew_at(expires_in: u64, now: SystemTime) -> SystemTime {
-    // A server saying 0 (or a few seconds) must not make every call renew
-    // first: ten seconds at least.
-    let life = Duration::from_secs(expires_in.clamp(10, 86_400));
+    // A server saying 0 must not make every call renew first: two seconds
+    // at least (the server holds a socket to the token's real expiry, so a
+    // longer floor would outlive it).
+    let life = Duration::from_secs(expires_in.clamp(2, 86_400));
     now + life - (life / 4).min(Duration::from_secs(30))
 }
 
@@ -152,6 +163,7 @@ impl Session {
             retry_at: None,
             access: None,
             renewing: false,
+            renew_retry_at: None,
             awaiting_token: false,
             now,
             out: VecDeque::new(),
@@ -174,6 +186,9 @@ impl Session {
         self.now = now;
         self.access = Some(Access {
             renew_at: grant.expires_in.map(|s| renew_at(s, now.wall)),
+            expires_at: grant
+                .expires_in
+                .map(|s| now.wall + Duration::from_secs(s.clamp(2, 86_400))),
             token: grant.token,
         });
     }
@@ -286,11 +301,18 @@ impl Session {
         self.now = now;
         self.renewing = false;
         let waiting = std::mem::take(&mut self.awaiting_token);
+        self.renew_retry_at = grant.is_err().then(|| now.mono + RENEW_RETRY);
         match grant {
             Ok(g) => {
+                let expiring = g.expires_in.is_some();
+                let token = g.token.clone();
                 self.set_grant(g, now);
                 if waiting {
                     self.input(Input::TokenReady, now);
+                } else if expiring && self.is_live() {
+                    // The live socket was authenticated with the old token,
+                    // which the server holds it to: show it the new one.
+                    self.emit(crate::REAUTH_EVENT, json!({ "token": token }));
                 }
             }
             Err(e) => {
@@ -317,12 +339,19 @@ impl Session {
         }
     }
 
-    /// Time passed: retry timer, liveness.
+    /// Time passed: retry timer, liveness, the live token's renewal.
     pub fn handle_timeout(&mut self, now: Now) {
         self.now = now;
         if self.retry_at.is_some_and(|t| t <= now.mono) {
             self.retry_at = None;
             self.input(Input::RetryTimer, now);
+        }
+        if self.is_live()
+            && self.renew_due(now.wall).is_some_and(|t| t <= now.wall)
+            && self.renew_retry_at.is_none_or(|t| t <= now.mono)
+        {
+            // Renewed ahead of its expiry, so the socket never outlives it.
+            self.request_token(false);
         }
         if let Some(dead) = self
             .link
@@ -344,7 +373,28 @@ impl Session {
                 .mono_at(l.deadline() + Duration::from_millis(1))
                 .max(self.now.mono)
         });
-        [self.retry_at, liveness].into_iter().flatten().min()
+        let renewal = self
+            .renew_due(self.now.wall)
+            .filter(|_| self.is_live())
+            .map(|t| {
+                let due = self.now.mono_at(t).max(self.now.mono);
+                self.renew_retry_at.map_or(due, |retry| due.max(retry))
+            });
+        [self.retry_at, liveness, renewal]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the token should be replaced, unless a renewal is on its way.
+    fn renew_due(&self, wall: SystemTime) -> Option<SystemTime> {
+        if self.renewing {
+            return None;
+        }
+        self.access
+            .as_ref()
+            .filter(|a| a.expires_at.is_some_and(|e| wall < e))
+            .and_then(|a| a.renew_at)
     }
 
     /// The next thing the driver must do.
@@ -501,6 +551,109 @@ mod tests {
         }
     }
 
+    const OPEN: &str = r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":100000}"#;
+
+    /// A session live on its first link with token `t1` (valid 900 s).
+    fn live() -> (Session, Now, u64) {
+        let (mut s, now) = session();
+        s.set_grant(grant("t1", 900), now);
+        s.start(now);
+        let mut generation = None;
+        while let Some(o) = s.poll_output() {
+            if let SessionOutput::Open { generation: g } = o {
+                generation = Some(g);
+            }
+        }
+        let g = generation.expect("a link is opened");
+        s.handle_socket(g, SocketReport::Opened, now);
+        s.handle_socket(g, SocketReport::Text(OPEN.into()), now);
+        s.handle_socket(g, SocketReport::Text(r#"40{"sid":"x"}"#.into()), now);
+        assert!(s.is_live());
+        while s.poll_output().is_some() {}
+        (s, now, g)
+    }
+
+    #[test]
+    fn a_live_session_renews_its_token_ahead_of_expiry_and_shows_the_server_the_new_one() {
+        let (mut s, start, g) = live();
+        let mut renewals = Vec::new();
+        // Fifteen minutes, the server pinging every 25 s as it does.
+        for t in (5..=900).step_by(5) {
+            let now = start.after(Duration::from_secs(t));
+            if t % 25 == 0 {
+                s.handle_socket(g, SocketReport::Text("2".into()), now);
+            }
+            if t <= 870 {
+                let renewal = start.after(Duration::from_secs(870)).mono;
+                assert!(
+                    s.poll_timeout().is_some_and(|due| due <= renewal),
+                    "wakes for it"
+                );
+            }
+            s.handle_timeout(now);
+            while let Some(o) = s.poll_output() {
+                if let SessionOutput::Renew { force } = o {
+                    renewals.push((t, force));
+                }
+            }
+            if t == 875 {
+                break;
+            }
+        }
+        assert_eq!(
+            renewals,
+            [(870, false)],
+            "once, 30 s before expiry, while live"
+        );
+        let now = start.after(Duration::from_secs(876));
+        s.handle_grant(Ok(grant("t2", 900)), now);
+        let sent: Vec<String> = std::iter::from_fn(|| s.poll_output())
+            .filter_map(|o| match o {
+                SessionOutput::Send { frame, .. } => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].contains(r#""reauth",{"token":"t2"}"#), "{sent:?}");
+        assert!(s.is_live(), "the link was never dropped");
+        // The next renewal is 870 s after this grant, not before.
+        assert!(
+            s.poll_timeout()
+                .is_some_and(|due| due >= now.after(Duration::from_secs(25)).mono)
+        );
+        // A board's token does not expire by time: nothing to show.
+        s.handle_grant(
+            Ok(Grant {
+                token: "d".into(),
+                expires_in: None,
+            }),
+            now,
+        );
+        assert!(std::iter::from_fn(|| s.poll_output()).next().is_none());
+    }
+
+    #[test]
+    fn a_failed_renewal_while_live_is_tried_again_after_a_pause_until_the_token_expires() {
+        let (mut s, start, g) = live();
+        let mut asked = Vec::new();
+        for t in (5..=1200).step_by(5) {
+            let now = start.after(Duration::from_secs(t));
+            if t % 25 == 0 {
+                s.handle_socket(g, SocketReport::Text("2".into()), now);
+            }
+            s.handle_timeout(now);
+            while let Some(o) = s.poll_output() {
+                if let SessionOutput::Renew { .. } = o {
+                    asked.push(t);
+                    s.handle_grant(Err(GrantError::Unavailable("503".into())), now);
+                }
+            }
+        }
+        // At 870 s, then every 15 s while the token is good; none once it expired.
+        assert_eq!(asked, [870, 885]);
+        assert!(s.is_live(), "the link is the server's to close");
+    }
+
     #[test]
     fn a_late_refusal_does_not_discard_a_newer_token() {
         let (mut s, now) = session();
@@ -513,7 +666,7 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_renewed_ahead_of_expiry_and_never_live_under_ten_seconds() {
+    fn tokens_are_renewed_ahead_of_expiry_and_never_live_under_two_seconds() {
         let (mut s, now) = session();
         s.set_grant(grant("t", 900), now);
         assert!(s.token(now.after(Duration::from_secs(869))).is_some());
@@ -523,9 +676,10 @@ mod tests {
         );
         s.set_grant(grant("z", 0), now);
         assert!(
-            s.token(now.after(Duration::from_secs(7))).is_some(),
+            s.token(now.after(Duration::from_secs(1))).is_some(),
             "a floor, not 0"
         );
+        assert!(s.token(now.after(Duration::from_millis(1600))).is_none());
         // A display token never expires by time.
         s.set_grant(
             Grant {

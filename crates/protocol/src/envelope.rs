@@ -54,6 +54,7 @@ pub mod ephemeral {
     pub const PRESENCE: &str = "presence";
     pub const VIEWING: &str = "viewing";
     pub const WATCH: &str = "watch";
+    pub const REAUTH: &str = "reauth";
 }
 
 /// A durable event as sent on the socket and returned by `/api/events`.
@@ -212,6 +213,14 @@ impl Envelope {
             ..self.redact()
         }
     }
+}
+
+/// Client → server `reauth`: a fresher access token for the socket's user and
+/// login, sent before the one shown at CONNECT expires (§8.6); a socket whose
+/// token expires without one is disconnected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReauthEmit {
+    pub token: String,
 }
 
 /// Server → client `typing`: someone in a thread you belong to started or stopped typing.

@@ -25,6 +25,10 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The login (one sign-in on one device) this token was issued for;
+    /// absent on display tokens. Sockets of a revoked login are closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
 /// The authenticated caller of a request or socket.
@@ -35,6 +39,8 @@ pub struct Caller {
     pub tenant: String,
     pub role: Role,
     pub name: String,
+    /// The login the token belongs to (staff), if it says.
+    pub login: Option<String>,
 }
 
 impl Caller {
@@ -98,6 +104,7 @@ impl TokenKeys {
             iat: now,
             exp: now.saturating_add(ttl_secs as i64),
             jti: uuid::Uuid::new_v4().to_string(),
+            login: caller.login.clone(),
         };
         self.sign(&claims)
     }
@@ -110,6 +117,16 @@ impl TokenKeys {
 
     /// Checks signature, algorithm, issuer and expiry (at `now`), and returns the caller.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Caller, ApiError> {
+        self.verify_until(token, now).map(|(caller, _)| caller)
+    }
+
+    /// Like [`TokenKeys::verify`], also saying when the token expires (a
+    /// socket must show a fresher one by then).
+    pub fn verify_until(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Caller, DateTime<Utc>), ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
                 ApiError::Unauthorized(match e.kind() {
@@ -129,12 +146,18 @@ impl TokenKeys {
                 "access token lacks tenant or subject".into(),
             ));
         }
-        Ok(Caller {
-            id: c.sub,
-            tenant: c.tenant,
-            role: c.role,
-            name: c.name,
-        })
+        let expires = DateTime::from_timestamp(c.exp, 0)
+            .ok_or_else(|| ApiError::Unauthorized("access token expiry out of range".into()))?;
+        Ok((
+            Caller {
+                id: c.sub,
+                tenant: c.tenant,
+                role: c.role,
+                name: c.name,
+                login: c.login,
+            },
+            expires,
+        ))
     }
 }
 
@@ -148,6 +171,7 @@ mod tests {
             tenant: "demo".into(),
             role: Role::Receptionist,
             name: "R".into(),
+            login: Some("login_1".into()),
         }
     }
 
@@ -188,6 +212,7 @@ mod tests {
             iat: now - 100,
             exp: now - 1,
             jti: "j".into(),
+            login: None,
         };
         assert!(
             keys.verify(&keys.sign(&c).unwrap(), at)

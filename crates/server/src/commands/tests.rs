@@ -31,6 +31,7 @@ fn staff(id: &str, role: Role) -> Caller {
         tenant: "demo".into(),
         role,
         name: format!("{role:?}"),
+        login: None,
     }
 }
 

@@ -3,6 +3,8 @@
 use super::extract::JsonBody;
 use crate::auth::{Caller, password};
 use crate::error::ApiError;
+use crate::realtime::broadcast::Broadcast;
+use crate::realtime::rooms;
 use crate::state::AppState;
 use crate::store::{directory, sessions};
 use axum::Json;
@@ -76,16 +78,10 @@ pub async fn login(
     if let Ok(mut l) = st.login_failures_by_user.lock() {
         l.reset(&user_key);
     }
-    let caller = Caller {
-        id: user.id.clone(),
-        tenant: req.tenant.clone(),
-        role: user.role,
-        name: user.name.clone(),
-    };
     let ttl = st.config.refresh_ttl.as_secs();
-    let (tenant, user_id) = (caller.tenant.clone(), caller.id.clone());
+    let (tenant, user_id) = (req.tenant.clone(), user.id.clone());
     let at = st.now();
-    let refresh_token = st
+    let (login, refresh_token) = st
         .db
         .write(move |c| {
             let tx = c.transaction()?;
@@ -94,6 +90,13 @@ pub async fn login(
             Ok(t)
         })
         .await?;
+    let caller = Caller {
+        id: user.id.clone(),
+        tenant: req.tenant.clone(),
+        role: user.role,
+        name: user.name.clone(),
+        login: Some(login),
+    };
     tokens(&st, &caller, refresh_token).map(Json)
 }
 
@@ -135,13 +138,18 @@ pub async fn refresh(
             Ok(r)
         })
         .await?;
-    let (tenant, user_id, refresh_token) = match rotation {
+    let (tenant, user_id, login, refresh_token) = match rotation {
         sessions::Rotation::Rotated {
             tenant,
             user_id,
+            login,
             refresh_token,
-        } => (tenant, user_id, refresh_token),
-        sessions::Rotation::Reused => return Err(ApiError::RefreshReused),
+        } => (tenant, user_id, login, refresh_token),
+        sessions::Rotation::Reused { tenant, login } => {
+            // Whoever holds the leaked token, the login's sockets close now.
+            close_login(&st, &tenant, &login);
+            return Err(ApiError::RefreshReused);
+        }
     };
     let (t, u) = (tenant.clone(), user_id.clone());
     let user = st
@@ -154,6 +162,7 @@ pub async fn refresh(
         tenant,
         role: user.role,
         name: user.name,
+        login: Some(login),
     };
     tokens(&st, &caller, refresh_token).map(Json)
 }
@@ -164,13 +173,26 @@ pub async fn logout(
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     let now = st.now();
-    st.db
+    let revoked = st
+        .db
         .write(move |c| {
             let tx = c.transaction()?;
-            sessions::revoke_by_token(&tx, &req.refresh_token, now)?;
+            let login = sessions::revoke_by_token(&tx, &req.refresh_token, now)?;
             tx.commit()?;
-            Ok(())
+            Ok(login)
         })
         .await?;
+    if let Some((tenant, login)) = revoked {
+        close_login(&st, &tenant, &login);
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disconnects every socket of a revoked login (they would otherwise keep
+/// receiving the clinic's events until their token ran out).
+fn close_login(st: &AppState, tenant: &str, login: &str) {
+    let room = rooms::login(tenant, login);
+    if st.committed.send(Broadcast::DisconnectRoom(room)).is_err() {
+        tracing::warn!("the broadcaster is gone; sockets of login {login} stay until they expire");
+    }
 }

@@ -142,6 +142,7 @@ pub async fn create_display(
         tenant: caller.tenant,
         role: Role::Display,
         name: display.name.clone(),
+        login: None,
     };
     let token = st
         .keys

@@ -9,10 +9,10 @@ pub mod rooms;
 use crate::auth::Caller;
 use crate::auth::rate_limit::TokenBucket;
 use crate::state::AppState;
-use crate::store::{directory, messages};
+use crate::store::{directory, messages, sessions};
 use frontdesk_protocol::envelope::{
-    EmitAck, PresenceEmit, TypingEmit, TypingEvent, ViewingEmit, WATCH_MAX_DAYS, WatchEmit,
-    ephemeral,
+    EmitAck, PresenceEmit, ReauthEmit, TypingEmit, TypingEvent, ViewingEmit, WATCH_MAX_DAYS,
+    WatchEmit, ephemeral,
 };
 use frontdesk_protocol::records::{Presence, Role};
 use serde_json::Value;
@@ -60,9 +60,9 @@ async fn authenticate(
     let token = auth.get("token").and_then(Value::as_str).ok_or_else(|| {
         Refused("unauthorized: missing auth token: send {\"token\": \"<access token>\"}".into())
     })?;
-    let caller = st
+    let (caller, expires) = st
         .keys
-        .verify(token, st.now())
+        .verify_until(token, st.now())
         .map_err(|e| Refused(e.to_string()))?;
     if let Some(t) = auth.get("tenant").and_then(Value::as_str)
         && t != caller.tenant
@@ -75,6 +75,10 @@ async fn authenticate(
         .read(move |conn| {
             if c.role == Role::Display {
                 Ok(directory::display(conn, &c.tenant, &c.id)?.map(|d| d.provider_ids))
+            } else if let Some(login) = &c.login
+                && !sessions::is_active(conn, login)?
+            {
+                Ok(None) // signed out, or revoked after a reused refresh token
             } else {
                 Ok(directory::user(conn, &c.tenant, &c.id)?.map(|_| Vec::new()))
             }
@@ -86,7 +90,7 @@ async fn authenticate(
         })?;
     let Some(board_providers) = found else {
         return Err(Refused(
-            "unauthorized: no such user or display in this tenant".into(),
+            "unauthorized: no such user or display in this tenant, or the login was revoked".into(),
         ));
     };
     if caller.role == Role::Display {
@@ -104,7 +108,11 @@ async fn authenticate(
             rooms::tenant(&caller.tenant),
             rooms::user(&caller.tenant, &caller.id),
         ]);
+        if let Some(login) = &caller.login {
+            s.join(rooms::login(&caller.tenant, login));
+        }
         s.on(ephemeral::TYPING, on_typing);
+        s.on(ephemeral::REAUTH, on_reauth);
         s.on(ephemeral::PRESENCE, on_presence);
         s.on(ephemeral::VIEWING, on_viewing);
         s.on(ephemeral::WATCH, on_watch);
@@ -120,7 +128,93 @@ async fn authenticate(
     s.extensions
         .insert(EmitBudget(Arc::new(Mutex::new(budget))));
     s.extensions.insert(caller);
+    let expiry = Expiry(Arc::new(Mutex::new(expires)));
+    s.extensions.insert(expiry.clone());
+    tokio::spawn(close_when_expired(s.clone(), st.clone(), expiry));
     Ok(())
+}
+
+/// When the socket's token expires (as last renewed with `reauth`).
+#[derive(Clone)]
+struct Expiry(Arc<Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl Expiry {
+    fn get(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.lock().ok().map(|e| *e)
+    }
+}
+
+/// Closes a socket whose token ran out without a `reauth`: a socket is only
+/// as good as the token it showed, and a sign-out ends the token's renewals.
+async fn close_when_expired(s: SocketRef, st: AppState, expiry: Expiry) {
+    loop {
+        let Some(expires) = expiry.get() else { return };
+        let left = expires - st.now();
+        if left <= chrono::TimeDelta::zero() {
+            break;
+        }
+        let nap = left.to_std().unwrap_or_default() + std::time::Duration::from_millis(50);
+        tokio::time::sleep(nap).await;
+        if !s.connected() {
+            return;
+        }
+    }
+    tracing::debug!(socket = %s.id, "access token expired without reauth: disconnecting");
+    if let Err(e) = s.disconnect() {
+        tracing::debug!("disconnecting an expired socket: {e}");
+    }
+}
+
+/// `reauth {token}`: a fresher access token for this socket's user and
+/// login; the socket lives until it expires. Anything else is refused and
+/// the socket keeps its old deadline.
+async fn on_reauth(
+    s: SocketRef,
+    TryData(data): TryData<ReauthEmit>,
+    ack: AckSender,
+    State(st): State<AppState>,
+) {
+    signal(
+        &s,
+        &st,
+        data,
+        "reauth",
+        ack,
+        async |caller, r: ReauthEmit| {
+            let (fresh, expires) = st
+                .keys
+                .verify_until(&r.token, st.now())
+                .map_err(|e| e.to_string())?;
+            if (
+                fresh.id.as_str(),
+                fresh.tenant.as_str(),
+                fresh.role,
+                fresh.login.as_deref(),
+            ) != (
+                caller.id.as_str(),
+                caller.tenant.as_str(),
+                caller.role,
+                caller.login.as_deref(),
+            ) {
+                return Err("unauthorized: the token is for another user or login".into());
+            }
+            if let Some(login) = fresh.login.clone() {
+                let active = st
+                    .db
+                    .read(move |conn| sessions::is_active(conn, &login))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !active {
+                    return Err("unauthorized: the login was revoked".into());
+                }
+            }
+            let expiry = s.extensions.get::<Expiry>().ok_or("not authenticated")?;
+            let mut held = expiry.0.lock().map_err(|_| "server error".to_owned())?;
+            *held = (*held).max(expires);
+            Ok(())
+        },
+    )
+    .await;
 }
 
 /// After CONNECT: staff sockets count towards their user's presence.

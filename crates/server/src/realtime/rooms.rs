@@ -11,6 +11,12 @@ pub fn user(tenant: &str, user: &str) -> String {
     format!("u:{tenant}:{user}")
 }
 
+/// The sockets of one login (to disconnect them when it is revoked: sign-out,
+/// a reused refresh token).
+pub fn login(tenant: &str, login: &str) -> String {
+    format!("l:{tenant}:{login}")
+}
+
 /// The sockets of one display board (to disconnect them when it is revoked).
 pub fn display(tenant: &str, display: &str) -> String {
     format!("d:{tenant}:{display}")

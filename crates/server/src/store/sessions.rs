@@ -19,10 +19,11 @@ pub enum Rotation {
     Rotated {
         tenant: String,
         user_id: String,
+        login: String,
         refresh_token: String,
     },
     /// The token was already spent; the login is now revoked.
-    Reused,
+    Reused { tenant: String, login: String },
 }
 
 fn hash(token: &str) -> String {
@@ -46,21 +47,34 @@ fn mint(
     Ok(token)
 }
 
-/// Starts a login and returns its first refresh token.
+/// Starts a login and returns its id and first refresh token.
 pub fn start(
     conn: &Connection,
     tenant: &str,
     user_id: &str,
     ttl_secs: u64,
     now: DateTime<Utc>,
-) -> Result<String, ApiError> {
+) -> Result<(String, String), ApiError> {
     let login = new_id("login");
     super::exec(
         conn,
         "INSERT INTO logins (id, tenant, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![login, tenant, user_id, fmt_ts(&now)],
     )?;
-    mint(conn, &login, ttl_secs, now)
+    let token = mint(conn, &login, ttl_secs, now)?;
+    Ok((login, token))
+}
+
+/// Whether a login is still good (not revoked, not pruned).
+pub fn is_active(conn: &Connection, login: &str) -> Result<bool, ApiError> {
+    let found: Option<i64> = super::one(
+        conn,
+        "SELECT 1 FROM logins WHERE id = ?1 AND revoked_at IS NULL",
+        [login],
+        |r| r.get(0),
+    )
+    .optional()?;
+    Ok(found.is_some())
 }
 
 /// A stored refresh token joined with its login.
@@ -116,7 +130,7 @@ pub fn rotate(
     }
     if spent.is_some() {
         revoke(conn, &login, "refresh token reused", now)?;
-        return Ok(Rotation::Reused);
+        return Ok(Rotation::Reused { tenant, login });
     }
     if parse_ts(&expires)? <= now {
         return Err(ApiError::Unauthorized(
@@ -132,6 +146,7 @@ pub fn rotate(
     Ok(Rotation::Rotated {
         tenant,
         user_id,
+        login,
         refresh_token,
     })
 }
@@ -152,25 +167,24 @@ pub fn revoke(
 }
 
 /// Revokes the login a (current) refresh token belongs to: sign-out.
+/// Returns the login's tenant and id, if the token was known.
 pub fn revoke_by_token(
     conn: &Connection,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
-    let login: Option<String> = conn
+) -> Result<Option<(String, String)>, ApiError> {
+    let login: Option<(String, String)> = conn
         .query_row(
-            "SELECT login_id FROM refresh_tokens WHERE hash = ?1",
+            "SELECT l.tenant, l.id FROM refresh_tokens t JOIN logins l ON l.id = t.login_id
+             WHERE t.hash = ?1",
             [hash(token)],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    match login {
-        Some(l) => {
-            revoke(conn, &l, "signed out", now)?;
-            Ok(true)
-        }
-        None => Ok(false),
+    if let Some((_, l)) = &login {
+        revoke(conn, l, "signed out", now)?;
     }
+    Ok(login)
 }
 
 /// Deletes refresh tokens that expired more than a day ago (spent or not) and
@@ -213,7 +227,8 @@ mod tests {
     fn rotation_reuse_and_pruning() {
         let c = db();
         let u = directory::create_user(&c, "t", "a", "A", Role::Admin, "x").unwrap();
-        let first = start(&c, "t", &u.id, 3600, at()).unwrap();
+        let (login, first) = start(&c, "t", &u.id, 3600, at()).unwrap();
+        assert!(is_active(&c, &login).unwrap());
         let Rotation::Rotated {
             refresh_token: second,
             ..
@@ -221,10 +236,16 @@ mod tests {
         else {
             panic!("rotates")
         };
-        assert!(matches!(
-            rotate(&c, &first, 3600, at()).unwrap(),
-            Rotation::Reused
-        ));
+        match rotate(&c, &first, 3600, at()).unwrap() {
+            Rotation::Reused { tenant, login: l } => {
+                assert_eq!((tenant.as_str(), l), ("t", login.clone()))
+            }
+            other => panic!("a reuse, not {other:?}"),
+        }
+        assert!(
+            !is_active(&c, &login).unwrap(),
+            "the reuse revoked the login"
+        );
         assert!(
             rotate(&c, &second, 3600, at())
                 .unwrap_err()
@@ -232,7 +253,7 @@ mod tests {
                 .contains("revoked")
         );
         // An already-expired token is refused, then pruned with its login.
-        let old = start(&c, "t", &u.id, 0, at()).unwrap();
+        let (_, old) = start(&c, "t", &u.id, 0, at()).unwrap();
         assert!(
             rotate(&c, &old, 0, at())
                 .unwrap_err()

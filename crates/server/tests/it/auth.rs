@@ -166,6 +166,7 @@ fn claims(tenant: &str, sub: &str, exp_offset: i64) -> Claims {
         iat: now - 10,
         exp: now + exp_offset,
         jti: "t".into(),
+        login: None,
     }
 }
 
@@ -236,5 +237,108 @@ async fn short_lived_access_token_expires_and_refresh_restores_access() {
             .await
             .0,
         200
+    );
+}
+
+/// Whether `socket` still gets the clinic's events: another desk's walk-in
+/// must reach it.
+async fn still_receives(d: &Demo, socket: &mut SioClient, name: &str) {
+    let by = d.login("admin").await.access_token;
+    let (s, _) = d
+        .post(
+            &by,
+            "/api/queue",
+            json!({"provider_id": d.clinic.providers[0], "patient": {"name": name}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let ev = socket
+        .expect_where("queue.updated", |e| e["data"]["patient"]["name"] == name)
+        .await;
+    assert_eq!(ev["data"]["patient"]["name"], name);
+}
+
+#[tokio::test]
+async fn a_socket_closes_with_its_login_signed_out_or_revoked_and_its_token_expired() {
+    let d = demo_server(|c| c.access_ttl = std::time::Duration::from_secs(3)).await;
+    // Sign-out closes that login's sockets at once, and only that login's.
+    let (a, b) = (d.login("reception").await, d.login("reception").await);
+    let mut on_a = d.socket(&a.access_token).await;
+    let mut on_b = d.socket(&b.access_token).await;
+    let s = d
+        .http
+        .post(d.url("/api/auth/logout"))
+        .json(&json!({"refresh_token": a.refresh_token}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, 204);
+    assert!(on_a.closed_by_server().await, "signed out: closed");
+    still_receives(&d, &mut on_b, "Other Login").await;
+    // Its access token, not yet expired, no longer opens a socket.
+    let refused = SioClient::connect(&d.server.url(), json!({"token": a.access_token})).await;
+    assert!(
+        refused.is_err_and(|e| e.contains("revoked")),
+        "a revoked login cannot reconnect"
+    );
+
+    // A reused refresh token revokes the login, and its sockets close.
+    let first = d
+        .http
+        .post(d.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": b.refresh_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let reuse = d
+        .http
+        .post(d.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": b.refresh_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reuse.status(), 401);
+    assert!(on_b.closed_by_server().await, "revoked by reuse: closed");
+
+    // A token that expires closes its socket, unless a fresher one is shown.
+    let c = d.login("reception").await;
+    let mut quiet = d.socket(&c.access_token).await;
+    let e = d.login("reception").await;
+    let mut renewing = d.socket(&e.access_token).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let fresh: serde_json::Value = d
+        .http
+        .post(d.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": e.refresh_token}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ack = renewing
+        .emit_ack("reauth", json!({"token": fresh["access_token"]}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    // Someone else's token, or garbage, is refused and changes nothing.
+    let someone_else = d.login("admin").await.access_token;
+    let wrong = renewing
+        .emit_ack("reauth", json!({"token": someone_else}))
+        .await;
+    assert_eq!(wrong["ok"], false, "{wrong}");
+    assert_eq!(
+        renewing.emit_ack("reauth", json!({"token": "x"})).await["ok"],
+        false
+    );
+    assert!(
+        quiet.closed_by_server().await,
+        "expired without reauth: closed"
+    );
+    still_receives(&d, &mut renewing, "Renewed Socket").await;
+    assert!(
+        renewing.closed_by_server().await,
+        "and closed when the renewed token runs out"
     );
 }
