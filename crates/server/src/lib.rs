@@ -37,7 +37,7 @@ pub use db::{Db, DbLocation};
 pub use error::ApiError;
 pub use state::AppState;
 
-use socketioxide::{SocketIo, TransportType};
+use socketioxide::{ParserConfig, SocketIo, TransportType};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -110,6 +110,14 @@ pub async fn start_with_db(config: ServerConfig, db: Db) -> Result<RunningServer
         // Frames here are small; a 1 KiB read buffer (default 4 KiB) saves
         // ~3 KiB per held connection and grows on demand for larger ones.
         .ws_read_buffer_size(1024)
+        // The protocol has no binary: a packet announcing attachments is
+        // refused at once (the connection closes) instead of buffering up
+        // to 10 MB per connection while it waits for them.
+        .with_parser(
+            ParserConfig::common()
+                .max_incoming_binaries(0)
+                .max_incoming_binary_buf_size(0),
+        )
         .with_state(state.clone())
         .build_layer();
     realtime::attach(&io);

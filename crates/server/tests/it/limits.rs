@@ -58,6 +58,34 @@ async fn malformed_and_oversized_frames_close_only_that_socket() {
 }
 
 #[tokio::test]
+async fn binary_attachments_are_refused_at_once_not_buffered() {
+    let d = demo_server(|_| {}).await;
+    let token = d.login("reception").await.access_token;
+    let mut healthy = d.socket(&token).await;
+    // A well-formed event announcing two binary attachments, and one of
+    // them sent (a peer parking buffers): the protocol has no binary, so the
+    // socket is closed at the announcement instead of holding up to 10 MB
+    // for up to a minute while it waits for the rest.
+    let mut announced = d.socket(&token).await;
+    announced.send_raw(
+        "52-[\"typing\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]",
+    );
+    announced.send_binary(vec![7u8; 60 * 1024]);
+    assert!(
+        announced.closed_by_server().await,
+        "a binary event left its socket open"
+    );
+    let thread = &d.clinic.threads[0];
+    assert_eq!(
+        healthy
+            .emit_ack("typing", json!({"thread": thread, "typing": false}))
+            .await["ok"],
+        true,
+        "the other sockets are untouched"
+    );
+}
+
+#[tokio::test]
 async fn socket_emits_are_rate_limited_with_a_clear_ack() {
     let d = demo_server(|c| {
         c.socket_event_burst = 5;

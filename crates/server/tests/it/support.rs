@@ -175,7 +175,7 @@ type AckMap = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>>;
 /// A minimal Socket.IO v5 client over a WebSocket, for tests only (the real
 /// client is the engine's).
 pub struct SioClient {
-    out: mpsc::UnboundedSender<String>,
+    out: mpsc::UnboundedSender<Ws>,
     events: mpsc::UnboundedReceiver<(String, Value)>,
     acks: AckMap,
     next_ack: u64,
@@ -228,15 +228,15 @@ impl SioClient {
                 _ => {}
             }
         };
-        let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Ws>();
         let (ev_tx, events) = mpsc::unbounded_channel();
         let acks: AckMap = Arc::default();
         let out2 = out.clone();
         let acks2 = acks.clone();
         let pings2 = pings.clone();
         tokio::spawn(async move {
-            while let Some(text) = out_rx.recv().await {
-                if sink.send(Ws::text(text)).await.is_err() {
+            while let Some(frame) = out_rx.recv().await {
+                if sink.send(frame).await.is_err() {
                     break;
                 }
             }
@@ -247,7 +247,7 @@ impl SioClient {
                 match EioPacket::decode(&text) {
                     Ok(EioPacket::Ping(p)) => {
                         *pings2.lock().unwrap() += 1;
-                        let _ = out2.send(EioPacket::Pong(p).encode());
+                        let _ = out2.send(Ws::text(EioPacket::Pong(p).encode()));
                     }
                     Ok(EioPacket::Message(m)) => {
                         let Ok(p) = SioPacket::decode(&m) else {
@@ -303,7 +303,12 @@ impl SioClient {
     pub fn send_raw(&self, sio_text: &str) {
         let _ = self
             .out
-            .send(EioPacket::Message(sio_text.to_owned()).encode());
+            .send(Ws::text(EioPacket::Message(sio_text.to_owned()).encode()));
+    }
+
+    /// Sends a binary WebSocket frame (a Socket.IO binary attachment).
+    pub fn send_binary(&self, bytes: Vec<u8>) {
+        let _ = self.out.send(Ws::binary(bytes));
     }
 
     /// The next event, or `None` if none arrives within `within`.
@@ -351,7 +356,7 @@ impl SioClient {
 
     /// Closes the socket.
     pub fn close(self) {
-        let _ = self.out.send(EioPacket::Close.encode());
+        let _ = self.out.send(Ws::text(EioPacket::Close.encode()));
     }
 }
 
