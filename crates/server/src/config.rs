@@ -39,7 +39,9 @@ pub struct ServerConfig {
     pub max_payload: u64,
     /// Packets buffered per socket before emits to it fail.
     pub socket_buffer: usize,
-    /// Failed logins allowed per user and per client address within `login_window`.
+    /// Login attempts per user from one address before they back off
+    /// (1 s, doubling, up to `login_window`), and failed logins per client
+    /// address within `login_window`.
     pub login_failures_per_user: u32,
     pub login_failures_per_address: u32,
     pub login_window: Duration,

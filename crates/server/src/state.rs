@@ -1,7 +1,7 @@
 //! Shared server state handed to every request and socket handler.
 
 use crate::auth::TokenKeys;
-use crate::auth::rate_limit::{FailureLimiter, TokenBucket};
+use crate::auth::rate_limit::{LoginGuard, TokenBucket};
 use crate::config::ServerConfig;
 use crate::db::Db;
 use crate::realtime::broadcast::Broadcast;
@@ -9,7 +9,7 @@ use crate::realtime::presence::PresenceTracker;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Cheap to clone; everything inside is shared.
@@ -21,10 +21,8 @@ pub struct Inner {
     pub config: ServerConfig,
     pub db: Db,
     pub keys: TokenKeys,
-    /// Failed logins per `<tenant>/<username>`.
-    pub login_failures_by_user: Mutex<FailureLimiter>,
-    /// Failed logins per client IP address.
-    pub login_failures_by_address: Mutex<FailureLimiter>,
+    /// Login attempts per user and address, and per address.
+    pub logins: Mutex<LoginGuard>,
     /// Mutation rate per user id.
     pub mutation_buckets: Mutex<HashMap<String, TokenBucket>>,
     pub presence: Mutex<PresenceTracker>,
@@ -48,12 +46,10 @@ impl AppState {
         AppState(Arc::new(Inner {
             keys,
             db,
-            login_failures_by_user: Mutex::new(FailureLimiter::new(
+            logins: Mutex::new(LoginGuard::new(
                 config.login_failures_per_user,
-                config.login_window,
-            )),
-            login_failures_by_address: Mutex::new(FailureLimiter::new(
                 config.login_failures_per_address,
+                Duration::from_secs(1),
                 config.login_window,
             )),
             mutation_buckets: Mutex::new(HashMap::new()),

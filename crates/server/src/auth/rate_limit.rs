@@ -1,7 +1,11 @@
 //! Rate limiting with the time passed in, so it is tested without sleeping.
 //!
-//! [`FailureLimiter`] counts failed logins per key (user, address) in a fixed
-//! window; [`TokenBucket`] caps the steady rate of requests or socket events.
+//! [`LoginGuard`] decides whether a login attempt may be made: per user *and*
+//! address, attempts back off once the free ones are used (so a stranger
+//! cannot lock a colleague out from elsewhere), and per address a cap stops
+//! a spray across users. [`FailureLimiter`] counts failures per key in a
+//! fixed window; [`TokenBucket`] caps the steady rate of requests or socket
+//! events.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -62,6 +66,83 @@ impl FailureLimiter {
     /// Forgets `key`'s failures (after a successful login).
     pub fn reset(&mut self, key: &str) {
         self.entries.remove(key);
+    }
+
+    /// Takes back one counted failure of `key` (it turned out a success).
+    pub fn refund(&mut self, key: &str) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+}
+
+/// Login attempts: each is reserved (counted as a failure) *before* the
+/// password is checked, under one lock, so concurrent attempts cannot slip
+/// past the count; a success gives the reservation back.
+///
+/// Per (user, address): `free` attempts, then each next one waits
+/// `base × 2^(failures − free)` after the last (at most `cap`); the count is
+/// forgotten after `forget_after` without attempts, or on success. Per
+/// address: at most `per_address` failures in `window`, whatever the users.
+#[derive(Debug)]
+pub struct LoginGuard {
+    free: u32,
+    base: Duration,
+    cap: Duration,
+    forget_after: Duration,
+    /// (user, address) → (failures, last attempt)
+    pairs: HashMap<(String, String), (u32, Instant)>,
+    addresses: FailureLimiter,
+}
+
+impl LoginGuard {
+    /// `free` attempts per user and address, then backing off from `base` up
+    /// to `cap` (forgotten after `cap` of quiet); `per_address` failures per
+    /// `cap` from one address.
+    pub fn new(free: u32, per_address: u32, base: Duration, cap: Duration) -> LoginGuard {
+        LoginGuard {
+            free,
+            base,
+            cap,
+            forget_after: cap,
+            pairs: HashMap::new(),
+            addresses: FailureLimiter::new(per_address, cap),
+        }
+    }
+
+    /// Reserves an attempt for `user` from `address` at `now`, or says how
+    /// many seconds to wait.
+    pub fn reserve(&mut self, user: &str, address: &str, now: Instant) -> Result<(), u64> {
+        self.addresses.check(address, now)?;
+        let key = (user.to_owned(), address.to_owned());
+        let (failures, last) = match self.pairs.get(&key) {
+            Some(&(n, last)) if now.duration_since(last) < self.forget_after => (n, last),
+            _ => (0, now),
+        };
+        if failures >= self.free {
+            let doublings = (failures - self.free).min(30);
+            let wait = self.base.saturating_mul(1u32 << doublings).min(self.cap);
+            let ready = last + wait;
+            if now < ready {
+                return Err((ready - now).as_secs().max(1));
+            }
+        }
+        self.pairs.insert(key, (failures + 1, now));
+        self.addresses.record_failure(address, now);
+        // Keep memory bounded under a spray of distinct keys.
+        if self.pairs.len() > 100_000 {
+            let forget = self.forget_after;
+            self.pairs
+                .retain(|_, (_, last)| now.duration_since(*last) < forget);
+        }
+        Ok(())
+    }
+
+    /// The reserved attempt succeeded: the pair starts afresh, and the
+    /// address gets its reservation back.
+    pub fn succeeded(&mut self, user: &str, address: &str) {
+        self.pairs.remove(&(user.to_owned(), address.to_owned()));
+        self.addresses.refund(address);
     }
 }
 
@@ -124,6 +205,82 @@ mod tests {
         assert!(l.check("u", t0 + Duration::from_secs(62)).is_ok());
         l.reset("u");
         assert!(l.check("u", t0 + Duration::from_secs(62)).is_ok());
+    }
+
+    #[test]
+    fn concurrent_attempts_cannot_slip_past_the_reservation() {
+        let t0 = Instant::now();
+        let mut g = LoginGuard::new(5, 30, Duration::from_secs(1), Duration::from_secs(900));
+        // Fifty attempts at once, none answered yet: five get to check a password.
+        let let_through = (0..50)
+            .filter(|_| g.reserve("u", "1.2.3.4", t0).is_ok())
+            .count();
+        assert_eq!(let_through, 5);
+    }
+
+    #[test]
+    fn a_stranger_elsewhere_cannot_lock_a_user_out() {
+        let t0 = Instant::now();
+        let mut g = LoginGuard::new(5, 30, Duration::from_secs(1), Duration::from_secs(900));
+        for _ in 0..5 {
+            g.reserve("doctor", "6.6.6.6", t0).unwrap();
+        }
+        assert!(
+            g.reserve("doctor", "6.6.6.6", t0).is_err(),
+            "the guesser waits"
+        );
+        // The doctor at the front desk PC signs in at once.
+        assert!(g.reserve("doctor", "10.0.0.5", t0).is_ok());
+        g.succeeded("doctor", "10.0.0.5");
+        assert!(g.reserve("doctor", "10.0.0.5", t0).is_ok());
+    }
+
+    #[test]
+    fn attempts_back_off_doubling_then_are_forgotten() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut g = LoginGuard::new(2, 1000, s(1), s(60));
+        g.reserve("u", "a", t0).unwrap();
+        g.reserve("u", "a", t0).unwrap();
+        // Third: 1 s after the last, fourth: 2 s after that, fifth: 4 s…
+        assert_eq!(g.reserve("u", "a", t0), Err(1));
+        g.reserve("u", "a", t0 + s(1)).unwrap();
+        assert_eq!(g.reserve("u", "a", t0 + s(2)), Err(1));
+        g.reserve("u", "a", t0 + s(3)).unwrap();
+        assert_eq!(g.reserve("u", "a", t0 + s(4)), Err(3));
+        g.reserve("u", "a", t0 + s(7)).unwrap();
+        // …never more than the cap (60 s here), however many failures…
+        let mut t = t0 + s(7);
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            match g.reserve("u", "a", t) {
+                Ok(()) => {}
+                Err(w) => {
+                    waits.push(w);
+                    t += s(w);
+                }
+            }
+        }
+        assert!(waits.iter().all(|w| *w <= 60), "{waits:?}");
+        assert!(waits.contains(&60), "it reaches the cap: {waits:?}");
+        // …and forgotten after a quiet cap.
+        assert!(g.reserve("u", "a", t + s(61)).is_ok());
+        assert!(g.reserve("u", "a", t + s(61)).is_ok());
+        // A success starts the pair afresh.
+        assert!(g.reserve("u", "a", t + s(61)).is_err());
+        g.succeeded("u", "a");
+        assert!(g.reserve("u", "a", t + s(61)).is_ok());
+    }
+
+    #[test]
+    fn one_address_cannot_spray_across_users() {
+        let t0 = Instant::now();
+        let mut g = LoginGuard::new(5, 3, Duration::from_secs(1), Duration::from_secs(900));
+        for user in ["a", "b", "c"] {
+            g.reserve(user, "6.6.6.6", t0).unwrap();
+        }
+        assert!(g.reserve("d", "6.6.6.6", t0).is_err());
+        assert!(g.reserve("d", "7.7.7.7", t0).is_ok());
     }
 
     #[test]

@@ -29,22 +29,14 @@ pub async fn login(
     }
     let user_key = format!("{}/{}", req.tenant, req.username.to_lowercase());
     let addr_key = peer.ip().to_string();
-    let now = st.instant();
-    {
-        let lock_err = || ApiError::internal("login limiter lock poisoned");
-        limited(
-            st.login_failures_by_address
-                .lock()
-                .map_err(|_| lock_err())?
-                .check(&addr_key, now),
-        )?;
-        limited(
-            st.login_failures_by_user
-                .lock()
-                .map_err(|_| lock_err())?
-                .check(&user_key, now),
-        )?;
-    }
+    // Counted before the password is checked, so concurrent guesses cannot
+    // slip past the count; a success gives the attempt back.
+    limited(
+        st.logins
+            .lock()
+            .map_err(|_| ApiError::internal("login limiter lock poisoned"))?
+            .reserve(&user_key, &addr_key, st.instant()),
+    )?;
 
     let (tenant, username) = (req.tenant.clone(), req.username.clone());
     let creds = st
@@ -65,18 +57,10 @@ pub async fn login(
 
     let user = match creds {
         Some(c) if ok && c.user.role != Role::Display => c.user,
-        _ => {
-            if let Ok(mut l) = st.login_failures_by_user.lock() {
-                l.record_failure(&user_key, now);
-            }
-            if let Ok(mut l) = st.login_failures_by_address.lock() {
-                l.record_failure(&addr_key, now);
-            }
-            return Err(ApiError::InvalidCredentials);
-        }
+        _ => return Err(ApiError::InvalidCredentials),
     };
-    if let Ok(mut l) = st.login_failures_by_user.lock() {
-        l.reset(&user_key);
+    if let Ok(mut l) = st.logins.lock() {
+        l.succeeded(&user_key, &addr_key);
     }
     let ttl = st.config.refresh_ttl.as_secs();
     let (tenant, user_id) = (req.tenant.clone(), user.id.clone());

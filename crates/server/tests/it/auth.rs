@@ -36,38 +36,59 @@ async fn login_gives_tokens_and_refuses_bad_credentials_alike() {
     assert!(p["detail"].as_str().unwrap().contains("username"), "{p}");
 }
 
+/// Logs in as `user` with `password` from the loopback address `ip`
+/// (127.0.0.0/8 is all loopback: each address is another PC to the server).
+async fn login_from(d: &Demo, ip: &str, user: &str, password: &str) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .post(d.url("/api/auth/login"))
+        .json(&json!({"tenant": "demo", "username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
 #[tokio::test]
-async fn login_is_rate_limited_per_user_then_per_address() {
+async fn login_attempts_back_off_per_user_and_address_and_are_capped_per_address() {
     let d = demo_server(|c| {
         c.login_failures_per_user = 3;
         c.login_failures_per_address = 5;
     })
     .await;
-    let attempt = |user: &'static str, pw: &'static str| {
-        let d = &d;
-        async move {
-            d.post(
-                "",
-                "/api/auth/login",
-                json!({"tenant": "demo", "username": user, "password": pw}),
-            )
-            .await
-        }
-    };
+    let (here, there) = ("127.0.0.1", "127.0.0.2");
     for _ in 0..3 {
-        assert_eq!(attempt("doctor", "bad").await.0, 401);
+        assert_eq!(login_from(&d, here, "doctor", "bad").await.0, 401);
     }
-    // Locked, even with the right password.
-    let (s, p) = attempt("doctor", "demo").await;
-    assert_eq!(s, 429, "{p}");
-    assert_eq!(p["type"], "rate-limited");
+    // From this PC the doctor's account now backs off, right password or not…
+    let (s, p) = login_from(&d, here, "doctor", "demo").await;
+    assert_eq!((s, p["type"].as_str()), (429, Some("rate-limited")), "{p}");
     assert!(p["retry_after"].as_u64().unwrap() > 0);
-    // Other users still work from this address until it runs out too.
-    assert_eq!(attempt("reception", "demo").await.0, 200);
-    assert_eq!(attempt("admin", "bad").await.0, 401);
-    assert_eq!(attempt("admin", "bad").await.0, 401);
-    // Five failures from this address in all: every login from it is refused now.
-    assert_eq!(attempt("reception", "demo").await.0, 429);
+    // …but a guesser elsewhere cannot lock the doctor out.
+    assert_eq!(login_from(&d, there, "doctor", "demo").await.0, 200);
+    // Other users still sign in from here until the address has failed five times.
+    assert_eq!(login_from(&d, here, "reception", "demo").await.0, 200);
+    assert_eq!(login_from(&d, here, "admin", "bad").await.0, 401);
+    assert_eq!(login_from(&d, here, "admin", "bad").await.0, 401);
+    assert_eq!(login_from(&d, here, "reception", "demo").await.0, 429);
+    assert_eq!(login_from(&d, there, "reception", "demo").await.0, 200);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_wrong_passwords_get_five_answers_and_the_rest_wait() {
+    let d = demo_server(|_| {}).await;
+    let attempts = (0..50).map(|_| login_from(&d, "127.0.0.3", "doctor", "wrong"));
+    let answers = futures_util::future::join_all(attempts).await;
+    let count = |status| answers.iter().filter(|(s, _)| *s == status).count();
+    assert_eq!(
+        (count(401), count(429)),
+        (5, 45),
+        "each attempt is counted before the password is checked"
+    );
 }
 
 #[tokio::test]
