@@ -131,6 +131,7 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ApiError> {
         }
         return Ok(s.into_bytes());
     }
+    check_private(path)?;
     match std::fs::read(path) {
         Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
         Ok(_) => {
@@ -153,6 +154,28 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ApiError> {
     Ok(secret.to_vec())
 }
 
+/// Refuses a secret file that others can read: anyone who read it can sign
+/// in as anyone. (It is not tightened silently: it may have leaked already.)
+fn check_private(path: &Path) -> Result<(), ApiError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(ApiError::internal(format!(
+                    "{} is readable by others (mode {mode:o}): anyone who read it can forge \
+                     tokens. Replace the secret (delete the file and restart: every user signs \
+                     in again), or if it cannot have leaked: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -165,4 +188,36 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_others_can_read_is_refused_and_a_new_one_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir =
+            std::env::temp_dir().join(format!("clinic-secret-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("clinic.db.secret");
+        let made = load_or_create_secret(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            load_or_create_secret(&path).unwrap(),
+            made,
+            "kept across restarts"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = load_or_create_secret(&path).unwrap_err().to_string();
+        assert!(
+            refused.contains("readable by others") && refused.contains("chmod 600"),
+            "{refused}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

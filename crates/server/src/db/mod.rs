@@ -131,7 +131,51 @@ where
     .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
 }
 
+/// Makes the database file (and any `-wal`/`-shm` beside it) readable by the
+/// server's user only: they hold patients' records. A new file is created so
+/// (SQLite gives its journal files the database file's mode); an existing one
+/// that others could read is tightened, with a warning.
+fn keep_private(path: &Path) -> Result<(), ApiError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| ApiError::internal(format!("creating {}: {e}", path.display())))?;
+        }
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            files.push(p.into());
+        }
+        for f in files.iter().filter(|f| f.exists()) {
+            let mode = std::fs::metadata(f)
+                .map_err(|e| ApiError::internal(format!("reading {}: {e}", f.display())))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    "{} was readable by others (mode {:o}); made it owner-only",
+                    f.display(),
+                    mode & 0o777
+                );
+                std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| ApiError::internal(format!("restricting {}: {e}", f.display())))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn open_file(path: &Path, read_only: bool) -> Result<Connection, ApiError> {
+    if !read_only {
+        keep_private(path)?;
+    }
     let conn = if read_only {
         Connection::open_with_flags(
             path,
@@ -152,6 +196,43 @@ fn open_file(path: &Path, read_only: bool) -> Result<Connection, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_journal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile_dir();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // Under the usual umask (022) a new file would be world-readable.
+        let path = dir.join("clinic.db");
+        let db = Db::open(&DbLocation::File(path.clone())).unwrap();
+        db.write_now(|c| {
+            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")?;
+            Ok(())
+        })
+        .unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let f = dir.join(format!("clinic.db{suffix}"));
+            assert!(f.exists(), "{} exists", f.display());
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+        drop(db);
+        // An existing database others can read is tightened on open.
+        for suffix in ["", "-wal", "-shm"] {
+            let f = dir.join(format!("clinic.db{suffix}"));
+            if f.exists() {
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let _db = Db::open(&DbLocation::File(path.clone())).unwrap();
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("clinic-db-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
 
     #[tokio::test]
     async fn commits_leave_the_wal_to_the_background_checkpoint() {
