@@ -230,14 +230,20 @@ async fn on_connect(s: SocketRef, State(st): State<AppState>) {
         if let Some(c) = s.extensions.get::<Caller>()
             && let Ok(mut p) = st.presence.lock()
         {
-            p.disconnect(&c.tenant, &c.id, st.instant());
+            p.disconnect(&c.tenant, &c.id, &s.id.to_string(), st.instant());
         }
     });
+    let socket = s.id.to_string();
     let (change, here) = match st.presence.lock() {
-        Ok(mut p) => (
-            p.connect(&caller.tenant, &caller.id),
-            p.snapshot(&caller.tenant),
-        ),
+        Ok(mut p) => {
+            let change = p.connect(&caller.tenant, &caller.id, &socket);
+            // A socket that closed before its disconnect handler was in
+            // place would otherwise hold its user online for good.
+            if !s.connected() {
+                p.disconnect(&caller.tenant, &caller.id, &socket, st.instant());
+            }
+            (change, p.snapshot(&caller.tenant))
+        }
         Err(_) => (None, Vec::new()),
     };
     // Presence is not replayed: tell the new socket who is here now.

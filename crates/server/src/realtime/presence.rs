@@ -5,12 +5,14 @@
 //! should not flash "offline" at everyone), then go offline.
 
 use frontdesk_protocol::records::{Presence, PresenceState};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 struct UserPresence {
-    sockets: u32,
+    /// The ids of the user's open sockets: a close counts once, however
+    /// often it is reported, and a socket never seen opening is ignored.
+    sockets: HashSet<String>,
     state: PresenceState,
     viewing: Option<String>,
     offline_at: Option<Instant>,
@@ -43,18 +45,18 @@ impl PresenceTracker {
         }
     }
 
-    /// A socket of `user` opened. Returns the change if they were offline.
-    pub fn connect(&mut self, tenant: &str, user: &str) -> Option<Presence> {
+    /// Socket `socket` of `user` opened. Returns the change if they were offline.
+    pub fn connect(&mut self, tenant: &str, user: &str, socket: &str) -> Option<Presence> {
         let key = (tenant.to_owned(), user.to_owned());
         match self.users.get_mut(&key) {
             Some(p) => {
-                p.sockets += 1;
+                p.sockets.insert(socket.to_owned());
                 p.offline_at = None;
                 None
             }
             None => {
                 let p = UserPresence {
-                    sockets: 1,
+                    sockets: HashSet::from([socket.to_owned()]),
                     state: PresenceState::Online,
                     viewing: None,
                     offline_at: None,
@@ -66,13 +68,14 @@ impl PresenceTracker {
         }
     }
 
-    /// A socket of `user` closed; if it was the last, offline is due after the grace.
-    pub fn disconnect(&mut self, tenant: &str, user: &str, now: Instant) {
-        if let Some(p) = self.users.get_mut(&(tenant.to_owned(), user.to_owned())) {
-            p.sockets = p.sockets.saturating_sub(1);
-            if p.sockets == 0 {
-                p.offline_at = Some(now + self.grace);
-            }
+    /// Socket `socket` of `user` closed; if it was the last, offline is due
+    /// after the grace. A socket already closed (or never opened) changes nothing.
+    pub fn disconnect(&mut self, tenant: &str, user: &str, socket: &str, now: Instant) {
+        if let Some(p) = self.users.get_mut(&(tenant.to_owned(), user.to_owned()))
+            && p.sockets.remove(socket)
+            && p.sockets.is_empty()
+        {
+            p.offline_at = Some(now + self.grace);
         }
     }
 
@@ -155,22 +158,25 @@ mod tests {
         let t0 = Instant::now();
         let grace = Duration::from_secs(10);
         let mut p = PresenceTracker::new(grace);
-        assert_eq!(p.connect("c", "u").unwrap().state, PresenceState::Online);
+        assert_eq!(
+            p.connect("c", "u", "s1").unwrap().state,
+            PresenceState::Online
+        );
         assert!(
-            p.connect("c", "u").is_none(),
+            p.connect("c", "u", "s2").is_none(),
             "second socket changes nothing"
         );
-        p.disconnect("c", "u", t0);
+        p.disconnect("c", "u", "s1", t0);
         assert!(p.expire(t0 + grace).is_empty(), "one socket still open");
-        p.disconnect("c", "u", t0 + Duration::from_secs(1));
+        p.disconnect("c", "u", "s2", t0 + Duration::from_secs(1));
         assert!(
             p.expire(t0 + Duration::from_secs(10)).is_empty(),
             "still in grace"
         );
         // Reconnecting within the grace cancels the offline.
-        assert!(p.connect("c", "u").is_none());
+        assert!(p.connect("c", "u", "s3").is_none());
         assert!(p.expire(t0 + Duration::from_secs(60)).is_empty());
-        p.disconnect("c", "u", t0 + Duration::from_secs(60));
+        p.disconnect("c", "u", "s3", t0 + Duration::from_secs(60));
         let gone = p.expire(t0 + Duration::from_secs(70));
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].1.state, PresenceState::Offline);
@@ -178,9 +184,26 @@ mod tests {
     }
 
     #[test]
+    fn a_close_counts_once_per_socket_however_often_it_is_reported() {
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(5);
+        let mut p = PresenceTracker::new(grace);
+        p.connect("c", "u", "a");
+        p.connect("c", "u", "b");
+        // The same close reported twice, and a close of a socket never seen:
+        // the other socket still holds the user online.
+        p.disconnect("c", "u", "a", t0);
+        p.disconnect("c", "u", "a", t0);
+        p.disconnect("c", "u", "ghost", t0);
+        assert!(p.expire(t0 + grace * 2).is_empty(), "b is still open");
+        p.disconnect("c", "u", "b", t0);
+        assert_eq!(p.expire(t0 + grace).len(), 1);
+    }
+
+    #[test]
     fn state_and_viewing_changes_are_reported_once() {
         let mut p = PresenceTracker::new(Duration::from_secs(1));
-        p.connect("c", "u");
+        p.connect("c", "u", "s1");
         assert_eq!(
             p.set_state("c", "u", PresenceState::Dnd).unwrap().state,
             PresenceState::Dnd

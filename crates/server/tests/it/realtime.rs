@@ -388,3 +388,54 @@ async fn a_revoked_display_is_disconnected_and_refused() {
     assert!(err.contains("no such user or display"), "{err}");
     assert_eq!(d.get(&token, "/api/board").await.0, 401);
 }
+
+/// Opens a WebSocket, asks to CONNECT with `token` and hangs up at once,
+/// before the server has answered (a flaky Wi-Fi, a reloading page).
+async fn connect_and_hang_up(base: &str, token: &str) {
+    use futures_util::{SinkExt, StreamExt};
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        base.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let _open = ws.next().await;
+    let connect =
+        frontdesk_protocol::socketio::SioPacket::connect("/", Some(json!({"token": token})));
+    let frame = frontdesk_protocol::engineio::EioPacket::Message(connect.encode()).encode();
+    ws.send(tokio_tungstenite::tungstenite::Message::text(frame))
+        .await
+        .unwrap();
+    drop(ws);
+}
+
+#[tokio::test]
+async fn presence_goes_offline_after_rapid_connect_and_close_cycles() {
+    let d = demo_server(|_| {}).await;
+    let doctor = d.login("doctor").await.access_token;
+    let reception = d.login("reception").await.access_token;
+    for i in 0..60 {
+        if i % 2 == 0 {
+            connect_and_hang_up(&d.server.url(), &doctor).await;
+        } else {
+            d.socket(&doctor).await.close();
+        }
+    }
+    // Past the grace (300 ms in tests), with every socket gone, the doctor is offline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = d.snapshot(&reception).await;
+        let online = snap["presence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["user"] == d.clinic.doctor);
+        if !online {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the doctor is still shown online with no socket open"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
