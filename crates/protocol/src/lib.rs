@@ -13,6 +13,8 @@
 //! - [`schedule`]: provider hours, date exceptions, appointment types and the
 //!   free slots they leave (pure, so server and desk compute them alike).
 //! - [`search`]: patient search normalisation, query parsing and ranking.
+//! - [`text`]: the characters records may hold (no controls, direction
+//!   overrides or invisible characters).
 //! - [`window`]: the sync window (the clinic-local days a desk caches), which
 //!   server and client compute alike.
 //!
@@ -27,4 +29,5 @@ pub mod schedule;
 pub mod search;
 pub mod socketio;
 pub mod status;
+pub mod text;
 pub mod window;

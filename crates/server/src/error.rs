@@ -139,6 +139,12 @@ impl ApiError {
     }
 }
 
+impl From<frontdesk_protocol::text::BadText> for ApiError {
+    fn from(e: frontdesk_protocol::text::BadText) -> Self {
+        ApiError::InvalidInput(e.to_string())
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
         ApiError::Internal(format!("database: {e}"))

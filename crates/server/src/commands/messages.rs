@@ -128,6 +128,7 @@ impl Command for StartThread {
         if title.is_empty() || title.chars().count() > 200 {
             return Err(ApiError::invalid("title must be 1 to 200 characters"));
         }
+        frontdesk_protocol::text::check("title", title, frontdesk_protocol::text::Lines::One)?;
         Ok(())
     }
 

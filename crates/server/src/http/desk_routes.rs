@@ -123,6 +123,7 @@ pub async fn create_display(
             "a display needs a name (1 to 100 characters) and at least one provider",
         ));
     }
+    frontdesk_protocol::text::check("name", &name, frontdesk_protocol::text::Lines::One)?;
     let tenant = caller.tenant.clone();
     let now = st.now();
     let display = st

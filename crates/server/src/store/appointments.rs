@@ -50,6 +50,7 @@ fn check_reason(reason: &str) -> Result<(), ApiError> {
     if reason.chars().count() > 500 {
         return Err(ApiError::invalid("reason must be at most 500 characters"));
     }
+    frontdesk_protocol::text::check("reason", reason, frontdesk_protocol::text::Lines::One)?;
     Ok(())
 }
 
@@ -65,6 +66,11 @@ fn overbook_reason(overbook: bool, reason: Option<&str>) -> Result<Option<String
             "overbooking needs an overbook_reason of 1 to 200 characters",
         ));
     }
+    frontdesk_protocol::text::check(
+        "overbook_reason",
+        reason,
+        frontdesk_protocol::text::Lines::One,
+    )?;
     Ok(Some(reason.to_owned()))
 }
 

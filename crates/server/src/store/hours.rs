@@ -216,6 +216,7 @@ pub fn add_exception(
     if x.note.chars().count() > 200 {
         return Err(ApiError::invalid("note must be at most 200 characters"));
     }
+    frontdesk_protocol::text::check("note", &x.note, frontdesk_protocol::text::Lines::One)?;
     if req.day > today + Duration::days(3 * 366) {
         return Err(ApiError::invalid(format!(
             "{} is more than three years ahead",
@@ -308,6 +309,7 @@ fn check_type(name: &str, minutes: u32) -> Result<(), ApiError> {
             "a type's name must be 1 to 80 characters",
         ));
     }
+    frontdesk_protocol::text::check("name", name, frontdesk_protocol::text::Lines::One)?;
     if !(5..=720).contains(&minutes) || !minutes.is_multiple_of(5) {
         return Err(ApiError::invalid(
             "a type lasts 5 to 720 minutes, in steps of 5",

@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use frontdesk_protocol::api::PostMessage;
 use frontdesk_protocol::records::{Message, Notification, ReadMarker, Subject, Thread, Urgency};
+use frontdesk_protocol::text::{self, Lines};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// Longest message body accepted, in characters.
@@ -138,6 +139,7 @@ pub fn post(
     if body.is_empty() {
         return Err(ApiError::invalid("message body is empty"));
     }
+    text::check("message body", body, Lines::Many)?;
     if body.chars().count() > MAX_BODY_CHARS {
         return Err(ApiError::PayloadTooLarge(format!(
             "message body exceeds {MAX_BODY_CHARS} characters"

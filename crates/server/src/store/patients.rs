@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use frontdesk_protocol::api::{NewPatient, UpdatePatient};
 use frontdesk_protocol::records::{Patient, PatientRef};
 use frontdesk_protocol::search::{self, Query};
+use frontdesk_protocol::text::{self, Lines};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 /// Most candidates a query ranks: of a query matching more (two letters in a
@@ -36,6 +37,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Patient> {
 
 fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
+    text::check("patient name", name, Lines::One)?;
     if search::name_words(name).is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid(
             "patient name must be 1 to 200 characters and contain a letter or digit",
@@ -51,6 +53,7 @@ fn check_phone(phone: Option<&str>) -> Result<Option<String>, ApiError> {
     if phone.chars().count() > 40 {
         return Err(ApiError::invalid("phone must be at most 40 characters"));
     }
+    text::check("phone", phone, Lines::One)?;
     Ok(Some(phone.to_owned()))
 }
 

@@ -236,3 +236,65 @@ async fn server_pings_and_drops_a_client_that_stops_answering() {
     .await;
     assert_eq!(closed, Ok(true), "silent client dropped after ping timeout");
 }
+
+#[tokio::test]
+async fn invisible_control_and_direction_characters_are_refused_with_where_they_are() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let thread = &d.clinic.threads[0];
+    let path = format!("/api/threads/{thread}/messages");
+    let refused = [
+        (
+            &path,
+            json!({"client_id": "ansi", "body": "call me \u{1b}[31mNOW"}),
+            "message body contains a control character",
+        ),
+        (
+            &path,
+            json!({"client_id": "bidi", "body": "invoice\u{202e}fdp.exe"}),
+            "text-direction control",
+        ),
+        (
+            &"/api/patients".to_owned(),
+            json!({"name": "\u{200b}\u{200b}"}),
+            "patient name contains an invisible character",
+        ),
+        (
+            &"/api/patients".to_owned(),
+            json!({"name": "Ann\u{202e}ilE"}),
+            "patient name contains a text-direction control (U+202E) at character 4",
+        ),
+        (
+            &"/api/threads".to_owned(),
+            json!({"title": "two\nlines", "members": []}),
+            "title contains a control character",
+        ),
+    ];
+    for (p, body, says) in refused {
+        let (s, problem) = d.post(&r, p, body.clone()).await;
+        assert_eq!(
+            (s, problem["type"].as_str()),
+            (400, Some("invalid-input")),
+            "{body}: {problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{body}: {problem}"
+        );
+    }
+    // What people really type passes: lines, accents, scripts that join, emoji.
+    let (s, m) = d
+        .post(
+            &r,
+            &path,
+            json!({"client_id": "ok", "body": "Line one\nZoë 👩\u{200d}⚕️ می\u{200c}خواهم"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    assert_eq!(
+        d.post(&r, "/api/patients", json!({"name": "Zoë O'Brien-Núñez"}))
+            .await
+            .0,
+        201
+    );
+}
