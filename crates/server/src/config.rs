@@ -48,6 +48,9 @@ pub struct ServerConfig {
     /// Mutations per second per user (sustained) and burst.
     pub mutations_per_second: u32,
     pub mutation_burst: u32,
+    /// Token refreshes per client address (sustained) and burst.
+    pub refreshes_per_second: u32,
+    pub refresh_burst: u32,
     /// Client socket emits per second per socket (sustained) and burst.
     pub socket_events_per_second: u32,
     pub socket_event_burst: u32,
@@ -81,6 +84,8 @@ impl ServerConfig {
             login_window: Duration::from_secs(15 * 60),
             mutations_per_second: 50,
             mutation_burst: 200,
+            refreshes_per_second: 2,
+            refresh_burst: 30,
             socket_events_per_second: 20,
             socket_event_burst: 40,
             default_time_zone: "UTC".into(),

@@ -1,13 +1,12 @@
 //! Shared server state handed to every request and socket handler.
 
 use crate::auth::TokenKeys;
-use crate::auth::rate_limit::{LoginGuard, TokenBucket};
+use crate::auth::rate_limit::{Buckets, LoginGuard};
 use crate::config::ServerConfig;
 use crate::db::Db;
 use crate::realtime::broadcast::Broadcast;
 use crate::realtime::presence::PresenceTracker;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
@@ -24,7 +23,9 @@ pub struct Inner {
     /// Login attempts per user and address, and per address.
     pub logins: Mutex<LoginGuard>,
     /// Mutation rate per user id.
-    pub mutation_buckets: Mutex<HashMap<String, TokenBucket>>,
+    pub mutation_buckets: Mutex<Buckets>,
+    /// Token refreshes per client address.
+    pub refresh_buckets: Mutex<Buckets>,
     pub presence: Mutex<PresenceTracker>,
     /// Committed events, in commit order, to the broadcaster task. Sent while
     /// the writer lock is held, so the channel order is the `seq` order.
@@ -52,7 +53,14 @@ impl AppState {
                 Duration::from_secs(1),
                 config.login_window,
             )),
-            mutation_buckets: Mutex::new(HashMap::new()),
+            mutation_buckets: Mutex::new(Buckets::new(
+                config.mutation_burst,
+                config.mutations_per_second,
+            )),
+            refresh_buckets: Mutex::new(Buckets::new(
+                config.refresh_burst,
+                config.refreshes_per_second,
+            )),
             presence: Mutex::new(presence),
             committed,
             config,
@@ -72,27 +80,24 @@ impl AppState {
 
     /// Takes one mutation token for `user`, or says how long to wait.
     pub fn take_mutation_token(&self, user: &str) -> Result<(), crate::error::ApiError> {
-        let now = self.instant();
-        let mut buckets = self
-            .mutation_buckets
-            .lock()
-            .map_err(|_| crate::error::ApiError::internal("rate limiter lock poisoned"))?;
-        let bucket = buckets.entry(user.to_owned()).or_insert_with(|| {
-            TokenBucket::new(
-                self.config.mutation_burst,
-                self.config.mutations_per_second,
-                now,
-            )
-        });
-        let allowed = bucket.try_take(now);
-        // Forget idle users now and then so the map stays small.
-        if buckets.len() > 10_000 {
-            buckets.retain(|_, b| !b.is_idle(now));
-        }
-        if allowed {
-            Ok(())
-        } else {
-            Err(crate::error::ApiError::RateLimited { retry_after: 1 })
-        }
+        take(&self.mutation_buckets, user, self.instant())
+    }
+
+    /// A token refresh from `address`, unless it refreshes faster than any
+    /// desk needs (each refresh stores a token row).
+    pub fn take_refresh_token(&self, address: &str) -> Result<(), crate::error::ApiError> {
+        take(&self.refresh_buckets, address, self.instant())
+    }
+}
+
+fn take(buckets: &Mutex<Buckets>, key: &str, now: Instant) -> Result<(), crate::error::ApiError> {
+    let allowed = buckets
+        .lock()
+        .map_err(|_| crate::error::ApiError::internal("rate limiter lock poisoned"))?
+        .take(key, now);
+    if allowed {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::RateLimited { retry_after: 1 })
     }
 }

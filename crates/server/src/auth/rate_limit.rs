@@ -146,6 +146,41 @@ impl LoginGuard {
     }
 }
 
+/// A token bucket per key (a user, an address); buckets that have refilled
+/// completely are forgotten once there are many, which changes nothing for
+/// their keys (a new bucket starts full).
+#[derive(Debug)]
+pub struct Buckets {
+    capacity: u32,
+    per_second: u32,
+    map: HashMap<String, TokenBucket>,
+}
+
+impl Buckets {
+    /// Buckets of `capacity` burst, refilled at `per_second`.
+    pub fn new(capacity: u32, per_second: u32) -> Buckets {
+        Buckets {
+            capacity,
+            per_second,
+            map: HashMap::new(),
+        }
+    }
+
+    /// Takes a token from `key`'s bucket if it has one.
+    pub fn take(&mut self, key: &str, now: Instant) -> bool {
+        let (capacity, per_second) = (self.capacity, self.per_second);
+        let allowed = self
+            .map
+            .entry(key.to_owned())
+            .or_insert_with(|| TokenBucket::new(capacity, per_second, now))
+            .try_take(now);
+        if self.map.len() > 10_000 {
+            self.map.retain(|_, b| !b.is_idle(now));
+        }
+        allowed
+    }
+}
+
 /// A classic token bucket: `capacity` burst, refilled at `per_second`.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {

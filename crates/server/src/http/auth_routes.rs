@@ -105,8 +105,10 @@ fn tokens(
 /// `POST /api/auth/refresh`: spends the refresh token and issues a new pair.
 pub async fn refresh(
     State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    st.take_refresh_token(&peer.ip().to_string())?;
     if req.refresh_token.is_empty() || req.refresh_token.len() > 200 {
         return Err(ApiError::Unauthorized("refresh token malformed".into()));
     }

@@ -363,3 +363,40 @@ async fn a_socket_closes_with_its_login_signed_out_or_revoked_and_its_token_expi
         "and closed when the renewed token runs out"
     );
 }
+
+#[tokio::test]
+async fn refreshes_are_rate_limited_per_address() {
+    let d = demo_server(|c| {
+        c.refresh_burst = 10;
+        c.refreshes_per_second = 1;
+    })
+    .await;
+    let refresh_from = |ip: &'static str| {
+        let d = &d;
+        async move {
+            let client = reqwest::Client::builder()
+                .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap();
+            client
+                .post(d.url("/api/auth/refresh"))
+                .json(&json!({"refresh_token": "not-a-token"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let mut answers = Vec::new();
+    for _ in 0..15 {
+        answers.push(refresh_from("127.0.0.4").await);
+    }
+    let count = |status| answers.iter().filter(|s| **s == status).count();
+    assert_eq!((count(401), count(429)), (10, 5), "{answers:?}");
+    assert_eq!(
+        refresh_from("127.0.0.5").await,
+        401,
+        "another address is not held back"
+    );
+}
