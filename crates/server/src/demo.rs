@@ -386,14 +386,14 @@ fn seed_in(
     let t1 = messages::create_thread(
         tx,
         tenant,
-        "Front desk ↔ Dr. Morales",
+        ("Front desk ↔ Dr. Morales", &reception.id),
         &[reception.id.clone(), doctor.id.clone()],
         now,
     )?;
     let t2 = messages::create_thread(
         tx,
         tenant,
-        "Clinic team",
+        ("Clinic team", &admin.id),
         &[
             reception.id.clone(),
             doctor.id.clone(),

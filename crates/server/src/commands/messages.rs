@@ -114,6 +114,9 @@ pub struct NewThread {
     pub members: Vec<String>,
 }
 
+/// New conversations one user may start in 24 hours.
+pub const THREADS_PER_DAY: u32 = 50;
+
 /// `POST /api/threads`: a new conversation, announced to its members.
 pub struct StartThread(pub NewThread);
 
@@ -142,7 +145,19 @@ impl Command for StartThread {
             directory::user(conn, tenant, u)?
                 .ok_or_else(|| ApiError::NotFound(format!("user {u}")))?;
         }
-        let t = messages::create_thread(conn, tenant, self.0.title.trim(), &members, ctx.now)?;
+        // A flood of conversations would grow every member's snapshot.
+        let day = chrono::Duration::hours(24);
+        let (started, oldest) =
+            messages::started_since(conn, tenant, &ctx.caller.id, ctx.now - day)?;
+        if started >= THREADS_PER_DAY {
+            let free_at = oldest.map_or(ctx.now + day, |t| t + day);
+            return Err(ApiError::RateLimited {
+                retry_after: (free_at - ctx.now).num_seconds().max(1) as u64,
+            });
+        }
+        let who = ctx.caller.id.as_str();
+        let t =
+            messages::create_thread(conn, tenant, (self.0.title.trim(), who), &members, ctx.now)?;
         let ev = ctx.event_for(conn, EventData::ThreadCreated(t.clone()), members)?;
         Ok((t, vec![ev]))
     }

@@ -207,3 +207,34 @@ fn tickets_start_again_at_the_clinics_midnight_not_the_servers() {
     );
     assert_eq!(early.entry.ticket, "A-001", "a new clinic day");
 }
+
+#[test]
+fn one_user_may_start_fifty_conversations_a_day() {
+    let (mut conn, c) = clinic(morning());
+    let reception = staff(&c.reception, Role::Receptionist);
+    let start = |i: u32| {
+        StartThread(NewThread {
+            title: format!("Topic {i}"),
+            members: vec![c.doctor.clone()],
+        })
+    };
+    // The demo seeded one of reception's conversations this morning: 49 more.
+    for i in 1..messages::THREADS_PER_DAY {
+        run(&mut conn, &reception, morning(), start(i)).unwrap();
+    }
+    let an_hour_on = morning() + chrono::Duration::hours(1);
+    match run(&mut conn, &reception, an_hour_on, start(99)) {
+        Err(ApiError::RateLimited { retry_after }) => assert_eq!(retry_after, 23 * 3600),
+        other => panic!("expected a limit, got {:?}", other.map(|(t, _)| t.title)),
+    }
+    // Someone else is not held back, and the next day the desk may again.
+    run(
+        &mut conn,
+        &staff(&c.admin, Role::Admin),
+        an_hour_on,
+        start(100),
+    )
+    .unwrap();
+    let tomorrow = morning() + chrono::Duration::hours(24);
+    run(&mut conn, &reception, tomorrow, start(101)).unwrap();
+}

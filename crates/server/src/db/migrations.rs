@@ -210,6 +210,9 @@ CREATE INDEX patient_terms_by_patient ON patient_terms (patient_id);
 CREATE INDEX appointments_by_patient ON appointments (tenant, patient_id, start);
 CREATE INDEX appointments_by_provider ON appointments (tenant, provider_id, start);
 CREATE INDEX queue_by_patient ON queue_entries (tenant, patient_id);
+-- Who started a conversation (new conversations per user are capped).
+ALTER TABLE threads ADD COLUMN created_by TEXT;
+CREATE INDEX threads_by_creator ON threads (tenant, created_by, created_at);
 -- Booking rules: when each provider works, and the kinds of visit.
 CREATE TABLE provider_hours (
     provider_id TEXT PRIMARY KEY REFERENCES providers(id),

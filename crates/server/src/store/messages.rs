@@ -15,7 +15,7 @@ pub const MAX_BODY_CHARS: usize = 4000;
 pub fn create_thread(
     conn: &Connection,
     tenant: &str,
-    title: &str,
+    (title, created_by): (&str, &str),
     members: &[String],
     now: DateTime<Utc>,
 ) -> Result<Thread, ApiError> {
@@ -27,8 +27,8 @@ pub fn create_thread(
     };
     super::exec(
         conn,
-        "INSERT INTO threads (id, tenant, title, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![t.id, tenant, t.title, fmt_ts(&t.created_at)],
+        "INSERT INTO threads (id, tenant, title, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![t.id, tenant, t.title, fmt_ts(&t.created_at), created_by],
     )?;
     for m in members {
         super::exec(
@@ -38,6 +38,23 @@ pub fn create_thread(
         )?;
     }
     Ok(t)
+}
+
+/// When the oldest of `user`'s conversations started since `since` began,
+/// and how many there are.
+pub fn started_since(
+    conn: &Connection,
+    tenant: &str,
+    user: &str,
+    since: DateTime<Utc>,
+) -> Result<(u32, Option<DateTime<Utc>>), ApiError> {
+    let (n, oldest): (u32, Option<String>) = super::one(
+        conn,
+        "SELECT count(*), min(created_at) FROM threads WHERE tenant = ?1 AND created_by = ?2 AND created_at > ?3",
+        params![tenant, user, fmt_ts(&since)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((n, oldest.map(|t| parse_ts(&t)).transpose()?))
 }
 
 /// The members of a tenant's thread, or `NotFound`.
