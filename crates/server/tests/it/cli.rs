@@ -78,3 +78,85 @@ async fn demo_binary_announces_its_address_and_keeps_its_secret() {
     assert_eq!(snap["appointments"].as_array().unwrap().len(), 24);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Starts the binary with `RUST_LOG` set to `filter`, its log going to `log`.
+fn start_logging(db: &std::path::Path, log: &std::path::Path, filter: &str) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .args(["--demo", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .env_remove("FRONTDESK_JWT_SECRET")
+        .env("RUST_LOG", filter)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("binary runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("clinic-server listening on ")
+        .unwrap_or_else(|| panic!("first line says where it listens: {first:?}"))
+        .to_owned();
+    (Killed(child), url)
+}
+
+#[tokio::test]
+async fn the_most_verbose_log_holds_no_token_or_password() {
+    for filter in [
+        "trace",
+        "socketioxide=trace,engineioxide=trace,clinic_server=trace",
+    ] {
+        let dir =
+            std::env::temp_dir().join(format!("clinic-log-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("stderr.log");
+        let (proc, url) = start_logging(&dir.join("clinic.db"), &log, filter);
+        let http = reqwest::Client::new();
+        let password = "demo";
+        let tokens: serde_json::Value = http
+            .post(format!("{url}/api/auth/login"))
+            .json(&json!({"tenant": "demo", "username": "admin", "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        // A socket authenticates with the token and shows it again.
+        let mut socket = crate::support::SioClient::connect(&url, json!({"token": access}))
+            .await
+            .unwrap();
+        let ack = socket.emit_ack("reauth", json!({"token": access})).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        let renewed = http
+            .post(format!("{url}/api/auth/refresh"))
+            .json(&json!({"refresh_token": refresh}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(renewed.status(), 200);
+        socket.close();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(proc);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("INFO"), "{filter}: the log was written: {text}");
+        let signature = access.rsplit('.').next().unwrap();
+        assert!(
+            !text.contains(signature),
+            "{filter}: the access token is in the log"
+        );
+        assert!(
+            !text.contains(&refresh),
+            "{filter}: the refresh token is in the log"
+        );
+        assert!(
+            !text.contains(&format!("\"password\":\"{password}\"")),
+            "{filter}: the password is in the log"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
