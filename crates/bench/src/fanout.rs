@@ -336,6 +336,14 @@ async fn start(
                 .arg("--db")
                 .arg(&db)
                 .arg("--demo")
+                // Thousands of clients from a few loopback addresses: a
+                // capacity figure, not the production caps.
+                .arg("--max-connections")
+                .arg("1000000")
+                .arg("--max-connections-per-address")
+                .arg("1000000")
+                .arg("--max-sockets-per-user")
+                .arg("1000000")
                 .env_remove("FRONTDESK_JWT_SECRET")
                 .env_remove("FRONTDESK_LISTEN")
                 .env_remove("FRONTDESK_DB");

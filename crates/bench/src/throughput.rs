@@ -86,6 +86,9 @@ async fn one_database(
     // default) is a guard against a runaway client, not a capacity figure.
     cfg.mutations_per_second = 1_000_000;
     cfg.mutation_burst = 1_000_000;
+    cfg.max_connections = 1_000_000;
+    cfg.max_connections_per_address = 1_000_000;
+    cfg.max_sockets_per_user = 1_000_000;
     // Room for a listener that falls behind for a moment during the burst.
     cfg.socket_buffer = 16_384;
     let db = Db::open(&cfg.db).context("opening the database")?;

@@ -48,6 +48,14 @@ pub struct ServerConfig {
     /// Mutations per second per user (sustained) and burst.
     pub mutations_per_second: u32,
     pub mutation_burst: u32,
+    /// Open connections one client address may hold, and in all: past
+    /// them a new connection is closed at once.
+    pub max_connections_per_address: usize,
+    pub max_connections: usize,
+    /// How long a peer may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// Open sockets one user (or board) may hold; past it CONNECT is refused.
+    pub max_sockets_per_user: usize,
     /// Token refreshes per client address (sustained) and burst.
     pub refreshes_per_second: u32,
     pub refresh_burst: u32,
@@ -86,6 +94,10 @@ impl ServerConfig {
             mutation_burst: 200,
             refreshes_per_second: 2,
             refresh_burst: 30,
+            max_connections_per_address: 256,
+            max_connections: 8192,
+            header_timeout: Duration::from_secs(10),
+            max_sockets_per_user: 20,
             socket_events_per_second: 20,
             socket_event_burst: 40,
             default_time_zone: "UTC".into(),

@@ -28,6 +28,7 @@ pub mod demo;
 pub mod demo_history;
 pub mod error;
 pub mod http;
+pub mod listen;
 pub mod realtime;
 pub mod state;
 pub mod store;
@@ -131,19 +132,15 @@ pub async fn start_with_db(config: ServerConfig, db: Db) -> Result<RunningServer
         .map_err(|e| ApiError::internal(format!("reading bound address: {e}")))?;
 
     let (stop, stopped) = oneshot::channel::<()>();
-    let serve = tokio::spawn(async move {
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        })
-        .await;
-        if let Err(e) = result {
-            tracing::error!("server stopped: {e}");
-        }
-    });
+    let limits = listen::Limits {
+        per_address: config.max_connections_per_address,
+        total: config.max_connections,
+        header_timeout: config.header_timeout,
+    };
+    let serve = tokio::spawn(listen::serve(listener, app, limits, async {
+        // A dropped sender is a stop too.
+        stopped.await.ok();
+    }));
     let broadcaster = tokio::spawn(realtime::broadcast::run(io.clone(), rx));
     let presence = tokio::spawn(realtime::expire_presence(io.clone(), state.clone()));
     let upkeep = tokio::spawn(maintenance(state.clone()));

@@ -21,6 +21,20 @@ struct Args {
     /// Seed the demo clinic (tenant `demo`, users reception/doctor/doctor2/admin, password `demo`).
     #[arg(long)]
     demo: bool,
+    /// Open connections one client address may hold (a clinic behind one
+    /// NAT is one address).
+    #[arg(
+        long,
+        default_value_t = 256,
+        env = "FRONTDESK_MAX_CONNECTIONS_PER_ADDRESS"
+    )]
+    max_connections_per_address: usize,
+    /// Open connections in all.
+    #[arg(long, default_value_t = 8192, env = "FRONTDESK_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Open sockets one user (or waiting-room board) may hold.
+    #[arg(long, default_value_t = 20, env = "FRONTDESK_MAX_SOCKETS_PER_USER")]
+    max_sockets_per_user: usize,
 }
 
 /// Crates that log whole frames and requests (the socket's CONNECT with its
@@ -59,7 +73,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let secret_path = PathBuf::from(format!("{}.secret", args.db.display()));
     let secret = config::load_or_create_secret(&secret_path).context("loading the token secret")?;
-    let cfg = ServerConfig::new(args.listen, DbLocation::File(args.db.clone()), secret);
+    let mut cfg = ServerConfig::new(args.listen, DbLocation::File(args.db.clone()), secret);
+    cfg.max_connections_per_address = args.max_connections_per_address;
+    cfg.max_connections = args.max_connections;
+    cfg.max_sockets_per_user = args.max_sockets_per_user;
     let db = Db::open(&cfg.db).with_context(|| format!("opening {}", args.db.display()))?;
     if args.demo {
         let (zone, now) = (demo::machine_zone(), chrono::Utc::now());

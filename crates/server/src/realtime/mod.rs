@@ -93,6 +93,18 @@ async fn authenticate(
             "unauthorized: no such user or display in this tenant, or the login was revoked".into(),
         ));
     };
+    let mine = if caller.role == Role::Display {
+        rooms::display(&caller.tenant, &caller.id)
+    } else {
+        rooms::user(&caller.tenant, &caller.id)
+    };
+    let open = s.within(mine).sockets().len();
+    if open >= st.config.max_sockets_per_user {
+        return Err(Refused(format!(
+            "busy: this user already has {open} connections open (at most {}); close one or try again later",
+            st.config.max_sockets_per_user
+        )));
+    }
     if caller.role == Role::Display {
         let mut board_rooms: Vec<String> = board_providers
             .iter()

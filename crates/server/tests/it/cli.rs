@@ -143,7 +143,10 @@ async fn the_most_verbose_log_holds_no_token_or_password() {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         drop(proc);
         let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.contains("INFO"), "{filter}: the log was written: {text}");
+        assert!(
+            text.contains("INFO"),
+            "{filter}: the log was written: {text}"
+        );
         let signature = access.rsplit('.').next().unwrap();
         assert!(
             !text.contains(signature),

@@ -298,3 +298,110 @@ async fn invisible_control_and_direction_characters_are_refused_with_where_they_
         201
     );
 }
+
+/// A TCP connection to the server from the loopback address `ip`.
+async fn tcp_from(ip: &str, server: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Whether the server ends the connection within `within` (after at most
+/// an error status line).
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {} // a status line (408) before the close
+        }
+    }
+}
+
+#[tokio::test]
+async fn half_sent_requests_are_cut_off_and_one_address_cannot_hold_every_connection() {
+    use tokio::io::AsyncWriteExt;
+    let d = demo_server(|c| {
+        c.header_timeout = Duration::from_millis(800);
+        c.max_connections_per_address = 20;
+    })
+    .await;
+    let server = d.server.addr;
+    // Twenty requests from one host, each stuck halfway through its headers.
+    let mut stuck = Vec::new();
+    for _ in 0..20 {
+        let mut s = tcp_from("127.0.0.8", server).await;
+        s.write_all(b"GET /api/health HTTP/1.1\r\nHost: clinic\r\nX-Slow: ")
+            .await
+            .unwrap();
+        stuck.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A twenty-first from that host is closed at once…
+    let mut extra = tcp_from("127.0.0.8", server).await;
+    assert!(
+        closed_within(&mut extra, Duration::from_millis(500)).await,
+        "over the per-address cap"
+    );
+    // …while another host is served as usual.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.9".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let health = other.get(d.url("/api/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // The stuck ones are cut off once their headers are late.
+    for s in &mut stuck {
+        assert!(
+            closed_within(s, Duration::from_secs(3)).await,
+            "a half-sent request was kept"
+        );
+    }
+    // Their slots are free again.
+    let again = reqwest::Client::builder()
+        .local_address("127.0.0.8".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(
+        again
+            .get(d.url("/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn one_user_holds_a_bounded_number_of_sockets() {
+    let d = demo_server(|c| c.max_sockets_per_user = 5).await;
+    let token = d.login("reception").await.access_token;
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(d.socket(&token).await);
+    }
+    let refused = SioClient::connect(&d.server.url(), json!({"token": token})).await;
+    assert!(
+        refused.is_err_and(|e| e.starts_with("busy:")),
+        "a sixth socket of one user"
+    );
+    // Another user is not held back, and a closed socket frees its place.
+    let other = d.login("doctor").await.access_token;
+    d.socket(&other).await;
+    open.pop().unwrap().close();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while SioClient::connect(&d.server.url(), json!({"token": token}))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed socket's place came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
