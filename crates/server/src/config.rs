@@ -56,6 +56,9 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Open sockets one user (or board) may hold; past it CONNECT is refused.
     pub max_sockets_per_user: usize,
+    /// Reads (snapshots, pages, searches) per user (sustained) and burst.
+    pub reads_per_second: u32,
+    pub read_burst: u32,
     /// Token refreshes per client address (sustained) and burst.
     pub refreshes_per_second: u32,
     pub refresh_burst: u32,
@@ -92,6 +95,8 @@ impl ServerConfig {
             login_window: Duration::from_secs(15 * 60),
             mutations_per_second: 50,
             mutation_burst: 200,
+            reads_per_second: 20,
+            read_burst: 60,
             refreshes_per_second: 2,
             refresh_burst: 30,
             max_connections_per_address: 256,

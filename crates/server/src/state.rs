@@ -26,6 +26,8 @@ pub struct Inner {
     pub mutation_buckets: Mutex<Buckets>,
     /// Token refreshes per client address.
     pub refresh_buckets: Mutex<Buckets>,
+    /// Reads (snapshots, pages, searches) per user.
+    pub read_buckets: Mutex<Buckets>,
     pub presence: Mutex<PresenceTracker>,
     /// Committed events, in commit order, to the broadcaster task. Sent while
     /// the writer lock is held, so the channel order is the `seq` order.
@@ -61,6 +63,7 @@ impl AppState {
                 config.refresh_burst,
                 config.refreshes_per_second,
             )),
+            read_buckets: Mutex::new(Buckets::new(config.read_burst, config.reads_per_second)),
             presence: Mutex::new(presence),
             committed,
             config,
@@ -81,6 +84,12 @@ impl AppState {
     /// Takes one mutation token for `user`, or says how long to wait.
     pub fn take_mutation_token(&self, user: &str) -> Result<(), crate::error::ApiError> {
         take(&self.mutation_buckets, user, self.instant())
+    }
+
+    /// A read by `user` (a snapshot, a page, a search), unless they read
+    /// faster than any desk does: one account cannot keep the readers busy.
+    pub fn take_read_token(&self, user: &str) -> Result<(), crate::error::ApiError> {
+        take(&self.read_buckets, user, self.instant())
     }
 
     /// A token refresh from `address`, unless it refreshes faster than any

@@ -173,6 +173,8 @@ async fn main() -> anyhow::Result<()> {
     let machine = Machine::detect();
     let dir = tempfile::tempdir()?;
     let mut cfg = ServerConfig::for_tests();
+    cfg.reads_per_second = 1_000_000;
+    cfg.read_burst = 1_000_000;
     cfg.db = DbLocation::File(dir.path().join("clinic.db"));
     cfg.mutations_per_second = 100_000;
     cfg.mutation_burst = 100_000;

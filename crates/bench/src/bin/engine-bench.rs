@@ -78,6 +78,8 @@ async fn server(
     secret: Option<Vec<u8>>,
 ) -> anyhow::Result<RunningServer> {
     let mut cfg = ServerConfig::for_tests();
+    cfg.reads_per_second = 1_000_000;
+    cfg.read_burst = 1_000_000;
     if let Some(l) = listen {
         cfg.listen = l;
     }
@@ -351,6 +353,8 @@ async fn clinic_size(
 ) -> anyhow::Result<ClinicSize> {
     let dir = tempfile::tempdir()?;
     let mut cfg = ServerConfig::for_tests();
+    cfg.reads_per_second = 1_000_000;
+    cfg.read_burst = 1_000_000;
     cfg.db = DbLocation::File(dir.path().join("clinic.db"));
     let db = Db::open(&cfg.db)?;
     let (zone, now) = ("UTC", chrono::Utc::now());
@@ -531,6 +535,8 @@ async fn restarts(n: usize, r: &mut Results) -> anyhow::Result<()> {
         // A clinic server restart: down for about two seconds.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let mut cfg = ServerConfig::for_tests();
+        cfg.reads_per_second = 1_000_000;
+        cfg.read_burst = 1_000_000;
         cfg.listen = addr;
         cfg.secret = secret.clone();
         cfg.db = DbLocation::File(dir.path().join("clinic.db"));

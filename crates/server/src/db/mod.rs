@@ -3,8 +3,11 @@
 //!
 //! There is one writer connection behind a mutex (SQLite allows one writer at a
 //! time anyway, and serialising writes here is what makes per-tenant `seq`
-//! assignment trivially gap-free) and one reader connection, which WAL lets run
-//! beside the writer.
+//! assignment trivially gap-free), a pool of [`READERS`] reader connections,
+//! which WAL lets run beside the writer and each other, and one more reader
+//! kept for signing in and socket CONNECT ([`Db::read_auth`]), so that a
+//! flood of bulk reads never queues a login behind it. Waiting for a reader
+//! happens on the async side (a semaphore), not on blocking threads.
 
 pub mod migrations;
 
@@ -13,6 +16,10 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Reader connections for requests (snapshots, pages, searches).
+pub const READERS: usize = 4;
 
 /// Where the database lives.
 #[derive(Debug, Clone)]
@@ -28,7 +35,11 @@ pub enum DbLocation {
 #[derive(Clone)]
 pub struct Db {
     writer: Arc<Mutex<Connection>>,
-    reader: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    /// One permit per reader: a read waits here, not on a blocking thread.
+    free_readers: Arc<Semaphore>,
+    /// Signing in and socket CONNECT only.
+    auth_reader: Arc<Mutex<Connection>>,
     /// File databases only: a connection that moves the WAL into the main
     /// file in the background, so commits never wait for that (and its fsync).
     checkpointer: Option<Arc<Mutex<Connection>>>,
@@ -37,12 +48,15 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) and migrates the database.
     pub fn open(location: &DbLocation) -> Result<Db, ApiError> {
-        let (writer, reader, checkpointer) = match location {
+        let (writer, readers, checkpointer) = match location {
             DbLocation::File(path) => {
                 let writer = open_file(path, false)?;
                 // Checkpoints happen in `checkpoint`, off the commit path.
                 writer.pragma_update(None, "wal_autocheckpoint", 0)?;
-                (writer, open_file(path, true)?, Some(open_file(path, true)?))
+                let readers = (0..=READERS)
+                    .map(|_| open_file(path, true))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (writer, readers, Some(open_file(path, true)?))
             }
             DbLocation::Memory => {
                 let name = format!(
@@ -52,20 +66,30 @@ impl Db {
                 let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
                     | OpenFlags::SQLITE_OPEN_CREATE
                     | OpenFlags::SQLITE_OPEN_URI;
-                let w = Connection::open_with_flags(&name, flags)?;
-                let r = Connection::open_with_flags(&name, flags)?;
-                for c in [&w, &r] {
+                let open = || -> Result<Connection, ApiError> {
+                    let c = Connection::open_with_flags(&name, flags)?;
                     c.busy_timeout(Duration::from_secs(5))?;
                     c.pragma_update(None, "foreign_keys", "ON")?;
-                }
-                (w, r, None)
+                    Ok(c)
+                };
+                let w = open()?;
+                let readers = (0..=READERS)
+                    .map(|_| open())
+                    .collect::<Result<Vec<_>, _>>()?;
+                (w, readers, None)
             }
         };
         let mut writer = writer;
         migrations::migrate(&mut writer)?;
+        let mut readers = readers;
+        let auth_reader = readers
+            .pop()
+            .ok_or_else(|| ApiError::internal("no reader connection"))?;
         Ok(Db {
             writer: Arc::new(Mutex::new(writer)),
-            reader: Arc::new(Mutex::new(reader)),
+            readers: Arc::new(readers.into_iter().map(Mutex::new).collect()),
+            free_readers: Arc::new(Semaphore::new(READERS)),
+            auth_reader: Arc::new(Mutex::new(auth_reader)),
             checkpointer: checkpointer.map(|c| Arc::new(Mutex::new(c))),
         })
     }
@@ -93,13 +117,43 @@ impl Db {
         run_blocking(self.writer.clone(), f).await
     }
 
-    /// Runs `f` with the reader connection on the blocking pool.
+    /// Runs `f` with a reader connection of the pool on the blocking pool,
+    /// once one is free.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
     {
-        run_blocking(self.reader.clone(), f).await
+        let permit = self
+            .free_readers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("database closed"))?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            // With a permit, at least one reader is free.
+            let mut conn = readers
+                .iter()
+                .find_map(|r| r.try_lock().ok())
+                .ok_or_else(|| ApiError::internal("no free reader despite a permit"))?;
+            let out = f(&mut conn);
+            drop(conn);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` with the reader kept for signing in and socket CONNECT: it
+    /// never waits behind the pool's bulk reads.
+    pub async fn read_auth<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        run_blocking(self.auth_reader.clone(), f).await
     }
 
     /// Runs `f` with the writer connection on the current thread, for start-up
@@ -232,6 +286,46 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("clinic-db-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signing_in_never_waits_behind_the_pools_reads() {
+        let db = Db::open(&DbLocation::Memory).unwrap();
+        // Every reader of the pool busy, and more reads waiting for one.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let (started, mut all_started) = tokio::sync::mpsc::unbounded_channel();
+        let mut busy = Vec::new();
+        for _ in 0..READERS * 3 {
+            let (db, held, started) = (db.clone(), held.clone(), started.clone());
+            busy.push(tokio::spawn(async move {
+                db.read(move |_| {
+                    started.send(()).ok();
+                    held.lock().unwrap().recv().ok();
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        for _ in 0..READERS {
+            all_started.recv().await.unwrap();
+        }
+        // The sign-in reader answers while they hold the pool.
+        let answer = db
+            .read_auth(|c| Ok(c.query_row("SELECT 40 + 2", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+        assert_eq!(answer, 42);
+        assert!(
+            busy.iter().all(|b| !b.is_finished()),
+            "the bulk reads were still running"
+        );
+        for _ in 0..READERS * 3 {
+            release.send(()).unwrap();
+        }
+        for b in busy {
+            b.await.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]

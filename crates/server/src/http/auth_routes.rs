@@ -41,7 +41,7 @@ pub async fn login(
     let (tenant, username) = (req.tenant.clone(), req.username.clone());
     let creds = st
         .db
-        .read(move |c| directory::credentials(c, &tenant, &username))
+        .read_auth(move |c| directory::credentials(c, &tenant, &username))
         .await?;
     let password = req.password;
     let (creds, ok) = tokio::task::spawn_blocking(move || {
@@ -140,7 +140,7 @@ pub async fn refresh(
     let (t, u) = (tenant.clone(), user_id.clone());
     let user = st
         .db
-        .read(move |c| directory::user(c, &t, &u))
+        .read_auth(move |c| directory::user(c, &t, &u))
         .await?
         .ok_or_else(|| ApiError::Unauthorized("user no longer exists".into()))?;
     let caller = Caller {

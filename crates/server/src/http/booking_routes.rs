@@ -47,6 +47,7 @@ pub async fn search_patients(
     q: Result<Query<PatientSearch>, QueryRejection>,
 ) -> Result<Json<PatientsPage>, ApiError> {
     caller.require_staff("search patients")?;
+    st.take_read_token(&caller.id)?;
     let q = query(q)?;
     if q.q.chars().count() > 200 {
         return Err(ApiError::invalid("q must be at most 200 characters"));
@@ -87,6 +88,7 @@ pub async fn get_patient(
     Path(id): Path<String>,
 ) -> Result<Json<PatientDetails>, ApiError> {
     caller.require_staff("read patients")?;
+    st.take_read_token(&caller.id)?;
     let now = st.now();
     let details = st
         .db
@@ -138,6 +140,7 @@ pub async fn get_hours(
     Path(provider): Path<String>,
 ) -> Result<Json<ProviderHours>, ApiError> {
     caller.require_staff("read providers' hours")?;
+    st.take_read_token(&caller.id)?;
     let now = st.now();
     let h = st
         .db
@@ -194,6 +197,7 @@ pub async fn list_types(
     caller: Caller,
 ) -> Result<Json<Vec<AppointmentType>>, ApiError> {
     caller.require_staff("read appointment types")?;
+    st.take_read_token(&caller.id)?;
     let types = st
         .db
         .read(move |conn| hours::types(conn, &caller.tenant))
@@ -279,6 +283,7 @@ pub async fn get_slots(
     q: Result<Query<SlotsQuery>, QueryRejection>,
 ) -> Result<Json<SlotsAnswer>, ApiError> {
     caller.require_staff("read free slots")?;
+    st.take_read_token(&caller.id)?;
     let q = query(q)?;
     if !(0..hours::SLOT_DAYS_MAX).contains(&(q.to - q.from).num_days()) {
         return Err(ApiError::invalid(format!(
@@ -330,6 +335,7 @@ pub async fn next_slots(
     q: Result<Query<NextSlotsQuery>, QueryRejection>,
 ) -> Result<Json<SlotsAnswer>, ApiError> {
     caller.require_staff("read free slots")?;
+    st.take_read_token(&caller.id)?;
     let q = query(q)?;
     let now = st.now();
     let after = q.after.unwrap_or(now).max(now);

@@ -19,6 +19,7 @@ pub async fn get_snapshot(
     caller: Caller,
 ) -> Result<Json<Snapshot>, ApiError> {
     caller.require_staff("read the clinic's records")?;
+    st.take_read_token(&caller.id)?;
     let c = caller.clone();
     let now = st.now();
     let mut snap = st
@@ -49,6 +50,7 @@ pub async fn get_events(
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventsPage>, ApiError> {
     caller.require_staff("replay events")?;
+    st.take_read_token(&caller.id)?;
     let Query(q) = query.map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))?;
     let limit = q.limit.unwrap_or(500).clamp(1, st.config.max_page);
     let now = st.now();
@@ -115,6 +117,7 @@ pub async fn get_appointments(
     query: Result<Query<AppointmentsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AppointmentsPage>, ApiError> {
     caller.require_staff("read appointments")?;
+    st.take_read_token(&caller.id)?;
     let Query(q) = query.map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))?;
     let days = (q.to - q.from).num_days();
     if !(0..MAX_DAYS).contains(&days) {
@@ -181,6 +184,7 @@ pub async fn get_messages(
     query: Result<Query<OlderQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<MessagesPage>, ApiError> {
     caller.require_staff("read messages")?;
+    st.take_read_token(&caller.id)?;
     let Query(q) = query.map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let page = st

@@ -72,7 +72,7 @@ async fn authenticate(
     let c = caller.clone();
     let found = st
         .db
-        .read(move |conn| {
+        .read_auth(move |conn| {
             if c.role == Role::Display {
                 Ok(directory::display(conn, &c.tenant, &c.id)?.map(|d| d.provider_ids))
             } else if let Some(login) = &c.login
@@ -213,7 +213,7 @@ async fn on_reauth(
             if let Some(login) = fresh.login.clone() {
                 let active = st
                     .db
-                    .read(move |conn| sessions::is_active(conn, &login))
+                    .read_auth(move |conn| sessions::is_active(conn, &login))
                     .await
                     .map_err(|e| e.to_string())?;
                 if !active {

@@ -405,3 +405,29 @@ async fn one_user_holds_a_bounded_number_of_sockets() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn one_account_cannot_keep_the_readers_busy_and_sign_in_still_answers() {
+    let d = demo_server(|c| {
+        c.read_burst = 20;
+        c.reads_per_second = 5;
+    })
+    .await;
+    let flood = d.login("admin").await.access_token;
+    // 100 snapshots at once from one account: its budget answers 20, the
+    // rest are told to wait instead of queueing for the readers.
+    let reads = (0..100).map(|_| d.get(&flood, "/api/snapshot"));
+    let answers = futures_util::future::join_all(reads).await;
+    let count = |status| answers.iter().filter(|(s, _)| *s == status).count();
+    assert_eq!((count(200), count(429)), (20, 80));
+    assert!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s == 429)
+            .all(|(_, p)| p["type"] == "rate-limited")
+    );
+    // Others read and sign in as usual.
+    let other = d.login("reception").await.access_token;
+    assert_eq!(d.get(&other, "/api/snapshot").await.0, 200);
+    d.socket(&other).await;
+}
