@@ -142,11 +142,18 @@ pub struct Session {
 /// itself, so a PC clock that is hours off does not matter. The server's
 /// figure is capped at a day so a bogus one cannot overflow.
 pub fn renew_at(expires_in: u64, now: SystemTime) -> SystemTime {
-    // A server saying 0 must not make every call renew first: two seconds
-    // at least (the server holds a socket to the token's real expiry, so a
-    // longer floor would outlive it).
-    let life = Duration::from_secs(expires_in.clamp(2, 86_400));
+    let life = token_life(expires_in);
     now + life - (life / 4).min(Duration::from_secs(30))
+}
+
+/// How long a token said to live `expires_in` seconds surely lives: its
+/// `exp` is in whole seconds, counted from when it was issued, so it may end
+/// up to a second sooner than `expires_in` after we received it. A server
+/// saying 0 must not make every call renew first: two seconds at least
+/// (the server holds a socket to the token's real expiry, so a longer floor
+/// would outlive it).
+fn token_life(expires_in: u64) -> Duration {
+    Duration::from_secs(expires_in.clamp(2, 86_400) - 1)
 }
 
 impl Session {
@@ -186,9 +193,7 @@ impl Session {
         self.now = now;
         self.access = Some(Access {
             renew_at: grant.expires_in.map(|s| renew_at(s, now.wall)),
-            expires_at: grant
-                .expires_in
-                .map(|s| now.wall + Duration::from_secs(s.clamp(2, 86_400))),
+            expires_at: grant.expires_in.map(|s| now.wall + token_life(s)),
             token: grant.token,
         });
     }
@@ -669,17 +674,17 @@ mod tests {
     fn tokens_are_renewed_ahead_of_expiry_and_never_live_under_two_seconds() {
         let (mut s, now) = session();
         s.set_grant(grant("t", 900), now);
-        assert!(s.token(now.after(Duration::from_secs(869))).is_some());
+        assert!(s.token(now.after(Duration::from_secs(868))).is_some());
         assert!(
-            s.token(now.after(Duration::from_secs(871))).is_none(),
-            "30 s early"
+            s.token(now.after(Duration::from_secs(870))).is_none(),
+            "30 s early, and a second for exp's whole seconds"
         );
         s.set_grant(grant("z", 0), now);
         assert!(
-            s.token(now.after(Duration::from_secs(1))).is_some(),
+            s.token(now.after(Duration::from_millis(500))).is_some(),
             "a floor, not 0"
         );
-        assert!(s.token(now.after(Duration::from_millis(1600))).is_none());
+        assert!(s.token(now.after(Duration::from_millis(800))).is_none());
         // A display token never expires by time.
         s.set_grant(
             Grant {
