@@ -52,8 +52,9 @@ pub struct ServerConfig {
     /// them a new connection is closed at once.
     pub max_connections_per_address: usize,
     pub max_connections: usize,
-    /// How long a peer may take to send a request's headers.
+    /// How long a peer may take to send a request's headers, and its body.
     pub header_timeout: Duration,
+    pub body_timeout: Duration,
     /// Open sockets one user (or board) may hold; past it CONNECT is refused.
     pub max_sockets_per_user: usize,
     /// Reads (snapshots, pages, searches) per user (sustained) and burst.
@@ -102,6 +103,7 @@ impl ServerConfig {
             max_connections_per_address: 256,
             max_connections: 8192,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(20),
             max_sockets_per_user: 20,
             socket_events_per_second: 20,
             socket_event_burst: 40,

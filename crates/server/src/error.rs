@@ -59,6 +59,9 @@ pub enum ApiError {
     ReplayGone { after: u64 },
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    /// The request was not sent in time (its body trickled in).
+    #[error("request timeout: {0}")]
+    RequestTimeout(String),
     #[error("too many requests; retry in {retry_after}s")]
     RateLimited { retry_after: u64 },
     #[error("internal error: {0}")]
@@ -95,6 +98,7 @@ impl ApiError {
             }
             Self::ReplayGone { .. } => (StatusCode::GONE, "replay-gone"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
+            Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -33,10 +33,28 @@ impl FromRequestParts<AppState> for Caller {
 /// A parsed JSON body, refusing malformed or oversized input with problem+json.
 pub struct JsonBody<T>(pub T);
 
-async fn read_body(req: Request, limit: u64) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), limit as usize)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(format!("request body exceeds {limit} bytes")))
+/// Reads a body of at most `limit` bytes within `within`: a peer trickling a
+/// body byte by byte does not hold a request (and its connection) open.
+async fn read_body(
+    req: Request,
+    limit: u64,
+    within: std::time::Duration,
+) -> Result<axum::body::Bytes, ApiError> {
+    match tokio::time::timeout(
+        within,
+        axum::body::to_bytes(req.into_body(), limit as usize),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge(format!(
+            "request body exceeds {limit} bytes"
+        ))),
+        Err(_) => Err(ApiError::RequestTimeout(format!(
+            "the request body took longer than {} s",
+            within.as_secs()
+        ))),
+    }
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -52,7 +70,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes = read_body(req, state.config.max_payload).await?;
+        let bytes = read_body(req, state.config.max_payload, state.config.body_timeout).await?;
         Ok(JsonBody(parse(&bytes)?))
     }
 }
@@ -85,7 +103,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Mutation<T> {
         };
         let method = parts.method.to_string();
         let path = parts.uri.path().to_owned();
-        let bytes = read_body(Request::from_parts(parts, body), state.config.max_payload).await?;
+        let bytes = read_body(
+            Request::from_parts(parts, body),
+            state.config.max_payload,
+            state.config.body_timeout,
+        )
+        .await?;
         let body: T = parse(&bytes)?;
         // Fingerprint the JSON, not its bytes: a retry that re-serialises the
         // same body with other spacing or key order is still the same request.

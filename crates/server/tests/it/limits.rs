@@ -431,3 +431,24 @@ async fn one_account_cannot_keep_the_readers_busy_and_sign_in_still_answers() {
     assert_eq!(d.get(&other, "/api/snapshot").await.0, 200);
     d.socket(&other).await;
 }
+
+#[tokio::test]
+async fn a_trickled_body_is_refused_in_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = demo_server(|c| c.body_timeout = Duration::from_millis(500)).await;
+    let token = d.login("reception").await.access_token;
+    let mut s = tcp_from("127.0.0.10", d.server.addr).await;
+    let head = format!(
+        "POST /api/patients HTTP/1.1\r\nHost: clinic\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"name\":"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // …and nothing more: the answer comes when the body is late, not never.
+    let mut answer = vec![0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request-timeout"), "{text}");
+}
