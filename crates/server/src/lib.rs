@@ -182,10 +182,25 @@ async fn maintenance(state: AppState) {
 /// Moves the WAL into the database file once a second, off the commit path.
 async fn checkpoint_wal(state: AppState) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks: u64 = 0;
     loop {
         every.tick().await;
+        ticks += 1;
         if let Err(e) = state.db.checkpoint().await {
             tracing::warn!("checkpoint failed: {e}");
         }
+        // Once a minute, give back what a flood of reads let the WAL grow to.
+        if ticks.is_multiple_of(60) {
+            match state.db.truncate_wal().await {
+                Ok(bytes) if bytes > WAL_NOTED => {
+                    tracing::info!("the WAL had grown to {bytes} bytes; truncated")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("truncating the WAL failed: {e}"),
+            }
+        }
     }
 }
+
+/// A WAL larger than this before its minutely truncation is worth a log line.
+const WAL_NOTED: u64 = 64 * 1024 * 1024;
