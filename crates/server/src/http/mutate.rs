@@ -52,7 +52,13 @@ where
                 status: status.as_u16(),
                 body: serde_json::to_string(&value)?,
             };
-            if let Some((key, fp)) = &idempotency {
+            // A change is remembered under its key, so a repeat is answered
+            // without running again. A request that changed nothing is not:
+            // run again it still changes nothing (versions refuse a stale
+            // one), and a flood of them must not grow the table.
+            if let Some((key, fp)) = &idempotency
+                && !outgoing.is_empty()
+            {
                 idempotency::store(&tx, &caller.tenant, &caller.id, key, fp, &answer, now)?;
             }
             if outgoing.iter().any(|o| o.envelope.seq % PRUNE_EVERY == 0) {

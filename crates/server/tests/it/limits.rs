@@ -452,3 +452,51 @@ async fn a_trickled_body_is_refused_in_time() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("request-timeout"), "{text}");
 }
+
+#[tokio::test]
+async fn requests_that_change_nothing_store_nothing_however_many_keys() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let snap = d.snapshot(&r).await;
+    let apt = snap["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["status"] == "confirmed")
+        .unwrap()
+        .clone();
+    let path = format!("/api/appointments/{}", apt["id"].as_str().unwrap());
+    let rows = || async {
+        d.server
+            .state
+            .db
+            .read(|c| {
+                Ok(c.query_row("SELECT count(*) FROM idempotency", [], |r| {
+                    r.get::<_, i64>(0)
+                })?)
+            })
+            .await
+            .unwrap()
+    };
+    let before = rows().await;
+    for i in 0..200 {
+        let (s, same) = d
+            .send(
+                "PATCH",
+                &r,
+                &path,
+                json!({"version": apt["version"], "status": "confirmed"}),
+                Some(&format!("noop-{i}")),
+            )
+            .await;
+        assert_eq!((s, &same["version"]), (200, &apt["version"]));
+    }
+    assert_eq!(rows().await, before, "no row for a change that was none");
+    // A real change is still remembered, and its repeat answered from memory.
+    let body = json!({"version": apt["version"], "status": "cancelled"});
+    let first = d.send("PATCH", &r, &path, body.clone(), Some("real")).await;
+    let again = d.send("PATCH", &r, &path, body, Some("real")).await;
+    assert_eq!((first.0, again.0), (200, 200));
+    assert_eq!(first.1, again.1);
+    assert_eq!(rows().await, before + 1);
+}
