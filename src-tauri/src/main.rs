@@ -40,10 +40,7 @@ pub fn since_launch(step: &str) {
 fn main() {
     LAUNCHED.get_or_init(std::time::Instant::now);
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(frontdesk_engine::log_filter())
         .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().collect();

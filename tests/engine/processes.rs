@@ -44,3 +44,25 @@ async fn processes_started_together_share_the_keyring_and_one_login() {
         String::from_utf8_lossy(&after.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_cli_at_its_most_verbose_logs_no_token_or_password() {
+    let clinic = Clinic::start(|_| {}).await;
+    let pc = KeyringCli::signed_in(&clinic.url()).await;
+    let mut command = pc.command(&["status", "--timeout", "20"]);
+    command.env("FRONTDESK_LOG", "trace");
+    let out = command.output().await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the log was written"
+    );
+    // Every access token is a JWT, whose header begins `eyJ`.
+    assert!(!log.contains("eyJ"), "a token is in the log");
+    assert!(
+        !log.contains("refresh_token"),
+        "a refresh token is in the log"
+    );
+    assert!(!log.contains("\"password\""), "a password is in the log");
+}

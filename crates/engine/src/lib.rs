@@ -53,3 +53,19 @@ pub use error::{EngineError, Result};
 
 /// The socket event that shows the server a renewed access token (§8.6).
 pub const REAUTH_EVENT: &str = frontdesk_protocol::envelope::ephemeral::REAUTH;
+
+/// The log filter of Frontdesk's desk binaries: `FRONTDESK_LOG` (default
+/// `warn`), with the crates that log whole frames and requests capped at
+/// `info` ([`frontdesk_protocol::FRAME_LOGGERS`]): no token or password is
+/// ever logged, whatever the filter asks.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    for target in frontdesk_protocol::FRAME_LOGGERS {
+        match format!("{target}=info").parse() {
+            Ok(d) => filter = filter.add_directive(d),
+            Err(e) => eprintln!("log filter for {target}: {e}"),
+        }
+    }
+    filter
+}

@@ -31,3 +31,20 @@ pub mod socketio;
 pub mod status;
 pub mod text;
 pub mod window;
+
+/// Crates that log whole frames and requests (a socket's CONNECT with its
+/// access token, a request body with a password) at `debug` and `trace`:
+/// Frontdesk's binaries never let them log more than `info`, whatever the
+/// log filter asks, so no credential reaches a log.
+pub const FRAME_LOGGERS: [&str; 10] = [
+    "socketioxide",
+    "engineioxide",
+    "tungstenite",
+    "tokio_tungstenite",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "tower_http",
+    "reqwest",
+    "rustls",
+];

@@ -37,25 +37,12 @@ struct Args {
     max_sockets_per_user: usize,
 }
 
-/// Crates that log whole frames and requests (the socket's CONNECT with its
-/// access token, request bodies with passwords) at debug and trace: never
-/// more verbose than `info`, whatever `RUST_LOG` asks for.
-const FRAME_LOGGERS: [&str; 8] = [
-    "socketioxide",
-    "engineioxide",
-    "tungstenite",
-    "tokio_tungstenite",
-    "hyper",
-    "hyper_util",
-    "h2",
-    "tower_http",
-];
-
-/// `RUST_LOG` (default `clinic_server=info`) with [`FRAME_LOGGERS`] capped.
+/// `RUST_LOG` (default `clinic_server=info`) with the crates that log whole
+/// frames ([`frontdesk_protocol::FRAME_LOGGERS`]) capped at `info`.
 fn log_filter() -> tracing_subscriber::EnvFilter {
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "clinic_server=info".into());
-    for target in FRAME_LOGGERS {
+    for target in frontdesk_protocol::FRAME_LOGGERS {
         match format!("{target}=info").parse() {
             Ok(d) => filter = filter.add_directive(d),
             Err(e) => eprintln!("log filter for {target}: {e}"),

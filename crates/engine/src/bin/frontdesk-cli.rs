@@ -267,10 +267,7 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> anyhow::Result<
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(frontdesk_engine::log_filter())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
