@@ -30,6 +30,7 @@ pub mod error;
 pub mod http;
 pub mod listen;
 pub mod realtime;
+pub mod settings;
 pub mod state;
 pub mod store;
 

@@ -1,8 +1,8 @@
 //! `clinic-server`: runs the reference clinic server.
 
 use anyhow::Context;
-use clap::Parser;
-use clinic_server::{Db, DbLocation, ServerConfig, config, demo};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use clinic_server::{Db, DbLocation, ServerConfig, config, demo, settings};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,30 +11,69 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:7420", env = "FRONTDESK_LISTEN")]
-    listen: SocketAddr,
-    /// SQLite database file (created if missing). The signing secret is kept
-    /// beside it as `<db>.secret` unless FRONTDESK_JWT_SECRET is set.
-    #[arg(long, default_value = "clinic.db", env = "FRONTDESK_DB")]
-    db: PathBuf,
+    /// A TOML file of settings (`key = value`, the keys listed below).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port); overrides the settings.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// SQLite database file (created if missing); overrides the settings.
+    /// The signing secret is kept beside it as `<db>.secret` unless
+    /// FRONTDESK_JWT_SECRET is set.
+    #[arg(long)]
+    db: Option<PathBuf>,
     /// Seed the demo clinic (tenant `demo`, users reception/doctor/doctor2/admin, password `demo`).
     #[arg(long)]
     demo: bool,
-    /// Open connections one client address may hold (a clinic behind one
-    /// NAT is one address).
-    #[arg(
-        long,
-        default_value_t = 256,
-        env = "FRONTDESK_MAX_CONNECTIONS_PER_ADDRESS"
-    )]
-    max_connections_per_address: usize,
-    /// Open connections in all.
-    #[arg(long, default_value_t = 8192, env = "FRONTDESK_MAX_CONNECTIONS")]
-    max_connections: usize,
-    /// Open sockets one user (or waiting-room board) may hold.
-    #[arg(long, default_value_t = 20, env = "FRONTDESK_MAX_SOCKETS_PER_USER")]
-    max_sockets_per_user: usize,
+    /// Open connections one client address may hold; overrides the settings.
+    #[arg(long)]
+    max_connections_per_address: Option<usize>,
+    /// Open connections in all; overrides the settings.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Open sockets one user (or waiting-room board) may hold; overrides the settings.
+    #[arg(long)]
+    max_sockets_per_user: Option<usize>,
+}
+
+/// The defaults, before the file, the environment and the flags.
+fn defaults() -> ServerConfig {
+    ServerConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 7420)),
+        DbLocation::File("clinic.db".into()),
+        Vec::new(),
+    )
+}
+
+/// Defaults, then the `--config` file, then `FRONTDESK_*`, then the flags;
+/// then the secret beside the database.
+fn settings(args: &Args) -> anyhow::Result<ServerConfig> {
+    let mut cfg = defaults();
+    if let Some(path) = &args.config {
+        settings::apply_file(&mut cfg, path)?;
+    }
+    settings::apply_env(&mut cfg, |name| std::env::var(name).ok())?;
+    if let Some(listen) = args.listen {
+        cfg.listen = listen;
+    }
+    if let Some(db) = &args.db {
+        cfg.db = DbLocation::File(db.clone());
+    }
+    if let Some(n) = args.max_connections_per_address {
+        cfg.max_connections_per_address = n;
+    }
+    if let Some(n) = args.max_connections {
+        cfg.max_connections = n;
+    }
+    if let Some(n) = args.max_sockets_per_user {
+        cfg.max_sockets_per_user = n;
+    }
+    let DbLocation::File(db) = &cfg.db else {
+        anyhow::bail!("the server keeps its records in a file: set `db`");
+    };
+    let secret_path = PathBuf::from(format!("{}.secret", db.display()));
+    cfg.secret = config::load_or_create_secret(&secret_path).context("loading the token secret")?;
+    Ok(cfg)
 }
 
 /// `RUST_LOG` (default `clinic_server=info`) with the crates that log whole
@@ -57,14 +96,10 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
-    let secret_path = PathBuf::from(format!("{}.secret", args.db.display()));
-    let secret = config::load_or_create_secret(&secret_path).context("loading the token secret")?;
-    let mut cfg = ServerConfig::new(args.listen, DbLocation::File(args.db.clone()), secret);
-    cfg.max_connections_per_address = args.max_connections_per_address;
-    cfg.max_connections = args.max_connections;
-    cfg.max_sockets_per_user = args.max_sockets_per_user;
-    let db = Db::open(&cfg.db).with_context(|| format!("opening {}", args.db.display()))?;
+    let command = Args::command().after_long_help(settings::help(&defaults()));
+    let args = Args::from_arg_matches(&command.get_matches())?;
+    let cfg = settings(&args)?;
+    let db = Db::open(&cfg.db).context("opening the database")?;
     if args.demo {
         let (zone, now) = (demo::machine_zone(), chrono::Utc::now());
         db.write_now(|c| demo::seed_with_history(c, "demo", "Demo Family Clinic", &zone, now))

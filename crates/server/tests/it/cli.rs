@@ -163,3 +163,77 @@ async fn the_most_verbose_log_holds_no_token_or_password() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_settings_file_and_the_environment_configure_the_binary_and_a_typo_is_refused() {
+    let dir = std::env::temp_dir().join(format!("clinic-conf-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("clinic.toml");
+    let run = |extra_env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_clinic-server"));
+        c.arg("--config").arg(&conf).arg("--demo");
+        c.env_remove("FRONTDESK_JWT_SECRET");
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        c
+    };
+    // A misspelt key: refused by name, the server does not start.
+    std::fs::write(
+        &conf,
+        "listen = \"127.0.0.1:0\"\nacess_token_seconds = 60\n",
+    )
+    .unwrap();
+    let out = run(&[]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("unknown setting `acess_token_seconds`"),
+        "{err}"
+    );
+    // A good file; the environment overrides one of its settings.
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = \"{}\"\naccess_token_seconds = 120\n",
+            dir.join("clinic.db").display()
+        ),
+    )
+    .unwrap();
+    for (env, want) in [
+        (vec![], 120),
+        (vec![("FRONTDESK_ACCESS_TOKEN_SECONDS", "90")], 90),
+    ] {
+        let mut child = run(&env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let proc = Killed(child);
+        let url = first
+            .trim()
+            .strip_prefix("clinic-server listening on ")
+            .unwrap()
+            .to_owned();
+        let tokens: serde_json::Value = reqwest::Client::new()
+            .post(format!("{url}/api/auth/login"))
+            .json(&json!({"tenant": "demo", "username": "reception", "password": "demo"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(tokens["expires_in"], want, "{env:?}");
+        drop(proc);
+    }
+    assert!(
+        dir.join("clinic.db").exists(),
+        "the database named in the file"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
