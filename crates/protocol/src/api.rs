@@ -4,7 +4,7 @@
 use crate::envelope::Envelope;
 use crate::records::{
     Appointment, Display, Message, Notification, Patient, Presence, Provider, QueueEntry,
-    ReadMarker, Room, Tenant, Thread, User, UserSummary,
+    ReadMarker, Role, Room, Tenant, Thread, User, UserSummary,
 };
 use crate::schedule::{AppointmentType, ExceptionKind, ProviderHours, Slot, TimeOfDay, WorkingDay};
 use crate::status::{AppointmentStatus, QueueStatus};
@@ -355,6 +355,51 @@ pub struct PostMessage {
 #[ts(export)]
 pub struct MarkRead {
     pub message_id: String,
+}
+
+/// A staff account as an admin manages it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct StaffAccount {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub role: Role,
+    /// A deactivated account cannot sign in; its sessions ended when it was.
+    pub active: bool,
+}
+
+/// `POST /api/admin/users` (admin): a new staff account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct NewStaff {
+    pub username: String,
+    pub name: String,
+    pub role: Role,
+    /// At least 10 characters.
+    pub password: String,
+}
+
+/// `PATCH /api/admin/users/{id}` (admin): deactivate or reactivate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ChangeStaff {
+    pub active: bool,
+}
+
+/// `PUT /api/admin/users/{id}/password` (admin): a new password for someone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ResetPassword {
+    pub password: String,
+}
+
+/// `POST /api/auth/password`: change one's own password, with the old one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ChangePassword {
+    pub old_password: String,
+    pub new_password: String,
 }
 
 /// `POST /api/displays` (admin).

@@ -210,6 +210,9 @@ CREATE INDEX patient_terms_by_patient ON patient_terms (patient_id);
 CREATE INDEX appointments_by_patient ON appointments (tenant, patient_id, start);
 CREATE INDEX appointments_by_provider ON appointments (tenant, provider_id, start);
 CREATE INDEX queue_by_patient ON queue_entries (tenant, patient_id);
+-- Staff accounts an admin deactivated: they cannot sign in, their logins
+-- are revoked and their sockets closed.
+ALTER TABLE users ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
 -- Who started a conversation (new conversations per user are capped).
 ALTER TABLE threads ADD COLUMN created_by TEXT;
 CREATE INDEX threads_by_creator ON threads (tenant, created_by, created_at);

@@ -1,5 +1,6 @@
 //! The REST API: routes, extractors, and the shared mutation path.
 
+mod admin_routes;
 mod auth_routes;
 mod booking_routes;
 mod desk_routes;
@@ -21,6 +22,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/login", post(auth_routes::login))
         .route("/api/auth/refresh", post(auth_routes::refresh))
         .route("/api/auth/logout", post(auth_routes::logout))
+        .route("/api/auth/password", post(admin_routes::change_own))
+        .route(
+            "/api/admin/users",
+            get(admin_routes::list).post(admin_routes::add),
+        )
+        .route("/api/admin/users/{id}", patch(admin_routes::change))
+        .route(
+            "/api/admin/users/{id}/password",
+            axum::routing::put(admin_routes::reset_password),
+        )
         .route("/api/snapshot", get(sync_routes::get_snapshot))
         .route("/api/events", get(sync_routes::get_events))
         .route("/api/board", get(sync_routes::get_board))

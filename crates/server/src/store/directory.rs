@@ -105,31 +105,84 @@ pub fn credentials(
 ) -> Result<Option<Credentials>, ApiError> {
     Ok(conn
         .query_row(
-            "SELECT id, username, name, role, password_hash FROM users WHERE tenant = ?1 AND username = ?2",
+            "SELECT id, username, name, role, password_hash FROM users WHERE tenant = ?1 AND username = ?2 AND active = 1",
             params![tenant, username],
             |r| Ok(Credentials { user: user_row(r)?, password_hash: r.get(4)? }),
         )
         .optional()?)
 }
 
-/// A user of a tenant by id; `None` if absent or in another tenant.
+/// An active user of a tenant by id; `None` if absent, deactivated or in
+/// another tenant.
 pub fn user(conn: &Connection, tenant: &str, id: &str) -> Result<Option<User>, ApiError> {
     Ok(conn
         .query_row(
-            "SELECT id, username, name, role FROM users WHERE tenant = ?1 AND id = ?2",
+            "SELECT id, username, name, role FROM users WHERE tenant = ?1 AND id = ?2 AND active = 1",
             params![tenant, id],
             user_row,
         )
         .optional()?)
 }
 
-/// All staff of a tenant.
+/// All active staff of a tenant.
 pub fn users(conn: &Connection, tenant: &str) -> Result<Vec<User>, ApiError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, username, name, role FROM users WHERE tenant = ?1 ORDER BY name",
+        "SELECT id, username, name, role FROM users WHERE tenant = ?1 AND active = 1 ORDER BY name",
     )?;
     let rows = stmt.query_map([tenant], user_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every staff account of a tenant with whether it is active (the admin's list).
+pub fn accounts(conn: &Connection, tenant: &str) -> Result<Vec<(User, bool)>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, username, name, role, active FROM users WHERE tenant = ?1 ORDER BY name, id",
+    )?;
+    let rows = stmt.query_map([tenant], |r| Ok((user_row(r)?, r.get::<_, bool>(4)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Deactivates (or reactivates) a staff account; `NotFound` if there is none.
+pub fn set_active(conn: &Connection, tenant: &str, id: &str, active: bool) -> Result<(), ApiError> {
+    let n = super::exec(
+        conn,
+        "UPDATE users SET active = ?3 WHERE tenant = ?1 AND id = ?2",
+        params![tenant, id, active],
+    )?;
+    if n == 0 {
+        return Err(ApiError::NotFound(format!("user {id}")));
+    }
+    Ok(())
+}
+
+/// Replaces a user's password hash; `NotFound` if there is no such user.
+pub fn set_password_hash(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    hash: &str,
+) -> Result<(), ApiError> {
+    let n = super::exec(
+        conn,
+        "UPDATE users SET password_hash = ?3 WHERE tenant = ?1 AND id = ?2",
+        params![tenant, id, hash],
+    )?;
+    if n == 0 {
+        return Err(ApiError::NotFound(format!("user {id}")));
+    }
+    Ok(())
+}
+
+/// A user's password hash (active or not), for a change of one's own password.
+pub fn password_hash(conn: &Connection, tenant: &str, id: &str) -> Result<String, ApiError> {
+    super::one(
+        conn,
+        "SELECT password_hash FROM users WHERE tenant = ?1 AND id = ?2 AND active = 1",
+        params![tenant, id],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::NotFound(format!("user {id}")))
 }
 
 /// Creates a room.

@@ -166,6 +166,29 @@ pub fn revoke(
     Ok(())
 }
 
+/// Revokes every login of a user but `keep` (deactivation, a new password);
+/// returns the revoked login ids, whose sockets must close.
+pub fn revoke_all_of(
+    conn: &Connection,
+    tenant: &str,
+    user: &str,
+    keep: Option<&str>,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM logins WHERE tenant = ?1 AND user_id = ?2 AND revoked_at IS NULL
+           AND (?3 IS NULL OR id != ?3)",
+    )?;
+    let ids: Vec<String> = stmt
+        .query_map(params![tenant, user, keep], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        revoke(conn, id, why, now)?;
+    }
+    Ok(ids)
+}
+
 /// Revokes the login a (current) refresh token belongs to: sign-out.
 /// Returns the login's tenant and id, if the token was known.
 pub fn revoke_by_token(

@@ -400,3 +400,149 @@ async fn refreshes_are_rate_limited_per_address() {
         "another address is not held back"
     );
 }
+
+/// Signs `username` in with `password`; the status and body.
+async fn sign_in(d: &Demo, username: &str, password: &str) -> (u16, serde_json::Value) {
+    d.post(
+        "",
+        "/api/auth/login",
+        json!({"tenant": "demo", "username": username, "password": password}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_admin_adds_and_deactivates_staff_and_a_deactivated_account_is_out_at_once() {
+    let d = demo_server(|_| {}).await;
+    let admin = d.login("admin").await;
+    let reception = d.login("reception").await.access_token;
+    // Only an admin manages accounts.
+    let new = json!({"username": "temp.desk", "name": "Tempo Rary", "role": "receptionist", "password": "long enough pw"});
+    assert_eq!(
+        d.post(&reception, "/api/admin/users", new.clone()).await.0,
+        403
+    );
+    let (s, made) = d
+        .post(&admin.access_token, "/api/admin/users", new.clone())
+        .await;
+    assert_eq!((s, made["active"].as_bool()), (201, Some(true)), "{made}");
+    assert_eq!(
+        d.post(&admin.access_token, "/api/admin/users", new.clone())
+            .await
+            .0,
+        400,
+        "taken"
+    );
+    let mut weak = new.clone();
+    weak["username"] = json!("weak");
+    weak["password"] = json!("short");
+    assert_eq!(
+        d.post(&admin.access_token, "/api/admin/users", weak)
+            .await
+            .0,
+        400
+    );
+    // The new account works: signs in, opens a socket.
+    let (s, temp) = sign_in(&d, "temp.desk", "long enough pw").await;
+    assert_eq!(s, 200, "{temp}");
+    let mut socket = d.socket(temp["access_token"].as_str().unwrap()).await;
+    let (_, list) = d.get(&admin.access_token, "/api/admin/users").await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["username"] == "temp.desk")
+    );
+    // Deactivated: the socket closes at once, nothing signs in or refreshes.
+    let id = made["id"].as_str().unwrap();
+    let (s, off) = d
+        .patch(
+            &admin.access_token,
+            &format!("/api/admin/users/{id}"),
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!((s, off["active"].as_bool()), (200, Some(false)), "{off}");
+    assert!(
+        socket.closed_by_server().await,
+        "the deactivated account's socket stays open"
+    );
+    assert_eq!(sign_in(&d, "temp.desk", "long enough pw").await.0, 401);
+    let refresh = d
+        .http
+        .post(d.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": temp["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 401);
+    assert!(
+        SioClient::connect(&d.server.url(), json!({"token": temp["access_token"]}))
+            .await
+            .is_err()
+    );
+    // Not the admin's own account; and gone from the staff the desks see.
+    let me = admin.user.id.clone();
+    assert_eq!(
+        d.patch(
+            &admin.access_token,
+            &format!("/api/admin/users/{me}"),
+            json!({"active": false})
+        )
+        .await
+        .0,
+        400
+    );
+    let snap = d.snapshot(&reception).await;
+    assert!(
+        !snap["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "temp.desk")
+    );
+}
+
+#[tokio::test]
+async fn passwords_are_reset_by_an_admin_or_changed_with_the_old_one_and_old_sessions_end() {
+    let d = demo_server(|_| {}).await;
+    let admin = d.login("admin").await.access_token;
+    let doctor = d.login("doctor").await;
+    let mut doctor_socket = d.socket(&doctor.access_token).await;
+    let id = doctor.user.id.clone();
+    let (s, _) = d
+        .send(
+            "PUT",
+            &admin,
+            &format!("/api/admin/users/{id}/password"),
+            json!({"password": "a brand new one"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert!(
+        doctor_socket.closed_by_server().await,
+        "a reset ends the old sessions"
+    );
+    assert_eq!(sign_in(&d, "doctor", "demo").await.0, 401);
+    let (s, fresh) = sign_in(&d, "doctor", "a brand new one").await;
+    assert_eq!(s, 200);
+    let token = fresh["access_token"].as_str().unwrap().to_owned();
+    // The doctor changes it, giving the old one; another session of theirs ends, this one goes on.
+    let (_, elsewhere) = sign_in(&d, "doctor", "a brand new one").await;
+    let mut other_socket = d.socket(elsewhere["access_token"].as_str().unwrap()).await;
+    let mut this_socket = d.socket(&token).await;
+    let wrong = json!({"old_password": "not it at all", "new_password": "mine and only mine"});
+    assert_eq!(d.post(&token, "/api/auth/password", wrong).await.0, 401);
+    let right = json!({"old_password": "a brand new one", "new_password": "mine and only mine"});
+    assert_eq!(d.post(&token, "/api/auth/password", right).await.0, 204);
+    assert!(
+        other_socket.closed_by_server().await,
+        "the other session ended"
+    );
+    let ack = this_socket
+        .emit_ack("presence", json!({"state": "online"}))
+        .await;
+    assert_eq!(ack["ok"], true, "this session goes on");
+    assert_eq!(sign_in(&d, "doctor", "mine and only mine").await.0, 200);
+}

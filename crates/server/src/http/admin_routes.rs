@@ -1,0 +1,235 @@
+//! A clinic admin's staff accounts: list, add, deactivate (which ends every
+//! session of the account and closes its sockets at once), reset a
+//! password; and anyone's change of their own password, with the old one.
+
+use super::extract::JsonBody;
+use crate::auth::{Caller, password};
+use crate::error::ApiError;
+use crate::realtime::broadcast::Broadcast;
+use crate::realtime::rooms;
+use crate::state::AppState;
+use crate::store::{directory, sessions};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use frontdesk_protocol::api::{ChangePassword, ChangeStaff, NewStaff, ResetPassword, StaffAccount};
+use frontdesk_protocol::records::{Role, User};
+use frontdesk_protocol::text::{self, Lines};
+
+/// Shortest password an account may be given.
+pub const PASSWORD_MIN_CHARS: usize = 10;
+
+fn account((u, active): (User, bool)) -> StaffAccount {
+    StaffAccount {
+        id: u.id,
+        username: u.username,
+        name: u.name,
+        role: u.role,
+        active,
+    }
+}
+
+fn check_password(p: &str) -> Result<(), ApiError> {
+    let n = p.chars().count();
+    if !(PASSWORD_MIN_CHARS..=1000).contains(&n) {
+        return Err(ApiError::invalid(format!(
+            "a password has {PASSWORD_MIN_CHARS} to 1000 characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A password hashed off the async threads (argon2 takes a while on purpose).
+async fn hashed(p: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || password::hash(&p))
+        .await
+        .map_err(|e| ApiError::internal(format!("hashing failed: {e}")))?
+}
+
+/// Ends the sessions of `user` but `keep`, and closes their sockets now.
+async fn end_sessions(
+    st: &AppState,
+    tenant: &str,
+    user: &str,
+    keep: Option<String>,
+    why: &'static str,
+) -> Result<(), ApiError> {
+    let (t, u, now) = (tenant.to_owned(), user.to_owned(), st.now());
+    let keep_id = keep.clone();
+    let revoked = st
+        .db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            let ids = sessions::revoke_all_of(&tx, &t, &u, keep_id.as_deref(), why, now)?;
+            tx.commit()?;
+            Ok(ids)
+        })
+        .await?;
+    let rooms: Vec<String> = match keep {
+        // Keep the caller's own login: close only the others.
+        Some(_) => revoked.iter().map(|l| rooms::login(tenant, l)).collect(),
+        None => vec![rooms::user(tenant, user)],
+    };
+    for room in rooms {
+        if st.committed.send(Broadcast::DisconnectRoom(room)).is_err() {
+            tracing::warn!(
+                "the broadcaster is gone; sockets of {user} stay until their tokens expire"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `GET /api/admin/users`.
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<StaffAccount>>, ApiError> {
+    caller.require(&[Role::Admin], "manage staff accounts")?;
+    let all = st
+        .db
+        .read(move |c| directory::accounts(c, &caller.tenant))
+        .await?;
+    Ok(Json(all.into_iter().map(account).collect()))
+}
+
+/// `POST /api/admin/users`.
+pub async fn add(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<NewStaff>,
+) -> Result<(StatusCode, Json<StaffAccount>), ApiError> {
+    caller.require(&[Role::Admin], "manage staff accounts")?;
+    st.take_mutation_token(&caller.id)?;
+    let username = req.username.trim().to_lowercase();
+    if username.is_empty()
+        || username.len() > 100
+        || !username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(ApiError::invalid(
+            "a username is 1 to 100 letters, digits, dots, dashes or underscores",
+        ));
+    }
+    let name = req.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid("a name is 1 to 200 characters"));
+    }
+    text::check("name", &name, Lines::One)?;
+    if req.role == Role::Display {
+        return Err(ApiError::invalid(
+            "waiting-room boards are made with POST /api/displays",
+        ));
+    }
+    check_password(&req.password)?;
+    let hash = hashed(req.password).await?;
+    let role = req.role;
+    let made = st
+        .db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            if directory::credentials(&tx, &caller.tenant, &username)?.is_some()
+                || directory::accounts(&tx, &caller.tenant)?
+                    .iter()
+                    .any(|(u, _)| u.username == username)
+            {
+                return Err(ApiError::invalid(format!(
+                    "the username {username} is taken"
+                )));
+            }
+            let u = directory::create_user(&tx, &caller.tenant, &username, &name, role, &hash)?;
+            tx.commit()?;
+            Ok(u)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(account((made, true)))))
+}
+
+/// `PATCH /api/admin/users/{id}`: deactivating ends the account's sessions
+/// and closes its sockets at once.
+pub async fn change(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ChangeStaff>,
+) -> Result<Json<StaffAccount>, ApiError> {
+    caller.require(&[Role::Admin], "manage staff accounts")?;
+    st.take_mutation_token(&caller.id)?;
+    if id == caller.id && !req.active {
+        return Err(ApiError::invalid(
+            "an admin cannot deactivate their own account",
+        ));
+    }
+    let (t, u) = (caller.tenant.clone(), id.clone());
+    st.db
+        .write(move |c| directory::set_active(c, &t, &u, req.active))
+        .await?;
+    if !req.active {
+        end_sessions(&st, &caller.tenant, &id, None, "account deactivated").await?;
+    }
+    let (t, u) = (caller.tenant.clone(), id.clone());
+    let all = st.db.read(move |c| directory::accounts(c, &t)).await?;
+    all.into_iter()
+        .find(|(a, _)| a.id == u)
+        .map(|a| Json(account(a)))
+        .ok_or_else(|| ApiError::NotFound(format!("user {id}")))
+}
+
+/// `PUT /api/admin/users/{id}/password`: a new password; the account's
+/// sessions end (whoever knew the old one is out).
+pub async fn reset_password(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ResetPassword>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[Role::Admin], "reset passwords")?;
+    st.take_mutation_token(&caller.id)?;
+    check_password(&req.password)?;
+    let hash = hashed(req.password).await?;
+    let (t, u) = (caller.tenant.clone(), id.clone());
+    st.db
+        .write(move |c| directory::set_password_hash(c, &t, &u, &hash))
+        .await?;
+    end_sessions(&st, &caller.tenant, &id, None, "password reset").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/auth/password`: one's own password, given the old one; the
+/// other sessions of the account end, this one goes on.
+pub async fn change_own(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_staff("change a password")?;
+    st.take_mutation_token(&caller.id)?;
+    check_password(&req.new_password)?;
+    let (t, u) = (caller.tenant.clone(), caller.id.clone());
+    let stored = st
+        .db
+        .read_auth(move |c| directory::password_hash(c, &t, &u))
+        .await?;
+    let old = req.old_password;
+    let ok = tokio::task::spawn_blocking(move || password::verify(&old, &stored))
+        .await
+        .map_err(|e| ApiError::internal(format!("password check failed: {e}")))?;
+    if !ok {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let hash = hashed(req.new_password).await?;
+    let (t, u) = (caller.tenant.clone(), caller.id.clone());
+    st.db
+        .write(move |c| directory::set_password_hash(c, &t, &u, &hash))
+        .await?;
+    end_sessions(
+        &st,
+        &caller.tenant,
+        &caller.id,
+        caller.login.clone(),
+        "password changed",
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
