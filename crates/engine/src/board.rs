@@ -74,7 +74,7 @@ impl BoardState {
             Ok(EventData::QueueCalled(e)) => (e, true),
             _ => return Applied::Unchanged,
         };
-        if !self.display.provider_ids.contains(&entry.provider_id) {
+        if !self.display.shows(&entry.provider_id) {
             return Applied::Unchanged;
         }
         self.seq = env.seq;

@@ -135,15 +135,12 @@ pub async fn register(
 ) -> Result<DisplayToken> {
     let api = Api::new(server, ca_file)?;
     let tokens = api.login(tenant, admin, password).await?;
-    let created = async {
-        let providers = api.snapshot(&tokens.access_token).await?.providers;
-        let req = CreateDisplay {
-            name: name.trim().to_owned(),
-            provider_ids: providers.into_iter().map(|p| p.id).collect(),
-        };
-        api.create_display(&tokens.access_token, &req).await
-    }
-    .await;
+    // No providers named: the whole clinic, providers added later included.
+    let req = CreateDisplay {
+        name: name.trim().to_owned(),
+        provider_ids: Vec::new(),
+    };
+    let created = api.create_display(&tokens.access_token, &req).await;
     if let Err(e) = api.logout(&tokens.refresh_token).await {
         tracing::warn!("could not end the admin session used for display set-up: {e}");
     }

@@ -409,6 +409,13 @@ pub struct CreateDisplay {
     pub provider_ids: Vec<String>,
 }
 
+/// `PATCH /api/displays/{id}` (admin): a new name for a board.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct RenameDisplay {
+    pub name: String,
+}
+
 /// Answer to `POST /api/displays`: the board and the token to configure it with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DisplayToken {

@@ -298,6 +298,15 @@ pub struct Presence {
 pub struct Display {
     pub id: String,
     pub name: String,
+    /// The providers whose tickets it shows; empty: the whole clinic
+    /// (providers added later included).
     pub provider_ids: Vec<String>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Display {
+    /// Whether the board shows `provider`'s tickets.
+    pub fn shows(&self, provider: &str) -> bool {
+        self.provider_ids.is_empty() || self.provider_ids.iter().any(|p| p == provider)
+    }
 }

@@ -3,4 +3,9 @@
 /**
  * A waiting-room board, issued by an admin; its token sees only these providers' queues.
  */
-export type Display = { id: string, name: string, provider_ids: Array<string>, created_at: string, };
+export type Display = { id: string, name: string, 
+/**
+ * The providers whose tickets it shows; empty: the whole clinic
+ * (providers added later included).
+ */
+provider_ids: Array<string>, created_at: string, };

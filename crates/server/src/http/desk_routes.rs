@@ -117,13 +117,7 @@ pub async fn create_display(
 ) -> Result<(StatusCode, Json<DisplayToken>), ApiError> {
     caller.require(&[Role::Admin], "create display boards")?;
     st.take_mutation_token(&caller.id)?;
-    let name = req.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || req.provider_ids.is_empty() {
-        return Err(ApiError::invalid(
-            "a display needs a name (1 to 100 characters) and at least one provider",
-        ));
-    }
-    frontdesk_protocol::text::check("name", &name, frontdesk_protocol::text::Lines::One)?;
+    let name = display_name(&req.name)?;
     let tenant = caller.tenant.clone();
     let now = st.now();
     let display = st
@@ -149,6 +143,51 @@ pub async fn create_display(
         .keys
         .issue(&board, st.config.display_ttl.as_secs(), st.now())?;
     Ok((StatusCode::CREATED, Json(DisplayToken { display, token })))
+}
+
+/// A board's name, checked.
+fn display_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid(
+            "a display needs a name of 1 to 100 characters",
+        ));
+    }
+    frontdesk_protocol::text::check("name", &name, frontdesk_protocol::text::Lines::One)?;
+    Ok(name)
+}
+
+/// `GET /api/displays` (admin): the boards not revoked.
+pub async fn list_displays(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<frontdesk_protocol::records::Display>>, ApiError> {
+    caller.require(&[Role::Admin], "manage display boards")?;
+    let boards = st
+        .db
+        .read(move |conn| directory::displays(conn, &caller.tenant))
+        .await?;
+    Ok(Json(boards))
+}
+
+/// `PATCH /api/displays/{id}` (admin): renames a board.
+pub async fn rename_display(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<frontdesk_protocol::api::RenameDisplay>,
+) -> Result<Json<frontdesk_protocol::records::Display>, ApiError> {
+    caller.require(&[Role::Admin], "manage display boards")?;
+    st.take_mutation_token(&caller.id)?;
+    let name = display_name(&req.name)?;
+    let shown = id.clone();
+    let renamed = st
+        .db
+        .write(move |conn| directory::rename_display(conn, &caller.tenant, &id, &name))
+        .await?;
+    renamed
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("display {shown}")))
 }
 
 /// `DELETE /api/displays/{id}` (admin): the board's token stops working and

@@ -82,8 +82,14 @@ pub fn router(state: AppState) -> Router {
             post(desk_routes::post_message).get(sync_routes::get_messages),
         )
         .route("/api/threads/{id}/read", post(desk_routes::mark_read))
-        .route("/api/displays", post(desk_routes::create_display))
-        .route("/api/displays/{id}", delete(desk_routes::revoke_display))
+        .route(
+            "/api/displays",
+            post(desk_routes::create_display).get(desk_routes::list_displays),
+        )
+        .route(
+            "/api/displays/{id}",
+            delete(desk_routes::revoke_display).patch(desk_routes::rename_display),
+        )
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -84,8 +84,11 @@ async fn deliver(io: &SocketIo, out: &Outgoing) {
     if env.kind.starts_with("queue.")
         && let Some(board_env) = for_board(env)
     {
-        let room = rooms::board(&env.tenant, &board_provider(&board_env));
-        if let Err(e) = io.to(room).emit(&env.kind, &board_env).await {
+        let rooms = [
+            rooms::board(&env.tenant, &board_provider(&board_env)),
+            rooms::clinic_board(&env.tenant),
+        ];
+        if let Err(e) = io.to(rooms).emit(&env.kind, &board_env).await {
             tracing::debug!(seq = env.seq, "board broadcast incomplete: {e}");
         }
     }

@@ -106,10 +106,14 @@ async fn authenticate(
         )));
     }
     if caller.role == Role::Display {
-        let mut board_rooms: Vec<String> = board_providers
-            .iter()
-            .map(|p| rooms::board(&caller.tenant, p))
-            .collect();
+        let mut board_rooms: Vec<String> = if board_providers.is_empty() {
+            vec![rooms::clinic_board(&caller.tenant)]
+        } else {
+            board_providers
+                .iter()
+                .map(|p| rooms::board(&caller.tenant, p))
+                .collect()
+        };
         board_rooms.push(rooms::display(&caller.tenant, &caller.id));
         s.join(board_rooms);
         s.on_fallback(async |ack: AckSender| {

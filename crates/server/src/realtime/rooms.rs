@@ -22,6 +22,11 @@ pub fn display(tenant: &str, display: &str) -> String {
     format!("d:{tenant}:{display}")
 }
 
+/// Display boards showing the whole clinic's queue.
+pub fn clinic_board(tenant: &str) -> String {
+    format!("bc:{tenant}")
+}
+
 /// Display boards showing a provider's queue.
 pub fn board(tenant: &str, provider: &str) -> String {
     format!("b:{tenant}:{provider}")

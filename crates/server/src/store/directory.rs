@@ -338,6 +338,36 @@ pub fn revoke_display(
     Ok(n == 1)
 }
 
+/// The boards that have not been revoked, by name.
+pub fn displays(conn: &Connection, tenant: &str) -> Result<Vec<Display>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM displays WHERE tenant = ?1 AND revoked_at IS NULL ORDER BY name, id",
+    )?;
+    let ids: Vec<String> = stmt
+        .query_map([tenant], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(display(conn, tenant, &id)?);
+    }
+    Ok(out)
+}
+
+/// Renames a board that has not been revoked; `None` if there is none.
+pub fn rename_display(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    name: &str,
+) -> Result<Option<Display>, ApiError> {
+    super::exec(
+        conn,
+        "UPDATE displays SET name = ?3 WHERE tenant = ?1 AND id = ?2 AND revoked_at IS NULL",
+        params![tenant, id, name],
+    )?;
+    display(conn, tenant, id)
+}
+
 /// A display board that has not been revoked.
 pub fn display(conn: &Connection, tenant: &str, id: &str) -> Result<Option<Display>, ApiError> {
     let row = conn

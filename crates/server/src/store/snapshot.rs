@@ -95,7 +95,7 @@ pub fn board(
     let seq = events::latest_seq(&tx, tenant)?;
     let queue = queue::list(&tx, tenant, now)?
         .into_iter()
-        .filter(|e| display.provider_ids.contains(&e.provider_id) && e.status.is_active())
+        .filter(|e| display.shows(&e.provider_id) && e.status.is_active())
         .map(|e| queue::redact(&e))
         .collect();
     let rooms = directory::rooms(&tx, tenant)?;

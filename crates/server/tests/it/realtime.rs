@@ -439,3 +439,82 @@ async fn presence_goes_offline_after_rapid_connect_and_close_cycles() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_board_for_the_whole_clinic_shows_every_provider_and_admins_list_and_rename_boards() {
+    let d = demo_server(|_| {}).await;
+    let admin = d.login("admin").await.access_token;
+    let r = d.login("reception").await.access_token;
+    let (s, whole) = d
+        .post(
+            &admin,
+            "/api/displays",
+            json!({"name": "Waiting room", "provider_ids": []}),
+        )
+        .await;
+    assert_eq!(s, 201, "{whole}");
+    let token = whole["token"].as_str().unwrap();
+    let mut board = d.socket(token).await;
+    for p in &d.clinic.providers {
+        let (s, _) = d
+            .post(
+                &r,
+                "/api/queue",
+                json!({"provider_id": p, "patient": {"name": "Whole Clinic"}}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let got = board.drain(QUIET).await;
+    let providers: std::collections::HashSet<&str> = got
+        .iter()
+        .filter(|(n, _)| n == "queue.updated")
+        .map(|(_, e)| e["data"]["provider_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers.len(), 2, "both providers' tickets: {got:?}");
+    assert!(
+        got.iter().all(|(_, e)| e["data"].get("patient").is_none()),
+        "still without names"
+    );
+    let (_, shown) = d.get(token, "/api/board").await;
+    let on_board: std::collections::HashSet<&str> = shown["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["provider_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(on_board.len(), 2, "{shown}");
+    // The admin's list, a rename, and only admins may.
+    let id = whole["display"]["id"].as_str().unwrap();
+    let (_, list) = d.get(&admin, "/api/displays").await;
+    assert!(list.as_array().unwrap().iter().any(|b| b["id"] == id));
+    assert_eq!(d.get(&r, "/api/displays").await.0, 403);
+    let (s, renamed) = d
+        .patch(
+            &admin,
+            &format!("/api/displays/{id}"),
+            json!({"name": "Lobby"}),
+        )
+        .await;
+    assert_eq!(
+        (s, renamed["name"].as_str()),
+        (200, Some("Lobby")),
+        "{renamed}"
+    );
+    assert_eq!(
+        d.patch(&admin, "/api/displays/nope", json!({"name": "X"}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        d.patch(
+            &admin,
+            &format!("/api/displays/{id}"),
+            json!({"name": "a\u{202e}b"})
+        )
+        .await
+        .0,
+        400
+    );
+}
