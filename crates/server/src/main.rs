@@ -34,6 +34,25 @@ struct Args {
     /// Open sockets one user (or waiting-room board) may hold; overrides the settings.
     #[arg(long)]
     max_sockets_per_user: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Tool>,
+}
+
+/// What else the binary does besides serving.
+#[derive(clap::Subcommand, Debug)]
+enum Tool {
+    /// The audit trail of access to patient data.
+    Audit {
+        #[command(subcommand)]
+        what: AuditTool,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AuditTool {
+    /// Recomputes the trail's hash chain: exits 0 if every row is as it was
+    /// written and none is missing, 1 naming the first that is not.
+    Verify,
 }
 
 /// The defaults, before the file, the environment and the flags.
@@ -100,6 +119,22 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::from_arg_matches(&command.get_matches())?;
     let cfg = settings(&args)?;
     let db = Db::open(&cfg.db).context("opening the database")?;
+    if let Some(Tool::Audit {
+        what: AuditTool::Verify,
+    }) = &args.command
+    {
+        let verdict = db.write_now(|c| clinic_server::store::audit::verify(c))?;
+        match verdict {
+            clinic_server::store::audit::Verdict::Intact { rows } => {
+                println!("audit trail intact: {rows} rows");
+                return Ok(());
+            }
+            clinic_server::store::audit::Verdict::Broken { seq, why } => {
+                println!("audit trail BROKEN at row {seq}: {why}");
+                std::process::exit(1);
+            }
+        }
+    }
     if args.demo {
         let (zone, now) = (demo::machine_zone(), chrono::Utc::now());
         db.write_now(|c| demo::seed_with_history(c, "demo", "Demo Family Clinic", &zone, now))

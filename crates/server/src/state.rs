@@ -110,3 +110,39 @@ fn take(buckets: &Mutex<Buckets>, key: &str, now: Instant) -> Result<(), crate::
         Err(crate::error::ApiError::RateLimited { retry_after: 1 })
     }
 }
+
+impl AppState {
+    /// Appends an access to patient data by `caller` from `address` to the
+    /// audit trail, after the read it records. A trail that cannot be
+    /// written fails the request: an unrecorded access is not served.
+    pub async fn audit(
+        &self,
+        caller: &crate::auth::Caller,
+        address: Option<std::net::IpAddr>,
+        access: crate::store::audit::Access,
+        patients: Vec<String>,
+        detail: String,
+    ) -> Result<(), crate::error::ApiError> {
+        if patients.is_empty() {
+            return Ok(());
+        }
+        let (tenant, user, login) = (
+            caller.tenant.clone(),
+            caller.id.clone(),
+            caller.login.clone(),
+        );
+        let address = address.map(|a| a.to_string());
+        let now = self.now();
+        self.db
+            .write(move |c| {
+                let who = crate::store::audit::Who {
+                    tenant: &tenant,
+                    user: &user,
+                    login: login.as_deref(),
+                    address: address.as_deref(),
+                };
+                crate::store::audit::record(c, &who, access, &patients, &detail, now)
+            })
+            .await
+    }
+}

@@ -59,6 +59,16 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Who acts, for the audit trail (a change's address is not kept).
+    pub fn who(&self) -> crate::store::audit::Who<'_> {
+        crate::store::audit::Who {
+            tenant: &self.caller.tenant,
+            user: &self.caller.id,
+            login: self.caller.login.as_deref(),
+            address: None,
+        }
+    }
+
     /// Appends an event the whole tenant sees.
     pub fn event(&self, conn: &Connection, data: EventData) -> Result<Outgoing, ApiError> {
         events::append(

@@ -2,6 +2,7 @@
 
 use super::{Command, Ctx, DESK};
 use crate::error::ApiError;
+use crate::store::audit::{self, Access};
 use crate::store::events::Outgoing;
 use crate::store::patients;
 use axum::http::StatusCode;
@@ -22,6 +23,14 @@ impl Command for RegisterPatient {
 
     fn run(self, conn: &Connection, ctx: &Ctx<'_>) -> Result<(Patient, Vec<Outgoing>), ApiError> {
         let p = patients::create(conn, &ctx.caller.tenant, &self.0)?;
+        audit::record(
+            conn,
+            &ctx.who(),
+            Access::Changed,
+            std::slice::from_ref(&p.id),
+            "POST /api/patients",
+            ctx.now,
+        )?;
         let ev = ctx.event(conn, EventData::PatientCreated(p.clone()))?;
         Ok((p, vec![ev]))
     }
@@ -43,6 +52,15 @@ impl Command for CorrectPatient {
         if !changed {
             return Ok((p, Vec::new()));
         }
+        let detail = format!("PATCH /api/patients/{}", p.id);
+        audit::record(
+            conn,
+            &ctx.who(),
+            Access::Changed,
+            std::slice::from_ref(&p.id),
+            &detail,
+            ctx.now,
+        )?;
         let ev = ctx.event(conn, EventData::PatientUpdated(p.clone()))?;
         Ok((p, vec![ev]))
     }

@@ -213,6 +213,28 @@ CREATE INDEX queue_by_patient ON queue_entries (tenant, patient_id);
 -- Staff accounts an admin deactivated: they cannot sign in, their logins
 -- are revoked and their sockets closed.
 ALTER TABLE users ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+-- The audit trail of access to patient data (store/audit.rs): append-only,
+-- each row's hash covering the row and the hash before it.
+CREATE TABLE audit (
+    seq          INTEGER PRIMARY KEY,
+    tenant       TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    login_id     TEXT,
+    address      TEXT,
+    access       TEXT NOT NULL,
+    patient_ids  TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    prev_hash    TEXT NOT NULL,
+    hash         TEXT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit (tenant, at);
+CREATE TABLE audit_patients (
+    seq         INTEGER NOT NULL,
+    tenant      TEXT NOT NULL,
+    patient_id  TEXT NOT NULL,
+    PRIMARY KEY (tenant, patient_id, seq)
+) WITHOUT ROWID;
 -- Who started a conversation (new conversations per user are capped).
 ALTER TABLE threads ADD COLUMN created_by TEXT;
 CREATE INDEX threads_by_creator ON threads (tenant, created_by, created_at);

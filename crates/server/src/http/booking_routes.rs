@@ -84,17 +84,19 @@ pub async fn search_patients(
 /// `GET /api/patients/{id}`: the record with their upcoming and past appointments.
 pub async fn get_patient(
     State(st): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PatientDetails>, ApiError> {
     caller.require_staff("read patients")?;
     st.take_read_token(&caller.id)?;
     let now = st.now();
+    let tenant = caller.tenant.clone();
     let details = st
         .db
         .read(move |conn| {
             let tx = conn.transaction()?;
-            let t = &caller.tenant;
+            let t = &tenant;
             let patient = patients::get(&tx, t, &id)?;
             let (upcoming, past) =
                 appointments::of_patient(&tx, t, &patient.id, now, PATIENT_APPOINTMENTS)?;
@@ -106,6 +108,16 @@ pub async fn get_patient(
             })
         })
         .await?;
+    let id = details.patient.id.clone();
+    let detail = format!("GET /api/patients/{id}");
+    st.audit(
+        &caller,
+        Some(peer.ip()),
+        crate::store::audit::Access::RecordOpened,
+        vec![id],
+        detail,
+    )
+    .await?;
     Ok(Json(details))
 }
 

@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
             get(admin_routes::list).post(admin_routes::add),
         )
         .route("/api/admin/users/{id}", patch(admin_routes::change))
+        .route("/api/audit", get(admin_routes::audit))
         .route(
             "/api/admin/users/{id}/password",
             axum::routing::put(admin_routes::reset_password),

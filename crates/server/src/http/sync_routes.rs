@@ -4,9 +4,10 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::audit::Access;
 use crate::store::{appointments, directory, events, fmt_ts, messages, patients, snapshot};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use frontdesk_protocol::api::{AppointmentsPage, Board, EventsPage, MessagesPage, Snapshot};
 use frontdesk_protocol::records::Role;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 /// `GET /api/snapshot`.
 pub async fn get_snapshot(
     State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     caller: Caller,
 ) -> Result<Json<Snapshot>, ApiError> {
     caller.require_staff("read the clinic's records")?;
@@ -31,6 +33,15 @@ pub async fn get_snapshot(
         .lock()
         .map_err(|_| ApiError::internal("presence lock poisoned"))?
         .snapshot(&caller.tenant);
+    let patients = snap.patients.iter().map(|p| p.id.clone()).collect();
+    st.audit(
+        &caller,
+        Some(peer.ip()),
+        Access::Snapshot,
+        patients,
+        "GET /api/snapshot".into(),
+    )
+    .await?;
     Ok(Json(snap))
 }
 
@@ -113,6 +124,7 @@ pub const MAX_DAYS: i64 = 93;
 /// with the patients they name, a page at a time.
 pub async fn get_appointments(
     State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     caller: Caller,
     query: Result<Query<AppointmentsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AppointmentsPage>, ApiError> {
@@ -126,12 +138,14 @@ pub async fn get_appointments(
         )));
     }
     let cursor = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let q_days = (q.from, q.to);
     let limit = q.limit.unwrap_or(500).clamp(1, st.config.max_page);
+    let tenant_id = caller.tenant.clone();
     let page = st
         .db
         .read(move |conn| {
             let tx = conn.transaction()?;
-            let t = &caller.tenant;
+            let t = &tenant_id;
             let tenant = directory::tenant(&tx, t)?
                 .ok_or_else(|| ApiError::NotFound(format!("tenant {t}")))?;
             let zone = zone_of(&tenant);
@@ -156,6 +170,10 @@ pub async fn get_appointments(
                 next,
             })
         })
+        .await?;
+    let patients = page.patients.iter().map(|p| p.id.clone()).collect();
+    let detail = format!("GET /api/appointments ({} to {})", q_days.0, q_days.1);
+    st.audit(&caller, Some(peer.ip()), Access::DayFetch, patients, detail)
         .await?;
     Ok(Json(page))
 }

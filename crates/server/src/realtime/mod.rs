@@ -416,11 +416,30 @@ async fn on_viewing(
             if v.patient.as_ref().is_some_and(|p| p.len() > 100) {
                 return Err("invalid patient id".to_owned());
             }
+            let opened = v.patient.clone();
             let change = st
                 .presence
                 .lock()
                 .map_err(|_| "presence unavailable".to_owned())?
                 .set_viewing(&caller.tenant, &caller.id, v.patient);
+            // A record put on screen is an access to it (whatever presence
+            // made of it: the socket may not be counted online yet).
+            if let Some(patient) = opened {
+                let address = s
+                    .req_parts()
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip());
+                st.audit(
+                    &caller,
+                    address,
+                    crate::store::audit::Access::OnScreen,
+                    vec![patient],
+                    "viewing".into(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
             announce(&s, &caller.tenant, change).await;
             Ok(())
         },

@@ -7,6 +7,7 @@
 //! from the server's injected clock).
 
 pub mod appointments;
+pub mod audit;
 pub mod directory;
 pub mod events;
 pub mod hours;

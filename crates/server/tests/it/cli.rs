@@ -237,3 +237,116 @@ async fn a_settings_file_and_the_environment_configure_the_binary_and_a_typo_is_
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn access_to_patients_is_audited_and_audit_verify_catches_a_tampered_row() {
+    let dir = std::env::temp_dir().join(format!("clinic-audit-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("clinic.db");
+    let (proc, url) = start(&db);
+    let http = reqwest::Client::new();
+    let login = |user: &str| {
+        let http = http.clone();
+        let url = url.clone();
+        let user = user.to_owned();
+        async move {
+            let t: serde_json::Value = http
+                .post(format!("{url}/api/auth/login"))
+                .json(&json!({"tenant": "demo", "username": user, "password": "demo"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            t["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let reception = login("reception").await;
+    let get = |token: String, path: String| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let r = http
+                .get(format!("{url}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (_, snap) = get(reception.clone(), "/api/snapshot".into()).await;
+    let snap: serde_json::Value = serde_json::from_str(&snap).unwrap();
+    let patient = snap["patients"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get(reception.clone(), format!("/api/patients/{patient}"))
+            .await
+            .0,
+        200
+    );
+    let mut socket = crate::support::SioClient::connect(&url, json!({"token": reception}))
+        .await
+        .unwrap();
+    assert_eq!(
+        socket
+            .emit_ack("viewing", json!({"patient": patient}))
+            .await["ok"],
+        true
+    );
+    // The admin's report for that patient: the snapshot, the record opened, on screen.
+    let admin = login("admin").await;
+    assert_eq!(get(reception.clone(), "/api/audit".into()).await.0, 403);
+    let (s, report) = get(admin.clone(), format!("/api/audit?patient_id={patient}")).await;
+    assert_eq!(s, 200, "{report}");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let how: Vec<&str> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["access"].as_str().unwrap())
+        .collect();
+    assert_eq!(how, ["snapshot", "record_opened", "on_screen"], "{report}");
+    assert!(
+        report[0]["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127."))
+    );
+    let (_, csv) = get(admin, format!("/api/audit?patient_id={patient}&format=csv")).await;
+    assert!(
+        csv.starts_with("seq,at,user_id,login_id,address,access,patient_ids,detail\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 4);
+    socket.close();
+    drop(proc);
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+            .args(["--db"])
+            .arg(&db)
+            .args(["audit", "verify"])
+            .env_remove("FRONTDESK_JWT_SECRET")
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact"));
+    // Someone with the file hides who opened the record.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute(
+        "UPDATE audit SET user_id = 'nobody' WHERE access = 'record_opened'",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let broken = verify();
+    let said = String::from_utf8_lossy(&broken.stdout).to_string();
+    assert_eq!(broken.status.code(), Some(1), "{said}");
+    assert!(said.contains("BROKEN at row"), "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
