@@ -15,14 +15,26 @@ impl Drop for Killed {
 
 /// Starts the binary and returns it with the base URL from its first line.
 fn start(db: &std::path::Path) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+    spawn(db, Stdio::null(), None)
+}
+
+/// Starts the binary with `RUST_LOG` set to `filter`, its log going to `log`.
+fn start_logging(db: &std::path::Path, log: &std::path::Path, filter: &str) -> (Killed, String) {
+    spawn(db, std::fs::File::create(log).unwrap().into(), Some(filter))
+}
+
+fn spawn(db: &std::path::Path, stderr: Stdio, log_filter: Option<&str>) -> (Killed, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clinic-server"));
+    command
         .args(["--demo", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .env_remove("FRONTDESK_JWT_SECRET")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary runs");
+        .stderr(stderr);
+    if let Some(filter) = log_filter {
+        command.env("RUST_LOG", filter);
+    }
+    let mut child = command.spawn().expect("binary runs");
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
@@ -77,29 +89,6 @@ async fn demo_binary_announces_its_address_and_keeps_its_secret() {
         .unwrap();
     assert_eq!(snap["appointments"].as_array().unwrap().len(), 24);
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Starts the binary with `RUST_LOG` set to `filter`, its log going to `log`.
-fn start_logging(db: &std::path::Path, log: &std::path::Path, filter: &str) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
-        .args(["--demo", "--listen", "127.0.0.1:0", "--db"])
-        .arg(db)
-        .env_remove("FRONTDESK_JWT_SECRET")
-        .env("RUST_LOG", filter)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("binary runs");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("clinic-server listening on ")
-        .unwrap_or_else(|| panic!("first line says where it listens: {first:?}"))
-        .to_owned();
-    (Killed(child), url)
 }
 
 #[tokio::test]
