@@ -27,6 +27,11 @@ impl Command for Book {
         ctx: &Ctx<'_>,
     ) -> Result<(Appointment, Vec<Outgoing>), ApiError> {
         let a = appointments::create(conn, &ctx.caller.tenant, &self.0, ctx.now)?;
+        ctx.audit_change(
+            conn,
+            &a.patient.id,
+            &format!("POST /api/appointments ({})", a.id),
+        )?;
         let ev = ctx.event(conn, EventData::AppointmentCreated(a.clone()))?;
         Ok((a, vec![ev]))
     }
@@ -72,6 +77,11 @@ impl Command for ChangeAppointment {
         if !changed {
             return Ok((a, Vec::new()));
         }
+        ctx.audit_change(
+            conn,
+            &a.patient.id,
+            &format!("PATCH /api/appointments/{}", a.id),
+        )?;
         let left = matches!(
             a.status,
             AppointmentStatus::Cancelled | AppointmentStatus::NoShow

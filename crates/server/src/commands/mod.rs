@@ -69,6 +69,24 @@ impl Ctx<'_> {
         }
     }
 
+    /// Records a change to `patient`'s care (their appointment, their
+    /// ticket) in the audit trail, inside the change's transaction.
+    pub fn audit_change(
+        &self,
+        conn: &Connection,
+        patient: &str,
+        detail: &str,
+    ) -> Result<(), ApiError> {
+        crate::store::audit::record(
+            conn,
+            &self.who(),
+            crate::store::audit::Access::Changed,
+            &[patient.to_owned()],
+            detail,
+            self.now,
+        )
+    }
+
     /// Appends an event the whole tenant sees.
     pub fn event(&self, conn: &Connection, data: EventData) -> Result<Outgoing, ApiError> {
         events::append(

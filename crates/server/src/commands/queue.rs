@@ -44,6 +44,13 @@ impl Command for Enqueue {
                 queue::walk_in(conn, tenant, provider_id, p, *priority, ctx.now)?
             }
         };
+        if let Some(p) = &change.entry.patient {
+            ctx.audit_change(
+                conn,
+                &p.id,
+                &format!("POST /api/queue ({})", change.entry.id),
+            )?;
+        }
         let mut evs = queue_events(conn, ctx, &change)?;
         evs.extend(arrival_notification(conn, ctx, &change.entry)?);
         Ok((
@@ -78,6 +85,13 @@ impl Command for CallNextTicket {
             req.room_id.as_deref(),
             ctx.now,
         )?;
+        if let Some(p) = &change.entry.patient {
+            ctx.audit_change(
+                conn,
+                &p.id,
+                &format!("POST /api/queue/call-next ({})", change.entry.id),
+            )?;
+        }
         let evs = queue_events(conn, ctx, &change)?;
         Ok((change.entry, evs))
     }
@@ -103,6 +117,17 @@ impl Command for ChangeTicket {
         let before = queue::get(conn, tenant, &self.id)?;
         check_own_provider(conn, ctx.caller, &before.provider_id)?;
         let change = queue::update(conn, tenant, &self.id, &self.change, ctx.now)?;
+        if let Some(p) = change
+            .changed
+            .then_some(())
+            .and(change.entry.patient.as_ref())
+        {
+            ctx.audit_change(
+                conn,
+                &p.id,
+                &format!("PATCH /api/queue/{}", change.entry.id),
+            )?;
+        }
         let evs = queue_events(conn, ctx, &change)?;
         Ok((change.entry, evs))
     }

@@ -238,3 +238,40 @@ fn one_user_may_start_fifty_conversations_a_day() {
     let tomorrow = morning() + chrono::Duration::hours(24);
     run(&mut conn, &reception, tomorrow, start(101)).unwrap();
 }
+
+#[test]
+fn changes_to_a_patients_care_are_in_the_audit_trail() {
+    let (mut conn, c) = clinic(morning());
+    let reception = staff(&c.reception, Role::Receptionist);
+    let (entry, _) = run(
+        &mut conn,
+        &reception,
+        morning(),
+        walk_in(&c.providers[0], 0),
+    )
+    .unwrap();
+    let patient = entry.entry.patient.clone().unwrap().id;
+    let called = CallNextTicket(CallNext {
+        provider_id: c.providers[0].clone(),
+        room_id: None,
+    });
+    run(&mut conn, &reception, morning(), called).unwrap();
+    let all = (
+        "2000-01-01T00:00:00Z".parse().unwrap(),
+        "2100-01-01T00:00:00Z".parse().unwrap(),
+    );
+    let rows = crate::store::audit::query(&conn, "demo", Some(&patient), all, 100).unwrap();
+    let details: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
+    assert!(
+        details.iter().any(|d| d.starts_with("POST /api/queue (")),
+        "{details:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.access == "changed" && r.user_id == c.reception)
+    );
+    assert!(matches!(
+        crate::store::audit::verify(&conn).unwrap(),
+        crate::store::audit::Verdict::Intact { .. }
+    ));
+}
