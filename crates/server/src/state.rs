@@ -118,7 +118,6 @@ impl AppState {
     pub async fn audit(
         &self,
         caller: &crate::auth::Caller,
-        address: Option<std::net::IpAddr>,
         access: crate::store::audit::Access,
         patients: Vec<String>,
         detail: String,
@@ -131,7 +130,7 @@ impl AppState {
             caller.id.clone(),
             caller.login.clone(),
         );
-        let address = address.map(|a| a.to_string());
+        let address = caller.address;
         let now = self.now();
         self.db
             .write(move |c| {
@@ -139,7 +138,7 @@ impl AppState {
                     tenant: &tenant,
                     user: &user,
                     login: login.as_deref(),
-                    address: address.as_deref(),
+                    address,
                 };
                 crate::store::audit::record(c, &who, access, &patients, &detail, now)
             })

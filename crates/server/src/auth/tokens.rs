@@ -41,6 +41,8 @@ pub struct Caller {
     pub name: String,
     /// The login the token belongs to (staff), if it says.
     pub login: Option<String>,
+    /// Where the request or socket came from (the audit trail keeps it).
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -155,6 +157,7 @@ impl TokenKeys {
                 role: c.role,
                 name: c.name,
                 login: c.login,
+                address: None,
             },
             expires,
         ))
@@ -172,6 +175,7 @@ mod tests {
             role: Role::Receptionist,
             name: "R".into(),
             login: Some("login_1".into()),
+            address: None,
         }
     }
 

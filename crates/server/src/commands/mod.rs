@@ -59,13 +59,13 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Who acts, for the audit trail (a change's address is not kept).
+    /// Who acts, for the audit trail.
     pub fn who(&self) -> crate::store::audit::Who<'_> {
         crate::store::audit::Who {
             tenant: &self.caller.tenant,
             user: &self.caller.id,
             login: self.caller.login.as_deref(),
-            address: None,
+            address: self.caller.address,
         }
     }
 

@@ -32,6 +32,7 @@ fn staff(id: &str, role: Role) -> Caller {
         role,
         name: format!("{role:?}"),
         login: None,
+        address: None,
     }
 }
 

@@ -80,6 +80,7 @@ pub async fn login(
         role: user.role,
         name: user.name.clone(),
         login: Some(login),
+        address: None,
     };
     tokens(&st, &caller, refresh_token).map(Json)
 }
@@ -149,6 +150,7 @@ pub async fn refresh(
         role: user.role,
         name: user.name,
         login: Some(login),
+        address: None,
     };
     tokens(&st, &caller, refresh_token).map(Json)
 }

@@ -84,7 +84,6 @@ pub async fn search_patients(
 /// `GET /api/patients/{id}`: the record with their upcoming and past appointments.
 pub async fn get_patient(
     State(st): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PatientDetails>, ApiError> {
@@ -112,7 +111,6 @@ pub async fn get_patient(
     let detail = format!("GET /api/patients/{id}");
     st.audit(
         &caller,
-        Some(peer.ip()),
         crate::store::audit::Access::RecordOpened,
         vec![id],
         detail,

@@ -138,6 +138,7 @@ pub async fn create_display(
         role: Role::Display,
         name: display.name.clone(),
         login: None,
+        address: None,
     };
     let token = st
         .keys

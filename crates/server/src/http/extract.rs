@@ -26,7 +26,12 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthorized("Authorization must be `Bearer <token>`".into())
             })?;
-        state.keys.verify(token.trim(), state.now())
+        let mut caller = state.keys.verify(token.trim(), state.now())?;
+        caller.address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(caller)
     }
 }
 

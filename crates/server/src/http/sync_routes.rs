@@ -7,7 +7,7 @@ use crate::state::AppState;
 use crate::store::audit::Access;
 use crate::store::{appointments, directory, events, fmt_ts, messages, patients, snapshot};
 use axum::Json;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use frontdesk_protocol::api::{AppointmentsPage, Board, EventsPage, MessagesPage, Snapshot};
 use frontdesk_protocol::records::Role;
@@ -17,7 +17,6 @@ use serde::Deserialize;
 /// `GET /api/snapshot`.
 pub async fn get_snapshot(
     State(st): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     caller: Caller,
 ) -> Result<Json<Snapshot>, ApiError> {
     caller.require_staff("read the clinic's records")?;
@@ -36,7 +35,6 @@ pub async fn get_snapshot(
     let patients = snap.patients.iter().map(|p| p.id.clone()).collect();
     st.audit(
         &caller,
-        Some(peer.ip()),
         Access::Snapshot,
         patients,
         "GET /api/snapshot".into(),
@@ -124,7 +122,6 @@ pub const MAX_DAYS: i64 = 93;
 /// with the patients they name, a page at a time.
 pub async fn get_appointments(
     State(st): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     caller: Caller,
     query: Result<Query<AppointmentsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AppointmentsPage>, ApiError> {
@@ -173,7 +170,7 @@ pub async fn get_appointments(
         .await?;
     let patients = page.patients.iter().map(|p| p.id.clone()).collect();
     let detail = format!("GET /api/appointments ({} to {})", q_days.0, q_days.1);
-    st.audit(&caller, Some(peer.ip()), Access::DayFetch, patients, detail)
+    st.audit(&caller, Access::DayFetch, patients, detail)
         .await?;
     Ok(Json(page))
 }

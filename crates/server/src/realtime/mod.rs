@@ -60,10 +60,15 @@ async fn authenticate(
     let token = auth.get("token").and_then(Value::as_str).ok_or_else(|| {
         Refused("unauthorized: missing auth token: send {\"token\": \"<access token>\"}".into())
     })?;
-    let (caller, expires) = st
+    let (mut caller, expires) = st
         .keys
         .verify_until(token, st.now())
         .map_err(|e| Refused(e.to_string()))?;
+    caller.address = s
+        .req_parts()
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     if let Some(t) = auth.get("tenant").and_then(Value::as_str)
         && t != caller.tenant
     {
@@ -425,14 +430,8 @@ async fn on_viewing(
             // A record put on screen is an access to it (whatever presence
             // made of it: the socket may not be counted online yet).
             if let Some(patient) = opened {
-                let address = s
-                    .req_parts()
-                    .extensions
-                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                    .map(|c| c.0.ip());
                 st.audit(
                     &caller,
-                    address,
                     crate::store::audit::Access::OnScreen,
                     vec![patient],
                     "viewing".into(),

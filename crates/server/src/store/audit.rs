@@ -45,7 +45,7 @@ pub struct Who<'a> {
     pub tenant: &'a str,
     pub user: &'a str,
     pub login: Option<&'a str>,
-    pub address: Option<&'a str>,
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// One row, as an admin reads it.
@@ -123,6 +123,7 @@ pub fn record(
     };
     let at = fmt_ts(&now);
     let list = serde_json::to_string(patients)?;
+    let address = who.address.map(|a| a.to_string());
     let hash = row_hash(
         &prev,
         seq,
@@ -130,7 +131,7 @@ pub fn record(
         &at,
         who.user,
         who.login,
-        who.address,
+        address.as_deref(),
         access.as_str(),
         &list,
         detail,
@@ -139,7 +140,7 @@ pub fn record(
         conn,
         "INSERT INTO audit (seq, tenant, at, user_id, login_id, address, access, patient_ids, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![seq, who.tenant, at, who.user, who.login, who.address, access.as_str(), list, detail, prev, hash],
+        params![seq, who.tenant, at, who.user, who.login, address, access.as_str(), list, detail, prev, hash],
     )?;
     let mut each = conn.prepare_cached(
         "INSERT INTO audit_patients (seq, tenant, patient_id) VALUES (?1, ?2, ?3)",
@@ -275,7 +276,7 @@ mod tests {
             tenant: "t",
             user: "u1",
             login: Some("login_1"),
-            address: Some("10.0.0.5"),
+            address: "10.0.0.5".parse().ok(),
         }
     }
 

@@ -283,7 +283,16 @@ async fn access_to_patients_is_audited_and_audit_verify_catches_a_tampered_row()
             .await["ok"],
         true
     );
-    // The admin's report for that patient: the snapshot, the record opened, on screen.
+    let fixed = http
+        .patch(format!("{url}/api/patients/{patient}"))
+        .bearer_auth(&reception)
+        .json(&json!({"version": snap["patients"][0]["version"], "phone": "+1 555 0999"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fixed.status(), 200);
+    // The admin's report for that patient: the snapshot, the record opened,
+    // on screen, the change.
     let admin = login("admin").await;
     assert_eq!(get(reception.clone(), "/api/audit".into()).await.0, 403);
     let (s, report) = get(admin.clone(), format!("/api/audit?patient_id={patient}")).await;
@@ -295,7 +304,19 @@ async fn access_to_patients_is_audited_and_audit_verify_catches_a_tampered_row()
         .iter()
         .map(|r| r["access"].as_str().unwrap())
         .collect();
-    assert_eq!(how, ["snapshot", "record_opened", "on_screen"], "{report}");
+    assert_eq!(
+        how,
+        ["snapshot", "record_opened", "on_screen", "changed"],
+        "{report}"
+    );
+    assert!(
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["address"].as_str().is_some_and(|a| a.starts_with("127."))),
+        "every access says where from: {report}"
+    );
     assert!(
         report[0]["address"]
             .as_str()
@@ -306,7 +327,7 @@ async fn access_to_patients_is_audited_and_audit_verify_catches_a_tampered_row()
         csv.starts_with("seq,at,user_id,login_id,address,access,patient_ids,detail\n"),
         "{csv}"
     );
-    assert_eq!(csv.lines().count(), 4);
+    assert_eq!(csv.lines().count(), 5);
     socket.close();
     drop(proc);
     let verify = || {
