@@ -34,6 +34,7 @@ use crate::error::{EngineError, Result};
 use crate::notify::{Coalescer, Focus, OsNotification, Policy, summarize};
 use crate::on_screen::{Fetching, OnScreen, Step};
 use crate::rest::{Replay, SendOutcome};
+use crate::screen_lock::{LOCK_AFTER, LockReason, ScreenLock};
 use crate::session::{Grant, Session, SessionConfig, SessionEvent};
 use crate::supervisor::ConnState;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -134,6 +135,11 @@ pub enum Update {
         count: usize,
         more: bool,
     },
+    /// The desk locked (idle, or asked): the screen shows nothing of
+    /// patients and notifications say only that something came.
+    Locked { reason: LockReason },
+    /// The user's password unlocked the desk.
+    Unlocked,
 }
 
 /// The record an applied event changed, by kind (its `id` and `version`
@@ -153,6 +159,8 @@ pub enum Change {
     Patient(Patient),
     Hours(ProviderHours),
     AppointmentType(AppointmentType),
+    /// The clinic's settings (lock time, sync window).
+    Clinic(Tenant),
     /// The record left the desk's scope and was deleted from the cache.
     Evicted {
         kind: String,
@@ -186,6 +194,7 @@ impl Change {
             Ok(EventData::PatientUpdated(p)) => Change::Patient(p),
             Ok(EventData::HoursUpdated(h)) => Change::Hours(h),
             Ok(EventData::AppointmentTypeUpdated(t)) => Change::AppointmentType(t),
+            Ok(EventData::ClinicUpdated(t)) => Change::Clinic(t),
             Ok(EventData::PatientCreated(_)) | Err(_) => Change::Nothing,
         }
     }
@@ -504,6 +513,8 @@ pub struct DeskCore<S: DeskStore> {
     answering: u64,
     /// Merges a thread's messages (and arrivals) into one notification.
     coalescer: Coalescer,
+    /// The shared PC's lock.
+    lock: ScreenLock,
     /// The last time handed in (deadlines on the wall clock are placed on
     /// the monotonic one from it).
     now: Now,
@@ -514,6 +525,7 @@ impl<S: DeskStore> DeskCore<S> {
     pub fn new(store: S, config: SessionConfig, rng: StdRng, now: Now) -> DeskCore<S> {
         let me = store.me().ok().flatten().unwrap_or_default();
         let tenant = store.tenant().ok().flatten();
+        let store_tenant = tenant.clone();
         let zone = tenant.as_ref().map_or(Tz::UTC, zone_of);
         let mut core = DeskCore {
             session: Session::new(config, rng, now),
@@ -544,6 +556,7 @@ impl<S: DeskStore> DeskCore<S> {
             tokens_used: HashMap::new(),
             answering: 0,
             coalescer: Coalescer::default(),
+            lock: ScreenLock::new(tenant_lock_after(store_tenant.as_ref()), now.mono),
             now,
         };
         core.refresh_names();
@@ -646,10 +659,38 @@ impl<S: DeskStore> DeskCore<S> {
         self.announce_presence(now);
     }
 
-    /// The user did something (resets the away timer).
+    /// The user did something (resets the away timer and the lock's).
     pub fn activity(&mut self, now: Now) {
         self.presence.active(now.mono);
+        self.lock.input(now.mono);
         self.announce_presence(now);
+    }
+
+    /// Why the desk is locked, if it is.
+    pub fn locked(&self) -> Option<LockReason> {
+        self.lock.locked()
+    }
+
+    /// Locks the desk now (the shortcut, the tray).
+    pub fn lock_screen(&mut self) {
+        if self.lock.lock(LockReason::Asked) {
+            self.on_locked(LockReason::Asked);
+        }
+    }
+
+    /// Unlocks the desk; call only once the user's password was checked.
+    pub fn unlock_screen(&mut self, now: Now) {
+        if self.lock.unlock(now.mono) {
+            self.presence.active(now.mono);
+            self.update(Update::Unlocked);
+            self.announce_presence(now);
+        }
+    }
+
+    fn on_locked(&mut self, reason: LockReason) {
+        // Nobody is looking at a patient or a conversation any more.
+        self.viewing(None);
+        self.update(Update::Locked { reason });
     }
 
     /// The patient whose record is open, or none.
@@ -1033,8 +1074,18 @@ impl<S: DeskStore> DeskCore<S> {
 
     fn notify(&mut self, n: OsNotification) {
         if let Some(n) = self.coalescer.coalesce(n, self.now.mono) {
-            self.out.push_back(DeskOut::Notify(n));
+            self.raise(n);
         }
+    }
+
+    /// Hands a notification to the OS; while locked, without its details.
+    fn raise(&mut self, n: OsNotification) {
+        let n = if self.lock.locked().is_some() {
+            n.hidden()
+        } else {
+            n
+        };
+        self.out.push_back(DeskOut::Notify(n));
     }
 
     fn show_replayed(&mut self) {
@@ -1046,6 +1097,11 @@ impl<S: DeskStore> DeskCore<S> {
     /// Publishes applied events and returns the notifications they call for.
     fn after_apply(&mut self, applied: Vec<Envelope>) -> Vec<OsNotification> {
         let dnd = self.presence.dnd();
+        // A locked screen shows no conversation, whatever was open before.
+        let focus = match self.lock.locked() {
+            Some(_) => Focus::default(),
+            None => self.focus.clone(),
+        };
         let mut out = Vec::new();
         for env in applied {
             let change = Change::of(&env);
@@ -1059,6 +1115,7 @@ impl<S: DeskStore> DeskCore<S> {
                         typing: false,
                     });
                 }
+                Change::Clinic(t) => self.clinic_changed(t.clone()),
                 Change::Appointment(a) => {
                     // One that arrived live on a day being fetched is the
                     // day's too, though the fetch (begun before) may not list it.
@@ -1067,7 +1124,7 @@ impl<S: DeskStore> DeskCore<S> {
                 }
                 _ => {}
             }
-            if let Some(n) = self.policy.decide(&env, &self.focus, dnd) {
+            if let Some(n) = self.policy.decide(&env, &focus, dnd) {
                 out.push(n);
             }
             self.update(Update::Applied {
@@ -1079,6 +1136,22 @@ impl<S: DeskStore> DeskCore<S> {
             });
         }
         out
+    }
+
+    /// The clinic's settings changed: a new lock time applies at once; a
+    /// new sync window needs a snapshot (what the desk holds was cut to the
+    /// old one).
+    fn clinic_changed(&mut self, t: Tenant) {
+        self.lock.set_idle_after(lock_after(&t));
+        let window_moved = self.tenant.as_ref().is_none_or(|old| {
+            (old.window_days_back, old.window_days_ahead)
+                != (t.window_days_back, t.window_days_ahead)
+        });
+        self.tenant = Some(t);
+        if window_moved {
+            self.snapshot_next = true;
+            self.sync = SyncPhase::Want;
+        }
     }
 
     fn advance_sync(&mut self, now: Now) {
@@ -1217,6 +1290,7 @@ impl<S: DeskStore> DeskCore<S> {
         self.snapshot_next = false;
         let zone = zone_of(&snap.tenant);
         self.tenant = Some(snap.tenant.clone());
+        self.lock.set_idle_after(lock_after(&snap.tenant));
         if zone != self.zone {
             // Learning the clinic's zone is not its day turning.
             self.zone = zone;
@@ -1616,6 +1690,15 @@ impl<S: DeskStore> DeskCore<S> {
 }
 
 /// The clinic's calendar day at `now` in `zone`.
+/// The clinic's idle time before a desk locks (the default before a snapshot).
+fn tenant_lock_after(t: Option<&Tenant>) -> Duration {
+    t.map_or(LOCK_AFTER, lock_after)
+}
+
+fn lock_after(t: &Tenant) -> Duration {
+    Duration::from_secs(u64::from(t.lock_after_seconds.max(1)))
+}
+
 fn clinic_day(now: Now, zone: Tz) -> NaiveDate {
     now.utc().with_timezone(&zone).date_naive()
 }
@@ -1649,7 +1732,10 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
         }
         self.announce_presence(now);
         for n in self.coalescer.due(now.mono) {
-            self.out.push_back(DeskOut::Notify(n));
+            self.raise(n);
+        }
+        if self.state() != ConnState::SignedOut && self.lock.tick(now.mono) {
+            self.on_locked(LockReason::Idle);
         }
     }
 
@@ -1676,6 +1762,9 @@ impl<S: DeskStore + Send + 'static> Core for DeskCore<S> {
             fill,
             self.on_screen.deadline(),
             self.coalescer.next_due(),
+            (self.state() != ConnState::SignedOut)
+                .then(|| self.lock.deadline())
+                .flatten(),
         ]
         .into_iter()
         .flatten()

@@ -17,9 +17,11 @@ use crate::error::{EngineError, Result};
 use crate::lookup::{self, Asked, FreeSlots, PatientMatches, PatientRecord, Registered, Source};
 use crate::notify::{Focus, Notifier};
 use crate::rest::Api;
+use crate::screen_lock::LockReason;
 use crate::secrets::SecretStore;
 use crate::session::{Grant, GrantError, SessionConfig};
 use crate::supervisor::ConnState;
+use crate::unlock::{self, UnlockGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 use frontdesk_protocol::api::{NewPatient, TokenResponse};
 use rand::SeedableRng;
@@ -106,6 +108,10 @@ impl EngineConfig {
     fn key_secret(&self) -> String {
         format!("cache-key:{}", self.identity())
     }
+
+    fn unlock_secret(&self) -> String {
+        format!("unlock-verifier:{}", self.identity())
+    }
 }
 
 /// A handle to a running engine. Cheap to clone.
@@ -122,6 +128,7 @@ pub struct EngineHandle {
     credentials: Arc<RefreshCredentials>,
     startup_warnings: Arc<Vec<String>>,
     logged_out: Arc<AtomicBool>,
+    unlock_guard: Arc<std::sync::Mutex<UnlockGuard>>,
 }
 
 /// The desk core as the app runs it: over the SQLCipher cache.
@@ -202,6 +209,58 @@ impl EngineHandle {
         self.run(move |core, _| core.focus(focus))
     }
 
+    /// Locks the desk now (the shortcut, the tray): see [`crate::screen_lock`].
+    pub fn lock(&self) -> Result<()> {
+        self.run(|core, _| core.lock_screen())
+    }
+
+    /// Why the desk is locked, if it is.
+    pub async fn locked(&self) -> Result<Option<LockReason>> {
+        self.ask(|core, _| core.locked()).await
+    }
+
+    /// Unlocks the desk with the signed-in user's password, checked against
+    /// the verifier kept at sign-in (no server needed). Refused while the
+    /// session is over (sign in again), and slowed after wrong tries.
+    pub async fn unlock(&self, password: &str) -> Result<()> {
+        let mono = self.config.clock.now().mono;
+        let guard_state = self
+            .unlock_guard
+            .lock()
+            .map_err(|_| EngineError::Invalid("unlock guard poisoned".into()))?
+            .check(mono);
+        if let Err(wait) = guard_state {
+            return Err(EngineError::UnlockWait(wait.as_secs().max(1)));
+        }
+        let secrets = self.credentials.secrets.clone();
+        if self.state() == ConnState::SignedOut || !has_session(&self.config, secrets.as_ref())? {
+            return Err(EngineError::SignedOut(
+                "this sign-in has ended: sign in again".into(),
+            ));
+        }
+        let verifier = secrets.get(&self.config.unlock_secret())?.ok_or_else(|| {
+            EngineError::SignedOut(
+                "this desk was signed in before it could be unlocked offline: sign in again".into(),
+            )
+        })?;
+        let password = password.to_owned();
+        let right = tokio::task::spawn_blocking(move || unlock::matches(&verifier, &password))
+            .await
+            .map_err(|e| EngineError::Invalid(format!("password check stopped: {e}")))?;
+        let now = self.config.clock.now().mono;
+        let mut guard = self
+            .unlock_guard
+            .lock()
+            .map_err(|_| EngineError::Invalid("unlock guard poisoned".into()))?;
+        if !right {
+            guard.failed(now);
+            return Err(EngineError::WrongPassword(self.config.username.clone()));
+        }
+        guard.succeeded();
+        drop(guard);
+        self.run(|core, now| core.unlock_screen(now))
+    }
+
     /// Reconnect now (network came back, machine woke up).
     pub fn retry_now(&self) -> Result<()> {
         self.run(|core, now| core.retry_now(now))
@@ -230,9 +289,13 @@ impl EngineHandle {
                 wiped
             })
             .await?;
-        // Then the cache key, whatever became of the rest.
+        // Then the cache key and the unlock verifier, whatever became of the rest.
         let forgot_key = self.credentials.secrets.delete(&self.config.key_secret());
-        wiped.and(forgot).and(forgot_key)
+        let forgot_verifier = self
+            .credentials
+            .secrets
+            .delete(&self.config.unlock_secret());
+        wiped.and(forgot).and(forgot_key).and(forgot_verifier)
     }
 
     /// Stops the engine; the cache and secrets stay for next time.
@@ -408,7 +471,12 @@ pub async fn sign_in(
     let tokens = api
         .login(&config.tenant, &config.username, password)
         .await?;
+    let owned = password.to_owned();
+    let verifier = tokio::task::spawn_blocking(move || unlock::verifier(&owned))
+        .await
+        .map_err(|e| EngineError::Invalid(format!("unlock verifier: {e}")))??;
     secrets.set(&config.refresh_secret(), &tokens.refresh_token)?;
+    secrets.set(&config.unlock_secret(), &verifier)?;
     Ok(tokens)
 }
 
@@ -521,6 +589,7 @@ pub async fn start(
         credentials,
         startup_warnings: Arc::new(warnings),
         logged_out: Arc::new(AtomicBool::new(false)),
+        unlock_guard: Arc::default(),
     })
 }
 

@@ -35,6 +35,12 @@ pub enum EngineError {
     /// The session is over: sign in again.
     #[error("signed out: {0}")]
     SignedOut(String),
+    /// A wrong password at the lock screen.
+    #[error("that is not the password of {0}")]
+    WrongPassword(String),
+    /// Too many wrong passwords at the lock screen: the next try must wait.
+    #[error("too many wrong passwords: try again in {0} s")]
+    UnlockWait(u64),
     /// The OS keyring failed.
     #[error("keyring: {0}")]
     Keyring(String),

@@ -12,6 +12,8 @@
 //! - [`activity`]: own presence (away when idle), typing throttle and expiry.
 //! - [`notify`]: which events become OS notifications.
 //! - [`board`]: a waiting-room board kept current from its queue events.
+//! - [`screen_lock`]: the shared PC's lock (idle time, asked), and
+//!   [`unlock`]: the password check that ends it, offline too.
 //! - [`clock`]: time as a value the drivers read and the cores are handed.
 //!
 //! Storage:
@@ -45,9 +47,11 @@ pub mod lookup;
 pub mod notify;
 pub mod on_screen;
 pub mod rest;
+pub mod screen_lock;
 pub mod secrets;
 pub mod session;
 pub mod supervisor;
+pub mod unlock;
 
 pub use error::{EngineError, Result};
 

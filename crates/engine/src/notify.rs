@@ -51,6 +51,25 @@ pub struct OsNotification {
     pub sender: Option<String>,
 }
 
+impl OsNotification {
+    /// The same notification with nothing a passer-by should read: shown
+    /// while the desk is locked. It keeps its group (so it still replaces
+    /// the one before), its urgency and what a click opens (ids only).
+    pub fn hidden(self) -> OsNotification {
+        let what = match self.subject.kind.as_str() {
+            "thread" | "message" => "A new message",
+            "queue" | "appointment" => "A patient update",
+            _ => "Something new",
+        };
+        OsNotification {
+            title: "Frontdesk is locked".into(),
+            body: format!("{what}: unlock Frontdesk to see it"),
+            sender: None,
+            ..self
+        }
+    }
+}
+
 /// Shows notifications; the desktop shell implements it with notify-rust.
 pub trait Notifier: Send + Sync {
     fn notify(&self, n: &OsNotification);

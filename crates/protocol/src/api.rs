@@ -219,6 +219,28 @@ pub struct NewAppointmentType {
     pub minutes: u32,
 }
 
+/// `PATCH /api/admin/clinic`: the clinic's own settings (what is left out
+/// stays as it is).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct UpdateClinic {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub name: Option<String>,
+    /// Seconds without input before a desk locks itself (60 to 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub lock_after_seconds: Option<u32>,
+    /// The sync window: clinic days before today (0 to 90)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub window_days_back: Option<u32>,
+    /// …and after it (1 to 365).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub window_days_ahead: Option<u32>,
+}
+
 /// `PATCH /api/appointment-types/{id}` (admin).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]

@@ -7,7 +7,7 @@
 
 use crate::records::{
     Appointment, Message, Notification, Patient, Presence, PresenceState, QueueEntry, ReadMarker,
-    Thread,
+    Tenant, Thread,
 };
 use crate::schedule::{AppointmentType, ProviderHours};
 use chrono::{DateTime, Utc};
@@ -29,9 +29,10 @@ pub mod kind {
     pub const PATIENT_UPDATED: &str = "patient.updated";
     pub const HOURS_UPDATED: &str = "hours.updated";
     pub const APPOINTMENT_TYPE_UPDATED: &str = "appointment_type.updated";
+    pub const CLINIC_UPDATED: &str = "clinic.updated";
 
     /// Every durable event name, for clients that subscribe by name.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         APPOINTMENT_CREATED,
         APPOINTMENT_UPDATED,
         APPOINTMENT_CANCELLED,
@@ -45,6 +46,7 @@ pub mod kind {
         PATIENT_UPDATED,
         HOURS_UPDATED,
         APPOINTMENT_TYPE_UPDATED,
+        CLINIC_UPDATED,
     ];
 }
 
@@ -109,6 +111,8 @@ pub enum EventData {
     HoursUpdated(ProviderHours),
     /// An appointment type was added or changed.
     AppointmentTypeUpdated(AppointmentType),
+    /// The clinic's settings changed (its sync window, its desks' lock time).
+    ClinicUpdated(Tenant),
 }
 
 /// Why an envelope's `data` could not be read as a known record.
@@ -143,6 +147,7 @@ impl EventData {
             Self::PatientUpdated(_) => kind::PATIENT_UPDATED,
             Self::HoursUpdated(_) => kind::HOURS_UPDATED,
             Self::AppointmentTypeUpdated(_) => kind::APPOINTMENT_TYPE_UPDATED,
+            Self::ClinicUpdated(_) => kind::CLINIC_UPDATED,
         }
     }
 
@@ -160,6 +165,7 @@ impl EventData {
             Self::PatientCreated(r) | Self::PatientUpdated(r) => serde_json::to_value(r),
             Self::HoursUpdated(r) => serde_json::to_value(r),
             Self::AppointmentTypeUpdated(r) => serde_json::to_value(r),
+            Self::ClinicUpdated(r) => serde_json::to_value(r),
         };
         // Records are plain structs of strings, numbers and dates: they always serialize.
         v.unwrap_or(Value::Null)
@@ -192,6 +198,7 @@ impl Envelope {
             kind::PATIENT_UPDATED => EventData::PatientUpdated(read(self)?),
             kind::HOURS_UPDATED => EventData::HoursUpdated(read(self)?),
             kind::APPOINTMENT_TYPE_UPDATED => EventData::AppointmentTypeUpdated(read(self)?),
+            kind::CLINIC_UPDATED => EventData::ClinicUpdated(read(self)?),
             other => return Err(EnvelopeError::UnknownType(other.to_owned())),
         })
     }

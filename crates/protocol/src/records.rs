@@ -63,6 +63,10 @@ pub struct Tenant {
     /// …to this many after it (protocol §8.7).
     #[serde(default = "days_ahead")]
     pub window_days_ahead: u32,
+    /// A desk locks itself after this long without input (a shared PC left
+    /// with a patient's details on screen).
+    #[serde(default = "lock_after_seconds")]
+    pub lock_after_seconds: u32,
 }
 
 fn utc() -> String {
@@ -75,6 +79,10 @@ fn days_back() -> u32 {
 
 fn days_ahead() -> u32 {
     30
+}
+
+fn lock_after_seconds() -> u32 {
+    300
 }
 
 /// A member of staff as other clients see them (no credentials).

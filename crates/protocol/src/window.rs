@@ -92,6 +92,7 @@ mod tests {
             time_zone: zone.into(),
             window_days_back: 7,
             window_days_ahead: 30,
+            lock_after_seconds: 300,
         }
     }
 

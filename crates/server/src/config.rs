@@ -66,10 +66,14 @@ pub struct ServerConfig {
     /// Client socket emits per second per socket (sustained) and burst.
     pub socket_events_per_second: u32,
     pub socket_event_burst: u32,
-    /// The time zone a tenant created without one gets (IANA name); a
-    /// tenant's own setting decides its clinic day (ticket numbers, today's
-    /// queue).
+    /// What a clinic this server creates (the demo clinic) starts with:
+    /// its time zone (IANA name; this machine's by default), lock time and
+    /// sync window. A clinic's admin changes its own afterwards
+    /// (`PATCH /api/admin/clinic`).
     pub default_time_zone: String,
+    pub default_lock_after_seconds: u32,
+    pub default_window_days_back: u32,
+    pub default_window_days_ahead: u32,
     /// Where the server reads the time (the machine's; tests set their own).
     pub clock: Arc<dyn Clock>,
 }
@@ -107,7 +111,10 @@ impl ServerConfig {
             max_sockets_per_user: 20,
             socket_events_per_second: 20,
             socket_event_burst: 40,
-            default_time_zone: "UTC".into(),
+            default_time_zone: crate::demo::machine_zone(),
+            default_lock_after_seconds: 300,
+            default_window_days_back: 7,
+            default_window_days_ahead: 30,
             clock: Arc::new(SystemClock),
         }
     }

@@ -212,6 +212,26 @@ fn seed_tx(
     Ok(Some(clinic))
 }
 
+/// Gives a clinic just created the lock time and sync window
+/// (`(lock_after_seconds, days_back, days_ahead)`) the server's settings name.
+pub fn apply_clinic_defaults(
+    conn: &Connection,
+    tenant: &str,
+    (lock_after_seconds, window_days_back, window_days_ahead): (u32, u32, u32),
+) -> Result<(), ApiError> {
+    let t = directory::tenant(conn, tenant)?
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))?;
+    directory::update_tenant(
+        conn,
+        &frontdesk_protocol::records::Tenant {
+            lock_after_seconds,
+            window_days_back,
+            window_days_ahead,
+            ..t
+        },
+    )
+}
+
 /// This machine's time zone as an IANA name, or UTC if it has none we know.
 pub fn machine_zone() -> String {
     iana_time_zone::get_timezone()

@@ -136,9 +136,20 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if args.demo {
-        let (zone, now) = (demo::machine_zone(), chrono::Utc::now());
-        db.write_now(|c| demo::seed_with_history(c, "demo", "Demo Family Clinic", &zone, now))
-            .context("seeding the demo clinic")?;
+        let now = chrono::Utc::now();
+        let zone = cfg.default_time_zone.clone();
+        let settings = (
+            cfg.default_lock_after_seconds,
+            cfg.default_window_days_back,
+            cfg.default_window_days_ahead,
+        );
+        db.write_now(|c| {
+            if demo::seed_with_history(c, "demo", "Demo Family Clinic", &zone, now)?.is_some() {
+                demo::apply_clinic_defaults(c, "demo", settings)?;
+            }
+            Ok(())
+        })
+        .context("seeding the demo clinic")?;
     }
     let server = clinic_server::start_with_db(cfg, db)
         .await

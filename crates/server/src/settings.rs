@@ -6,6 +6,7 @@
 //! the file, the environment and `--help` cannot drift apart, and a key the
 //! file misspells is refused by name rather than ignored.
 
+use crate::commands::clinic as commands;
 use crate::config::ServerConfig;
 use crate::db::DbLocation;
 use std::fmt::Write as _;
@@ -41,6 +42,19 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(v: &str) -> Result<T, S
         Ok(n)
     } else {
         Err(format!("{v:?} must be more than 0"))
+    }
+}
+
+fn in_range(v: &str, range: &std::ops::RangeInclusive<u32>) -> Result<u32, String> {
+    let n: u32 = number(v)?;
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{n} is not from {} to {}",
+            range.start(),
+            range.end()
+        ))
     }
 }
 
@@ -281,13 +295,40 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "default_time_zone",
-        help: "IANA time zone of a clinic created without one",
+        help: "IANA time zone of a clinic this server creates (the demo); this machine's if not set",
         show: |c| c.default_time_zone.clone(),
         set: |c, v| {
             v.trim()
                 .parse::<chrono_tz::Tz>()
                 .map_err(|_| format!("{v:?} is not a time zone (like Europe/Berlin)"))?;
             c.default_time_zone = v.trim().to_owned();
+            Ok(())
+        },
+    },
+    Setting {
+        name: "default_lock_after_seconds",
+        help: "idle seconds before a desk locks, for a clinic this server creates (its admin changes its own)",
+        show: |c| c.default_lock_after_seconds.to_string(),
+        set: |c, v| {
+            c.default_lock_after_seconds = in_range(v, &commands::LOCK_AFTER)?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "default_window_days_back",
+        help: "days before today a desk keeps, for a clinic this server creates (its admin changes its own)",
+        show: |c| c.default_window_days_back.to_string(),
+        set: |c, v| {
+            c.default_window_days_back = in_range(v, &commands::DAYS_BACK)?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "default_window_days_ahead",
+        help: "days after today a desk keeps, for a clinic this server creates (its admin changes its own)",
+        show: |c| c.default_window_days_ahead.to_string(),
+        set: |c, v| {
+            c.default_window_days_ahead = in_range(v, &commands::DAYS_AHEAD)?;
             Ok(())
         },
     },
@@ -444,6 +485,8 @@ mod tests {
             ("listen = \"nowhere\"", "not an address"),
             ("default_time_zone = \"Mars/Olympus\"", "not a time zone"),
             ("max_connections = true", "expected a number or a string"),
+            ("default_lock_after_seconds = 10", "not from 60 to 3600"),
+            ("default_window_days_ahead = 0", "not from 1 to 365"),
         ] {
             let e = apply_toml(&mut c, text, "clinic.toml")
                 .unwrap_err()

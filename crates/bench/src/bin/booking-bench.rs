@@ -129,6 +129,7 @@ fn cache_with(patients: &[Patient]) -> anyhow::Result<(tempfile::TempDir, Cache)
             time_zone: "UTC".into(),
             window_days_back: 7,
             window_days_ahead: 30,
+            lock_after_seconds: 300,
         },
         me: UserSummary {
             id: "u".into(),

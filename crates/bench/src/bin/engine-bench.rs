@@ -235,6 +235,7 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
                 time_zone: "UTC".into(),
                 window_days_back: 7,
                 window_days_ahead: 30,
+                lock_after_seconds: 300,
             },
             me: UserSummary {
                 id: "u".into(),

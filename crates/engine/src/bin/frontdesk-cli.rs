@@ -220,6 +220,8 @@ fn print_update(u: &Update, json: bool) -> anyhow::Result<()> {
             count,
             more,
         } => println!("{count} earlier messages of {thread} read (more: {more})"),
+        Update::Locked { reason } => println!("locked ({reason:?})"),
+        Update::Unlocked => println!("unlocked"),
     }
     Ok(())
 }

@@ -148,6 +148,7 @@ fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
         EventData::AppointmentTypeUpdated(t) => {
             upsert(conn, Kind::AppointmentType, &t.id, &t.name, t)
         }
+        EventData::ClinicUpdated(t) => set_meta(conn, "tenant", &serde_json::to_string(t)?),
     }
 }
 

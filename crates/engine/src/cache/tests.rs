@@ -25,6 +25,7 @@ fn snapshot(seq: u64) -> Snapshot {
             time_zone: "UTC".into(),
             window_days_back: 7,
             window_days_ahead: 30,
+            lock_after_seconds: 300,
         },
         me: UserSummary {
             id: "u1".into(),

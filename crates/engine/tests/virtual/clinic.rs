@@ -17,7 +17,8 @@ use frontdesk_protocol::api::{AppointmentsPage, EventsPage, Problem, Snapshot};
 use frontdesk_protocol::engineio::{EioPacket, OpenInfo};
 use frontdesk_protocol::envelope::{Envelope, EventData, Evict};
 use frontdesk_protocol::records::{
-    Appointment, PatientRef, QueueEntry, Role, Tenant, User, UserSummary,
+    Appointment, Notification, PatientRef, QueueEntry, Role, Subject, Tenant, Urgency, User,
+    UserSummary,
 };
 use frontdesk_protocol::socketio::{SioKind, SioPacket};
 use frontdesk_protocol::status::AppointmentStatus;
@@ -243,6 +244,37 @@ impl FakeClinic {
         let frames = self.broadcast(&env.kind, json!(env));
         self.broadcasts.extend(frames);
         env
+    }
+
+    /// The server tells this desk's user that patient `name` arrived.
+    pub fn tell_me_arrived(&mut self, id: &str, name: &str) -> Envelope {
+        let n = Notification {
+            id: format!("n-{id}"),
+            user_id: ME.into(),
+            kind: "patient.arrived".into(),
+            title: "Patient arrived".into(),
+            body: format!("{name} is waiting"),
+            urgency: Urgency::Normal,
+            subject: Subject {
+                kind: "queue".into(),
+                id: id.into(),
+            },
+            created_at: self.utc(),
+        };
+        self.append(EventData::NotificationCreated(n), "system")
+    }
+
+    /// An admin changes the clinic's settings (lock time, window).
+    pub fn change_clinic(&mut self, lock_after_seconds: u32, window_days_ahead: u32) -> Envelope {
+        let t = Tenant {
+            id: "demo".into(),
+            name: "Demo".into(),
+            time_zone: self.time_zone.clone(),
+            window_days_back: 7,
+            window_days_ahead,
+            lock_after_seconds,
+        };
+        self.append(EventData::ClinicUpdated(t), "u_admin")
     }
 
     /// Another desk checks a walk-in in: a new ticket and its event, which
@@ -552,6 +584,7 @@ impl FakeClinic {
                 time_zone: self.time_zone.clone(),
                 window_days_back: 7,
                 window_days_ahead: 30,
+                lock_after_seconds: 300,
             },
             me: UserSummary {
                 id: me.id.clone(),

@@ -14,6 +14,7 @@ mod pair;
 use frontdesk_engine::cache::outbox::DeskAction;
 use frontdesk_engine::cache::{FETCHED_DAYS_KEPT, Kind};
 use frontdesk_engine::desk::Update;
+use frontdesk_engine::screen_lock::LockReason;
 use frontdesk_engine::supervisor::ConnState;
 use frontdesk_protocol::api::UpdateQueueEntry;
 use frontdesk_protocol::envelope::TypingEvent;
@@ -848,4 +849,104 @@ fn a_day_outside_the_window_on_screen_is_fetched_kept_live_and_read_offline() {
     );
     assert!(p.cached(Kind::Patient).is_empty());
     assert_eq!(p.desk.store().cache.fetched_at(far_day).unwrap(), None);
+}
+
+fn locks(p: &Pair) -> Vec<Duration> {
+    p.updates_where(|u| matches!(u, Update::Locked { .. }))
+}
+
+#[test]
+fn an_idle_desk_locks_after_five_minutes_hides_what_notifications_say_and_stays_live() {
+    let mut p = synced_pair(31, 0);
+    let start = p.t;
+    p.tell_me_arrived("q1", "Maria Kowalski");
+    p.run_for(2 * SECOND);
+    let shown = p.notified.last().expect("a notification").clone();
+    assert!(shown.body.contains("Maria Kowalski"), "{shown:?}");
+
+    assert!(p.drive_bounded(10 * MINUTE, Pair::locked));
+    let locked_at = locks(&p)[0] - start;
+    assert!(
+        locked_at >= 5 * MINUTE - SECOND && locked_at <= 5 * MINUTE + SECOND,
+        "{locked_at:?}"
+    );
+    assert!(
+        matches!(p.updates.last(), Some((_, Update::Locked { reason })) if *reason == LockReason::Idle)
+    );
+    assert!(p.synced(), "the desk stays live while locked");
+
+    // The group of arrivals is replaced: still one notification, saying nothing.
+    p.run_for(2 * SECOND);
+    p.tell_me_arrived("q2", "Jan Novak");
+    p.run_for(2 * SECOND);
+    let hidden = p.notified.last().expect("a notification").clone();
+    assert_eq!(hidden.title, "Frontdesk is locked");
+    assert!(
+        !hidden.body.contains("Jan") && !hidden.body.contains("Maria"),
+        "{hidden:?}"
+    );
+    assert_eq!(
+        hidden.group, shown.group,
+        "it still replaces the one before"
+    );
+    assert_eq!(p.cached_tickets().len(), 0, "no tickets were touched");
+    assert!(
+        p.last_seq() >= Some(2),
+        "the events were applied while locked"
+    );
+
+    // Input at the lock screen is not using the desk.
+    p.with_desk(|d, now| d.activity(now));
+    p.run_for(MINUTE);
+    assert!(p.locked());
+
+    p.with_desk(|d, now| d.unlock_screen(now));
+    p.run_for(SECOND);
+    assert!(!p.locked());
+    assert!(matches!(p.updates.last(), Some((_, Update::Unlocked))));
+    p.tell_me_arrived("q3", "Ola Berg");
+    p.run_for(2 * SECOND);
+    assert!(
+        p.notified
+            .iter()
+            .any(|n| n.body.contains("Ola Berg") || n.title.contains("patients arrived")),
+        "unlocked, notifications say what came again: {:?}",
+        p.notified.last()
+    );
+
+    // Locked on demand, at once.
+    p.with_desk(|d, _| d.lock_screen());
+    p.run_for(SECOND);
+    assert!(matches!(p.desk.locked(), Some(LockReason::Asked)));
+    assert_eq!(locks(&p).len(), 2);
+}
+
+#[test]
+fn the_clinics_new_lock_time_applies_at_once_and_a_new_window_resnapshots() {
+    let mut p = synced_pair(32, 0);
+    p.run_for(30 * SECOND);
+    p.change_clinic(60, 30);
+    let changed = p.t;
+    assert!(p.drive_bounded(5 * MINUTE, Pair::locked));
+    let after = locks(&p)[0] - changed;
+    assert!(
+        after <= 30 * SECOND + SECOND,
+        "{after:?}: 60 s from the last input"
+    );
+    assert_eq!(p.clinic.counters.snapshots, 1, "same window: no snapshot");
+    assert_eq!(
+        p.desk
+            .store()
+            .cache
+            .tenant()
+            .unwrap()
+            .unwrap()
+            .lock_after_seconds,
+        60,
+        "the cache holds the clinic's new settings"
+    );
+
+    p.change_clinic(60, 14);
+    assert!(p.drive_bounded(MINUTE, |p| p.clinic.counters.snapshots == 2));
+    assert!(p.drive_bounded(MINUTE, Pair::synced));
 }

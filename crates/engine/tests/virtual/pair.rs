@@ -311,6 +311,34 @@ impl Pair {
         }
     }
 
+    /// The server tells this desk's user that patient `name` arrived.
+    pub fn tell_me_arrived(&mut self, id: &str, name: &str) {
+        self.sync_clinic_clock();
+        self.clinic.tell_me_arrived(id, name);
+        self.deliver(Vec::new());
+    }
+
+    /// An admin changes the clinic's lock time and window.
+    pub fn change_clinic(&mut self, lock_after_seconds: u32, window_days_ahead: u32) {
+        self.sync_clinic_clock();
+        self.clinic
+            .change_clinic(lock_after_seconds, window_days_ahead);
+        self.deliver(Vec::new());
+    }
+
+    /// Whether the desk has said it is locked (and not unlocked since).
+    pub fn locked(&self) -> bool {
+        self.updates
+            .iter()
+            .rev()
+            .find_map(|(_, u)| match u {
+                Update::Locked { .. } => Some(true),
+                Update::Unlocked => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false)
+    }
+
     /// Another desk registers a walk-in; the clinic broadcasts it.
     pub fn walk_in(&mut self, id: &str) -> Envelope {
         self.sync_clinic_clock();

@@ -14,6 +14,7 @@
 //! events), and a route that builds it and calls [`execute`].
 
 mod appointments;
+pub mod clinic;
 mod messages;
 mod patients;
 mod queue;
@@ -22,6 +23,7 @@ mod schedule;
 mod tests;
 
 pub use appointments::{Book, ChangeAppointment};
+pub use clinic::ChangeClinic;
 pub use messages::{MarkThreadRead, NewThread, Post, StartThread};
 pub use patients::{CorrectPatient, RegisterPatient};
 pub use queue::{CallNextTicket, ChangeTicket, Enqueue};

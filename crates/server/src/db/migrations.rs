@@ -270,6 +270,13 @@ ALTER TABLE appointments ADD COLUMN overbook_reason TEXT;
 "#,
         Some(upgrade_to_booking_rules),
     ),
+    (
+        r#"
+-- A desk locks itself after this long without input (the shared PC).
+ALTER TABLE tenants ADD COLUMN lock_after_seconds INTEGER NOT NULL DEFAULT 300;
+"#,
+        None,
+    ),
 ];
 
 /// Indexes the patients already stored, and gives the providers already

@@ -1,9 +1,12 @@
 //! A clinic admin's staff accounts: list, add, deactivate (which ends every
 //! session of the account and closes its sockets at once), reset a
 //! password; and anyone's change of their own password, with the old one.
+//! The clinic's own settings (lock time, sync window).
 
 use super::extract::JsonBody;
+use super::extract::Mutation;
 use crate::auth::{Caller, password};
+use crate::commands::{self, execute};
 use crate::error::ApiError;
 use crate::realtime::broadcast::Broadcast;
 use crate::realtime::rooms;
@@ -12,8 +15,11 @@ use crate::store::{directory, sessions};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use frontdesk_protocol::api::{ChangePassword, ChangeStaff, NewStaff, ResetPassword, StaffAccount};
-use frontdesk_protocol::records::{Role, User};
+use axum::response::Response;
+use frontdesk_protocol::api::{
+    ChangePassword, ChangeStaff, NewStaff, ResetPassword, StaffAccount, UpdateClinic,
+};
+use frontdesk_protocol::records::{Role, Tenant, User};
 use frontdesk_protocol::text::{self, Lines};
 
 /// Shortest password an account may be given.
@@ -310,4 +316,24 @@ pub async fn audit(
             .into_response());
     }
     Ok(Json(rows).into_response())
+}
+
+/// `GET /api/admin/clinic`: the clinic's settings as they stand.
+pub async fn clinic(State(st): State<AppState>, caller: Caller) -> Result<Json<Tenant>, ApiError> {
+    caller.require(commands::ADMIN, "read the clinic's settings")?;
+    let tenant = caller.tenant.clone();
+    let t = st
+        .db
+        .read(move |conn| directory::tenant(conn, &tenant))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {}", caller.tenant)))?;
+    Ok(Json(t))
+}
+
+/// `PATCH /api/admin/clinic`.
+pub async fn change_clinic(
+    State(st): State<AppState>,
+    m: Mutation<UpdateClinic>,
+) -> Result<Response, ApiError> {
+    execute(&st, m.caller, m.idempotency, commands::ChangeClinic(m.body)).await
 }

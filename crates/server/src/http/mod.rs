@@ -28,6 +28,10 @@ pub fn router(state: AppState) -> Router {
             get(admin_routes::list).post(admin_routes::add),
         )
         .route("/api/admin/users/{id}", patch(admin_routes::change))
+        .route(
+            "/api/admin/clinic",
+            get(admin_routes::clinic).patch(admin_routes::change_clinic),
+        )
         .route("/api/audit", get(admin_routes::audit))
         .route(
             "/api/admin/users/{id}/password",

@@ -33,11 +33,28 @@ pub fn create_tenant(
     tenant(conn, id)?.ok_or_else(|| ApiError::internal(format!("tenant {id} vanished")))
 }
 
+/// Stores a tenant's settings (name, lock time, sync window); its id and
+/// time zone stay.
+pub fn update_tenant(conn: &Connection, t: &Tenant) -> Result<(), ApiError> {
+    super::exec(
+        conn,
+        "UPDATE tenants SET name = ?2, lock_after_seconds = ?3, window_days_back = ?4, window_days_ahead = ?5 WHERE id = ?1",
+        params![
+            t.id,
+            t.name,
+            t.lock_after_seconds,
+            t.window_days_back,
+            t.window_days_ahead
+        ],
+    )?;
+    Ok(())
+}
+
 /// Looks up a tenant.
 pub fn tenant(conn: &Connection, id: &str) -> Result<Option<Tenant>, ApiError> {
     Ok(super::one(
         conn,
-        "SELECT id, name, time_zone, window_days_back, window_days_ahead FROM tenants WHERE id = ?1",
+        "SELECT id, name, time_zone, window_days_back, window_days_ahead, lock_after_seconds FROM tenants WHERE id = ?1",
         [id],
         |r| {
             Ok(Tenant {
@@ -46,6 +63,7 @@ pub fn tenant(conn: &Connection, id: &str) -> Result<Option<Tenant>, ApiError> {
                 time_zone: r.get(2)?,
                 window_days_back: r.get(3)?,
                 window_days_ahead: r.get(4)?,
+                lock_after_seconds: r.get(5)?,
             })
         },
     )

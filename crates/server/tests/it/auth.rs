@@ -546,3 +546,76 @@ async fn passwords_are_reset_by_an_admin_or_changed_with_the_old_one_and_old_ses
     assert_eq!(ack["ok"], true, "this session goes on");
     assert_eq!(sign_in(&d, "doctor", "mine and only mine").await.0, 200);
 }
+
+#[tokio::test]
+async fn an_admin_changes_the_clinics_lock_time_and_window_and_desks_are_told() {
+    let d = demo_server(|_| {}).await;
+    let admin = d.login("admin").await.access_token;
+    let reception = d.login("reception").await.access_token;
+    let (s, now) = d.get(&admin, "/api/admin/clinic").await;
+    assert_eq!(
+        (s, now["lock_after_seconds"].as_u64()),
+        (200, Some(300)),
+        "{now}"
+    );
+    assert_eq!(d.get(&reception, "/api/admin/clinic").await.0, 403);
+    assert_eq!(
+        d.patch(
+            &reception,
+            "/api/admin/clinic",
+            json!({"lock_after_seconds": 120})
+        )
+        .await
+        .0,
+        403
+    );
+    for bad in [
+        json!({"lock_after_seconds": 5}),
+        json!({"lock_after_seconds": 86_400}),
+        json!({"window_days_ahead": 0}),
+        json!({"window_days_back": 400}),
+        json!({"name": "  "}),
+        json!({"name": "Clinic\u{202e}"}),
+    ] {
+        let (s, body) = d.patch(&admin, "/api/admin/clinic", bad.clone()).await;
+        assert_eq!(s, 400, "{bad} → {body}");
+    }
+    let mut socket = d.socket(&reception).await;
+    let (s, changed) = d
+        .patch(
+            &admin,
+            "/api/admin/clinic",
+            json!({"lock_after_seconds": 120, "window_days_ahead": 14}),
+        )
+        .await;
+    assert_eq!(s, 200, "{changed}");
+    assert_eq!(
+        (
+            changed["lock_after_seconds"].as_u64(),
+            changed["window_days_ahead"].as_u64(),
+            changed["window_days_back"].as_u64()
+        ),
+        (Some(120), Some(14), Some(7)),
+        "what is left out stays"
+    );
+    let ev = socket.expect("clinic.updated").await;
+    assert_eq!(ev["data"]["lock_after_seconds"], 120, "{ev}");
+    let (_, snap) = d.get(&reception, "/api/snapshot").await;
+    assert_eq!(snap["tenant"]["window_days_ahead"], 14);
+    // Asking for what already holds changes nothing and announces nothing.
+    let (s, _) = d
+        .patch(
+            &admin,
+            "/api/admin/clinic",
+            json!({"lock_after_seconds": 120}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        socket
+            .next_within(std::time::Duration::from_millis(300))
+            .await
+            .is_none(),
+        "no event for a change that changes nothing"
+    );
+}
