@@ -12,7 +12,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 apt_packages=(pkg-config libssl-dev nodejs npm dbus gnome-keyring
   # the desktop app (Tauri 2 on WebKitGTK) and its end-to-end tests
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
-  xvfb webkit2gtk-driver dbus-x11 dunst xdotool)
+  xvfb webkit2gtk-driver dbus-x11 dunst xdotool
+  # reading the app's screenshots back (a locked desk shows no patient's name)
+  tesseract-ocr)
 
 need_apt=()
 for p in "${apt_packages[@]}"; do

@@ -5,6 +5,8 @@ fn main() {
         "startup",
         "sign_in",
         "logout",
+        "lock",
+        "unlock",
         "desk_state",
         "act",
         "typing",

@@ -365,8 +365,30 @@ impl Desktop {
         .await;
     }
 
-    /// Saves a PNG of the current window as `target/e2e-screenshots/<name>.png`.
-    pub async fn screenshot(&self, name: &str) {
+    /// The text in a screenshot of the window (saved as `<name>.png`), as
+    /// OCR reads it (tesseract): what someone looking at the screen sees.
+    pub async fn screen_text(&self, name: &str) -> String {
+        let path = self
+            .screenshot(name)
+            .await
+            .unwrap_or_else(|| panic!("no screenshot {name}"));
+        let out = Command::new("tesseract")
+            .arg(&path)
+            .arg("stdout")
+            .stderr(Stdio::null())
+            .output()
+            .expect("tesseract (package tesseract-ocr) is installed");
+        assert!(
+            out.status.success(),
+            "tesseract failed on {}",
+            path.display()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Saves a PNG of the current window as `target/e2e-screenshots/<name>.png`
+    /// and returns where (`None` if WebDriver could not take it).
+    pub async fn screenshot(&self, name: &str) -> Option<PathBuf> {
         // WebKit's WebDriver screenshot waits for the page's next paint, and a
         // page where nothing changes (a board with no caret, no animation)
         // never paints again: a 1-pixel animation keeps frames coming while
@@ -392,8 +414,12 @@ impl Desktop {
                 let path = screenshot_dir().join(format!("{name}.png"));
                 std::fs::write(&path, png).unwrap();
                 eprintln!("screenshot: {}", path.display());
+                Some(path)
             }
-            Err(e) => eprintln!("screenshot {name} failed: {e}"),
+            Err(e) => {
+                eprintln!("screenshot {name} failed: {e}");
+                None
+            }
         }
     }
 

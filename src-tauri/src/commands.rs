@@ -11,6 +11,7 @@ use frontdesk_engine::cache::{Cache, DayView, Kind, META_SYNCED_AT};
 use frontdesk_engine::engine::{self, Update};
 use frontdesk_engine::lookup::{FreeSlots, PatientMatches, PatientRecord, Registered};
 use frontdesk_engine::notify::Focus;
+use frontdesk_engine::screen_lock::LockReason;
 use frontdesk_protocol::api::NewPatient;
 use frontdesk_protocol::records::{
     Message, Presence, Provider, QueueEntry, ReadMarker, Room, Tenant, Thread, User, UserSummary,
@@ -35,6 +36,11 @@ pub struct Startup {
     window: &'static str,
     /// Problems the user should know about (no keyring, a cleared cache).
     warnings: Vec<String>,
+    /// Why the desk is locked, if it is (a window opened while locked
+    /// shows the lock screen, not the desk).
+    locked: Option<LockReason>,
+    /// The signed-in user's name, for the lock screen.
+    name: Option<String>,
 }
 
 #[tauri::command]
@@ -43,8 +49,12 @@ pub async fn startup(window: WebviewWindow, shell: State<'_, Shell>) -> CmdResul
     let r = shell.remembered();
     let signed_in = shell.engine.lock().await.is_some();
     let mut warnings = shell.warnings.clone();
-    if let Some(h) = shell.engine.lock().await.as_ref() {
+    let (mut locked, mut name) = (None, None);
+    let engine = shell.engine.lock().await.clone();
+    if let Some(h) = engine {
         warnings.extend(h.startup_warnings().iter().cloned());
+        locked = h.locked().await?;
+        name = h.reader()?.signed_in_as()?.map(|me| me.name);
     }
     Ok(Startup {
         server: r.server,
@@ -57,7 +67,21 @@ pub async fn startup(window: WebviewWindow, shell: State<'_, Shell>) -> CmdResul
             "desk"
         },
         warnings,
+        locked,
+        name,
     })
+}
+
+/// Locks the desk now (the shortcut, the lock button).
+#[tauri::command]
+pub async fn lock(shell: State<'_, Shell>) -> CmdResult<()> {
+    Ok(shell.engine().await?.lock()?)
+}
+
+/// Unlocks the desk with the signed-in user's password (offline too).
+#[tauri::command]
+pub async fn unlock(password: String, shell: State<'_, Shell>) -> CmdResult<()> {
+    Ok(shell.engine().await?.unlock(&password).await?)
 }
 
 /// The sign-in form.
@@ -147,7 +171,7 @@ fn read_desk(c: &Cache, day: NaiveDate) -> frontdesk_engine::Result<DeskState> {
 /// The desk with `day` on screen (the engine keeps that day live).
 #[tauri::command]
 pub async fn desk_state(day: NaiveDate, shell: State<'_, Shell>) -> CmdResult<DeskState> {
-    let h = shell.engine().await?;
+    let h = shell.unlocked_engine().await?;
     h.show_day(Some(day))?;
     Ok(read_desk(&h.reader()?, day)?)
 }
@@ -156,7 +180,7 @@ pub async fn desk_state(day: NaiveDate, shell: State<'_, Shell>) -> CmdResult<De
 /// the sync window is fetched and kept live; `day_fetched` says when).
 #[tauri::command]
 pub async fn day_view(day: NaiveDate, shell: State<'_, Shell>) -> CmdResult<DayView> {
-    let h = shell.engine().await?;
+    let h = shell.unlocked_engine().await?;
     h.show_day(Some(day))?;
     Ok(h.reader()?.day(day)?)
 }
@@ -168,7 +192,7 @@ const WEEK_DAYS: u64 = 7;
 /// outside the sync window says it is not held until it is opened).
 #[tauri::command]
 pub async fn week_view(from: NaiveDate, shell: State<'_, Shell>) -> CmdResult<Vec<DayView>> {
-    let cache = shell.engine().await?.reader()?;
+    let cache = shell.unlocked_engine().await?.reader()?;
     let mut days = Vec::new();
     for day in from.iter_days().take(WEEK_DAYS as usize) {
         days.push(cache.day(day)?);
@@ -184,13 +208,17 @@ pub async fn search_patients(
     offset: u32,
     shell: State<'_, Shell>,
 ) -> CmdResult<PatientMatches> {
-    Ok(shell.engine().await?.search_patients(&q, offset).await?)
+    Ok(shell
+        .unlocked_engine()
+        .await?
+        .search_patients(&q, offset)
+        .await?)
 }
 
 /// A patient with their upcoming and past appointments.
 #[tauri::command]
 pub async fn patient(id: String, shell: State<'_, Shell>) -> CmdResult<Option<PatientRecord>> {
-    Ok(shell.engine().await?.patient(&id).await?)
+    Ok(shell.unlocked_engine().await?.patient(&id).await?)
 }
 
 /// Registers a patient now (online only), or the candidates they may be.
@@ -199,7 +227,11 @@ pub async fn register_patient(
     patient: NewPatient,
     shell: State<'_, Shell>,
 ) -> CmdResult<Registered> {
-    Ok(shell.engine().await?.register_patient(patient).await?)
+    Ok(shell
+        .unlocked_engine()
+        .await?
+        .register_patient(patient)
+        .await?)
 }
 
 /// Free slots of `minutes` on days `from..=to`, for one provider or all.
@@ -211,7 +243,7 @@ pub async fn slots(
     minutes: u32,
     shell: State<'_, Shell>,
 ) -> CmdResult<FreeSlots> {
-    let h = shell.engine().await?;
+    let h = shell.unlocked_engine().await?;
     Ok(h.slots(provider.as_deref(), (from, to), minutes).await?)
 }
 
@@ -224,7 +256,7 @@ pub async fn next_slots(
     limit: u32,
     shell: State<'_, Shell>,
 ) -> CmdResult<FreeSlots> {
-    let h = shell.engine().await?;
+    let h = shell.unlocked_engine().await?;
     Ok(h.next_slots(provider.as_deref(), after, minutes, limit)
         .await?)
 }
@@ -232,19 +264,23 @@ pub async fn next_slots(
 /// Goes on with a conflicted or refused action by sending `action` instead.
 #[tauri::command]
 pub async fn resend(n: i64, action: DeskAction, shell: State<'_, Shell>) -> CmdResult<()> {
-    Ok(shell.engine().await?.resend(n, action).await?)
+    Ok(shell.unlocked_engine().await?.resend(n, action).await?)
 }
 
 /// The outbox (after an `outbox` update).
 #[tauri::command]
 pub async fn outbox(shell: State<'_, Shell>) -> CmdResult<Vec<OutboxEntry>> {
-    Ok(shell.engine().await?.reader()?.outbox_list()?)
+    Ok(shell.unlocked_engine().await?.reader()?.outbox_list()?)
 }
 
 /// A thread's cached messages (after `older_messages` read more of it).
 #[tauri::command]
 pub async fn thread_messages(thread: String, shell: State<'_, Shell>) -> CmdResult<Vec<Message>> {
-    Ok(shell.engine().await?.reader()?.messages_in(&thread)?)
+    Ok(shell
+        .unlocked_engine()
+        .await?
+        .reader()?
+        .messages_in(&thread)?)
 }
 
 /// The display window's state: its set-up and what it shows.
@@ -295,7 +331,7 @@ pub async fn display_subscribe(
 
 #[tauri::command]
 pub async fn act(action: DeskAction, shell: State<'_, Shell>) -> CmdResult<()> {
-    shell.engine().await?.act(action).await?;
+    shell.unlocked_engine().await?.act(action).await?;
     Ok(())
 }
 
@@ -308,7 +344,7 @@ pub async fn typing(thread: String, typing: bool, shell: State<'_, Shell>) -> Cm
 /// `older_messages` update says when they are in).
 #[tauri::command]
 pub async fn load_older(thread: String, shell: State<'_, Shell>) -> CmdResult<()> {
-    Ok(shell.engine().await?.load_older(&thread)?)
+    Ok(shell.unlocked_engine().await?.load_older(&thread)?)
 }
 
 #[tauri::command]
@@ -340,7 +376,7 @@ pub async fn activity(shell: State<'_, Shell>) -> CmdResult<()> {
 
 #[tauri::command]
 pub async fn dismiss(n: i64, shell: State<'_, Shell>) -> CmdResult<()> {
-    let h = shell.engine().await?;
+    let h = shell.unlocked_engine().await?;
     if h.reader()?.outbox_dismiss(n)? {
         Ok(())
     } else {

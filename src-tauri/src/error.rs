@@ -30,6 +30,8 @@ impl From<EngineError> for CommandError {
             EngineError::Server(p) if p.kind == "rate-limited" => "rate_limited",
             EngineError::Server(_) => "server",
             EngineError::Keyring(_) => "keyring",
+            EngineError::WrongPassword(_) => "wrong_password",
+            EngineError::UnlockWait(_) => "wait",
             EngineError::CacheKey
             | EngineError::CacheCorrupt(_)
             | EngineError::CacheTooNew { .. } => "cache",

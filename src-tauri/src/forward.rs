@@ -22,10 +22,42 @@ pub struct UpdateBatch {
     pub missed: bool,
 }
 
-/// Whether the window has a use for `u` (OS notifications are shown by the
-/// OS; the window gets no copy).
-fn for_windows(u: &Update) -> bool {
-    !matches!(u, Update::Notified { .. })
+/// What reaches the windows. OS notifications are shown by the OS (the
+/// window gets no copy); while the desk is locked, nothing that carries a
+/// record (a patient's name, a message) reaches them at all: the lock
+/// screen needs only the connection, and on unlock the window reads the
+/// desk again.
+#[derive(Debug, Default)]
+struct Screen {
+    locked: bool,
+}
+
+impl Screen {
+    fn admits(&mut self, u: &Update) -> bool {
+        match u {
+            Update::Notified { .. } => false,
+            Update::Locked { .. } => {
+                self.locked = true;
+                true
+            }
+            Update::Unlocked => {
+                self.locked = false;
+                true
+            }
+            Update::Connection { .. }
+            | Update::Outbox { .. }
+            | Update::Synced { .. }
+            | Update::Resynced { .. }
+            | Update::Warning { .. }
+            | Update::DayChanged { .. } => true,
+            Update::Applied { .. }
+            | Update::Presence { .. }
+            | Update::Typing { .. }
+            | Update::WindowFilled { .. }
+            | Update::DayFetched { .. }
+            | Update::OlderMessages { .. } => !self.locked,
+        }
+    }
 }
 
 /// Forwards `updates` to `send` (with `seen` called on each one, for the
@@ -36,12 +68,15 @@ pub async fn forward(
     mut seen: impl FnMut(&Update),
     mut send: impl AsyncFnMut(UpdateBatch) -> bool,
 ) {
+    let mut screen = Screen::default();
     loop {
         let mut batch = UpdateBatch::default();
         match updates.recv().await {
             Ok(u) => {
                 seen(&u);
-                batch.updates.extend(Some(u).filter(for_windows));
+                if screen.admits(&u) {
+                    batch.updates.push(u);
+                }
             }
             Err(RecvError::Lagged(_)) => batch.missed = true,
             Err(RecvError::Closed) => return,
@@ -51,7 +86,9 @@ pub async fn forward(
             match updates.try_recv() {
                 Ok(u) => {
                     seen(&u);
-                    batch.updates.extend(Some(u).filter(for_windows));
+                    if screen.admits(&u) {
+                        batch.updates.push(u);
+                    }
                 }
                 Err(TryRecvError::Lagged(_)) => batch.missed = true,
                 Err(TryRecvError::Empty) => break,
@@ -140,6 +177,34 @@ mod tests {
             assert!(pair[1].0 - pair[0].0 >= FORWARD_PACE);
         }
         assert!(got.last().unwrap().0 - t0 <= Duration::from_millis(1_300));
+    }
+
+    #[test]
+    fn while_locked_no_record_reaches_the_window() {
+        let applied = || Update::Applied {
+            seq: 1,
+            event_type: "queue.updated".into(),
+            actor: "u".into(),
+            at: chrono::Utc::now(),
+            change: frontdesk_engine::desk::Change::Nothing,
+        };
+        let mut screen = Screen::default();
+        assert!(screen.admits(&applied()));
+        assert!(screen.admits(&Update::Locked {
+            reason: frontdesk_engine::screen_lock::LockReason::Asked
+        }));
+        assert!(!screen.admits(&applied()));
+        assert!(!screen.admits(&Update::Typing {
+            thread: "t".into(),
+            user: "u".into(),
+            typing: true
+        }));
+        assert!(screen.admits(&Update::Connection {
+            state: frontdesk_engine::supervisor::ConnState::Live,
+            detail: String::new()
+        }));
+        assert!(screen.admits(&Update::Unlocked));
+        assert!(screen.admits(&applied()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -99,6 +99,8 @@ fn main() {
             commands::startup,
             commands::sign_in,
             commands::logout,
+            commands::lock,
+            commands::unlock,
             commands::desk_state,
             commands::display_status,
             commands::display_setup,

@@ -60,12 +60,15 @@ impl Shell {
 
     /// The engine configuration for the remembered identity.
     pub fn config(&self, r: &Remembered) -> EngineConfig {
-        EngineConfig::new(
+        let mut config = EngineConfig::new(
             &r.server,
             &r.tenant,
             &r.username,
             self.data_dir.join("cache"),
-        )
+        );
+        // A shared PC: opening on a stored sign-in asks for the password.
+        config.locked_at_start = true;
+        config
     }
 
     /// Starts the engine for `r` (with fresh tokens after a password sign-in)
@@ -94,6 +97,20 @@ impl Shell {
         ));
         *self.engine.lock().await = Some(handle.clone());
         Ok(handle)
+    }
+
+    /// The running engine if the desk is not locked: every command that
+    /// reads or changes patient data goes through here, so a locked desk
+    /// hands nothing to the window whatever it asks.
+    pub async fn unlocked_engine(&self) -> CmdResult<EngineHandle> {
+        let h = self.engine().await?;
+        if h.locked().await?.is_some() {
+            return Err(CommandError::new(
+                "locked",
+                "Frontdesk is locked: unlock it with your password",
+            ));
+        }
+        Ok(h)
     }
 
     /// The running engine, or `signed_out`.

@@ -12,6 +12,7 @@ const TRAY_ID: &str = "frontdesk";
 /// `desk` is false on a waiting-room screen, which has no desk to open.
 pub fn install(app: &AppHandle, desk: bool) -> tauri::Result<()> {
     let open = MenuItem::with_id(app, "open", "Open Frontdesk", desk, None::<&str>)?;
+    let lock = MenuItem::with_id(app, "lock", "Lock Frontdesk", desk, None::<&str>)?;
     let board = MenuItem::with_id(
         app,
         "display",
@@ -20,7 +21,7 @@ pub fn install(app: &AppHandle, desk: bool) -> tauri::Result<()> {
         None::<&str>,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&open, &board, &quit])?;
+    let menu = Menu::with_items(app, &[&open, &lock, &board, &quit])?;
     let mut tray = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("Frontdesk — starting")
         .menu(&menu)
@@ -30,6 +31,20 @@ pub fn install(app: &AppHandle, desk: bool) -> tauri::Result<()> {
                     let _ = w.show();
                     let _ = w.set_focus();
                 }
+            }
+            "lock" => {
+                let app = app.clone();
+                tauri::async_runtime::spawn(async move {
+                    let shell = app.state::<crate::shell::Shell>();
+                    match shell.engine().await {
+                        Ok(h) => {
+                            if let Err(e) = h.lock() {
+                                tracing::warn!("could not lock: {e}");
+                            }
+                        }
+                        Err(e) => tracing::info!("nothing to lock: {}", e.message),
+                    }
+                });
             }
             "display" => {
                 if let Err(e) = crate::open_display_window(app) {

@@ -733,3 +733,142 @@ async fn finds_a_patient_and_books_a_free_slot_on_another_day_that_another_desk_
     app.screenshot("week").await;
     app.close().await;
 }
+
+/// Surnames of the patients booked today (what a passer-by could read).
+async fn todays_surnames(desk: &Desk) -> Vec<String> {
+    let mut names: Vec<String> = todays_appointments(desk)
+        .await
+        .iter()
+        .filter_map(|a| a["patient"]["name"].as_str())
+        .filter_map(|n| n.split_whitespace().last().map(str::to_owned))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test]
+async fn a_locked_desk_shows_no_patient_and_opens_with_the_password_while_the_server_is_down() {
+    let mut clinic = Clinic::start(|_| {}).await;
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    let surnames = todays_surnames(&admin).await;
+    assert!(!surnames.is_empty());
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "reception").await;
+    app.wait_texts("[data-testid=appointment]", "today's schedule", |r| {
+        !r.is_empty()
+    })
+    .await;
+    // What the screen shows can be read back: today's patients are on it.
+    let unlocked = app.screen_text("before-lock").await;
+    let read: Vec<&String> = surnames
+        .iter()
+        .filter(|n| unlocked.contains(n.as_str()))
+        .collect();
+    assert!(
+        !read.is_empty(),
+        "OCR reads the desk's patients ({surnames:?}) in:\n{unlocked}"
+    );
+
+    // Alt+L, typed on the keyboard, locks it.
+    let mut xdotool = app.command(std::path::Path::new("xdotool"));
+    let pressed = xdotool.args(["key", "alt+l"]).status();
+    if !pressed.is_ok_and(|s| s.success()) {
+        app.find("[data-testid=lock]").await.click().await.unwrap();
+    }
+    app.find("[data-testid=lock-screen]").await;
+    app.wait_texts("[data-testid=lock-who]", "who is signed in", |t| {
+        t.iter()
+            .any(|s| s.contains("Rosa") && s.contains("reception"))
+    })
+    .await;
+    let locked = app.screen_text("locked").await;
+    let source = app.web.source().await.unwrap();
+    for name in &surnames {
+        assert!(
+            !locked.contains(name.as_str()),
+            "{name} on the locked screen:\n{locked}"
+        );
+        assert!(
+            !source.contains(name.as_str()),
+            "{name} in the locked page's source"
+        );
+    }
+    assert!(
+        locked.contains("locked"),
+        "the lock screen is what OCR read:\n{locked}"
+    );
+
+    // Another desk checks a patient in: nothing of it reaches the locked window.
+    let (s, _) = admin
+        .post(
+            "/api/queue",
+            json!({"provider_id": clinic.clinic.providers[0], "patient": {"name": "Quentin Lockwatch"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!app.web.source().await.unwrap().contains("Lockwatch"));
+
+    // The server goes down; a wrong password is refused, the right one opens it.
+    clinic.stop().await;
+    app.wait_texts("[data-testid=lock-connection]", "offline", |t| {
+        t.iter().any(|s| s.contains("Offline"))
+    })
+    .await;
+    app.fill("unlock-password", "not the password").await;
+    app.find("[data-testid=lock-screen] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=lock-screen] [role=alert]", "a refusal", |t| {
+        t.iter().any(|s| s.contains("not the password"))
+    })
+    .await;
+    app.fill("unlock-password", "demo").await;
+    let started = std::time::Instant::now();
+    app.find("[data-testid=lock-screen] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=appointment]", "the desk again", |r| {
+        r.iter()
+            .any(|row| read.iter().any(|n| row.contains(n.as_str())))
+    })
+    .await;
+    eprintln!("unlocked offline in {:?}", started.elapsed());
+    app.wait_texts("[data-testid=connection]", "the offline badge", |t| {
+        t.iter().any(|s| s.contains("Offline"))
+    })
+    .await;
+    app.screenshot("unlocked-offline").await;
+
+    // Back online, another staff member signs in from the lock screen.
+    clinic.restart().await;
+    app.wait_texts("[data-testid=connection]", "Live", |t| {
+        t.iter().any(|s| s.contains("Live"))
+    })
+    .await;
+    app.find("[data-testid=lock]").await.click().await.unwrap();
+    app.find("[data-testid=switch-user]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.fill("server", &clinic.url()).await;
+    app.fill("username", "doctor").await;
+    app.fill("password", "demo").await;
+    app.find("[data-testid=signin] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("header", "the doctor signed in", |t| {
+        t.iter().any(|s| s.contains("Dr."))
+    })
+    .await;
+    app.screenshot("switched-user").await;
+    app.close().await;
+}

@@ -36,6 +36,8 @@ export type { BoardView } from "./generated/BoardView";
 export type { BoardUpdate } from "./generated/BoardUpdate";
 export type { CommandError } from "./generated/CommandError";
 export type { Startup } from "./generated/Startup";
+export type { LockReason } from "./generated/LockReason";
+export type { UpdateClinic } from "./generated/UpdateClinic";
 export type { SignIn } from "./generated/SignIn";
 export type { DisplaySettings } from "./generated/DisplaySettings";
 export type { DisplayStatus } from "./generated/DisplayStatus";

@@ -671,10 +671,11 @@ impl<S: DeskStore> DeskCore<S> {
         self.lock.locked()
     }
 
-    /// Locks the desk now (the shortcut, the tray).
-    pub fn lock_screen(&mut self) {
-        if self.lock.lock(LockReason::Asked) {
-            self.on_locked(LockReason::Asked);
+    /// Locks the desk now (`Asked`: the shortcut, the tray; `Started`: the
+    /// app opened on a stored sign-in).
+    pub fn lock_screen(&mut self, reason: LockReason) {
+        if self.lock.lock(reason) {
+            self.on_locked(reason);
         }
     }
 

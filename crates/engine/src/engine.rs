@@ -58,6 +58,9 @@ pub struct EngineConfig {
     /// Where the engine reads the time (the machine's clocks; a skewed wall
     /// clock in tests of a PC whose clock is wrong).
     pub clock: Arc<dyn Clock>,
+    /// Start locked when opening on a stored sign-in (the desktop app on a
+    /// shared PC: whoever starts it must know the password); the CLI does not.
+    pub locked_at_start: bool,
 }
 
 impl EngineConfig {
@@ -75,6 +78,7 @@ impl EngineConfig {
             backoff_fast_attempts: 40,
             backoff_cap: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
+            locked_at_start: false,
         }
     }
 
@@ -211,7 +215,7 @@ impl EngineHandle {
 
     /// Locks the desk now (the shortcut, the tray): see [`crate::screen_lock`].
     pub fn lock(&self) -> Result<()> {
-        self.run(|core, _| core.lock_screen())
+        self.run(|core, _| core.lock_screen(LockReason::Asked))
     }
 
     /// Why the desk is locked, if it is.
@@ -546,6 +550,7 @@ pub async fn start(
     let clock = config.clock.clone();
     let now = clock.now();
     let mut core = DeskCore::new(cache, session, StdRng::from_os_rng(), now);
+    let tokens_given = tokens.as_ref().map(|_| ());
     if let Some(t) = tokens {
         core.set_grant(
             Grant {
@@ -554,6 +559,9 @@ pub async fn start(
             },
             now,
         );
+    }
+    if signed_in && tokens_given.is_none() && config.locked_at_start {
+        core.lock_screen(LockReason::Started);
     }
     if signed_in {
         core.start(now);

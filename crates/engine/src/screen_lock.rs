@@ -24,6 +24,9 @@ pub enum LockReason {
     Idle,
     /// The user locked it (shortcut, tray).
     Asked,
+    /// The app started on a stored sign-in: whoever started it must show
+    /// they are that user before the desk opens.
+    Started,
 }
 
 /// Locked or not, and when idleness locks it.

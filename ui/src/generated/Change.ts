@@ -7,10 +7,11 @@ import type { Patient } from "./Patient";
 import type { ProviderHours } from "./ProviderHours";
 import type { QueueEntry } from "./QueueEntry";
 import type { ReadMarker } from "./ReadMarker";
+import type { Tenant } from "./Tenant";
 import type { Thread } from "./Thread";
 
 /**
  * The record an applied event changed, by kind (its `id` and `version`
  * are the record's own).
  */
-export type Change = { "record": "appointment" } & Appointment | { "record": "ticket" } & QueueEntry | { "record": "thread" } & Thread | { "record": "message" } & Message | { "record": "read_marker" } & ReadMarker | { "record": "notification" } & Notification | { "record": "patient" } & Patient | { "record": "hours" } & ProviderHours | { "record": "appointment_type" } & AppointmentType | { "record": "evicted", kind: string, id: string, } | { "record": "nothing" };
+export type Change = { "record": "appointment" } & Appointment | { "record": "ticket" } & QueueEntry | { "record": "thread" } & Thread | { "record": "message" } & Message | { "record": "read_marker" } & ReadMarker | { "record": "notification" } & Notification | { "record": "patient" } & Patient | { "record": "hours" } & ProviderHours | { "record": "appointment_type" } & AppointmentType | { "record": "clinic" } & Tenant | { "record": "evicted", kind: string, id: string, } | { "record": "nothing" };

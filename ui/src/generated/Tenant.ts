@@ -21,4 +21,9 @@ window_days_back: number,
 /**
  * …to this many after it (protocol §8.7).
  */
-window_days_ahead: number, };
+window_days_ahead: number, 
+/**
+ * A desk locks itself after this long without input (a shared PC left
+ * with a patient's details on screen).
+ */
+lock_after_seconds: number, };

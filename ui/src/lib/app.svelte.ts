@@ -5,7 +5,7 @@
 import { backend, type Startup } from "./backend";
 import { applyUpdate, replaceThread, type FollowUp } from "./deltas";
 import { isoDay } from "./desk";
-import type { ConnState, DeskState, Update, UpdateBatch } from "../types";
+import type { ConnState, DeskState, LockReason, Update, UpdateBatch } from "../types";
 
 const EMPTY: DeskState = {
   me: null, tenant: null, users: [], providers: [], rooms: [], hours: [], appointment_types: [],
@@ -46,6 +46,15 @@ export class App {
   /** The day outside the sync window fetched and watched on this link (live). */
   liveDay = $state<string | null>(null);
   connection = $state<ConnState>("offline");
+  /**
+   * Why the desk is locked, if it is: the window then holds nothing of the
+   * desk (it was dropped at the lock) and reads it again at unlock.
+   */
+  locked = $state<LockReason | null>(null);
+  /** Who is signed in, for the lock screen (kept when the desk is dropped). */
+  signedInAs = $state("");
+  /** The lock screen gave way to the sign-in form (another staff member). */
+  switching = $state(false);
   detail = $state("");
   warnings = $state<string[]>([]);
   /** thread id → user ids typing there */
@@ -80,8 +89,26 @@ export class App {
     // The display window follows its own board (DisplayScreen), not the desk.
     if (this.startup.window === "display") return;
     this.warnings = [...this.startup.warnings];
+    this.locked = this.startup.locked;
+    this.signedInAs = this.startup.name ?? this.startup.username;
+    this.switching = false;
     await backend.subscribe((b) => this.onBatch(b));
-    if (this.startup.signed_in) await this.refresh();
+    if (this.startup.signed_in && !this.locked) await this.refresh();
+  }
+
+  /** Locks the desk now (Alt+L, the lock button). */
+  lock(): Promise<void> {
+    return backend.lock();
+  }
+
+  /** Unlocks with `password`; the desk is read again when the engine says it is open. */
+  unlock(password: string): Promise<void> {
+    return backend.unlock(password);
+  }
+
+  /** From the lock screen to the sign-in form, for another staff member; `false` goes back. */
+  switchUser(on: boolean): void {
+    this.switching = on;
   }
 
   /**
@@ -112,7 +139,8 @@ export class App {
     this.deskRead = this.read(async () => {
       do {
         this.deskAgain = false;
-        this.desk = await backend.state(this.shownDay);
+        const read = await backend.state(this.shownDay);
+        if (!this.locked) this.desk = read; // not one that landed after the lock
       } while (this.deskAgain);
       if (!this.painted && this.desk.day.appointments.length > 0) {
         this.painted = true;
@@ -132,7 +160,7 @@ export class App {
     const day = this.shownDay;
     return this.read(async () => {
       const view = await backend.dayView(day);
-      if (this.shownDay === day) this.desk.day = view; // not a day left meanwhile
+      if (this.shownDay === day && !this.locked) this.desk.day = view; // not a day left meanwhile, nor a lock
     });
   }
 
@@ -145,6 +173,19 @@ export class App {
   onUpdate(u: Update): void {
     if (changesWhatIsFree(u)) this.scheduleStamp += 1;
     switch (u.kind) {
+      case "locked":
+        this.locked = u.reason;
+        if (this.desk.me) this.signedInAs = this.desk.me.name;
+        // Nothing of patients stays in the window while it is locked.
+        this.desk = structuredClone(EMPTY);
+        this.typing = {};
+        this.held = [];
+        return;
+      case "unlocked":
+        this.locked = null;
+        this.switching = false;
+        void this.refresh();
+        return;
       case "connection":
         this.connection = u.state;
         this.detail = u.detail;
@@ -175,6 +216,7 @@ export class App {
       default:
         break;
     }
+    if (this.locked) return; // read whole at unlock
     if (this.reading > 0) this.held.push(u);
     else this.apply(u);
   }

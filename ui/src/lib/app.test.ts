@@ -106,7 +106,7 @@ describe("App", () => {
     const app = new App();
     app.noteActivity(0);
     expect(seen.length, "nobody signed in yet").toBe(0);
-    app.startup = { server: "s", tenant: "t", username: "u", signed_in: true, window: "desk", warnings: [] };
+    app.startup = { server: "s", tenant: "t", username: "u", signed_in: true, window: "desk", warnings: [], locked: null, name: null };
     app.noteActivity(1_000);
     app.noteActivity(20_000);
     app.noteActivity(31_500);
@@ -156,8 +156,47 @@ describe("App", () => {
 
   it("goes to sign-in when the session dies", () => {
     const app = new App();
-    app.startup = { server: "s", tenant: "t", username: "u", signed_in: true, window: "desk", warnings: [] };
+    app.startup = { server: "s", tenant: "t", username: "u", signed_in: true, window: "desk", warnings: [], locked: null, name: null };
     app.onUpdate({ kind: "connection", state: "signed_out", detail: "signed out" });
     expect(app.startup.signed_in).toBe(false);
+  });
+  it("drops the desk when locked, reads nothing while locked, and reads it again at unlock", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      return cmd === "desk_state" ? desk("2026-12-01", [apt("a1", "2026-12-01T09:00:00Z")]) : null;
+    });
+    const app = new App();
+    app.shownDay = "2026-12-01";
+    await app.refresh();
+    expect(app.desk.day.appointments.length).toBe(1);
+    app.onUpdate({ kind: "locked", reason: "idle" });
+    expect(app.locked).toBe("idle");
+    expect(app.desk.day.appointments, "nothing of patients stays in the window").toEqual([]);
+    const change = { record: "appointment" as const, ...apt("a2", "2026-12-01T10:00:00Z") };
+    app.onUpdate({ kind: "applied", seq: 2, event_type: "appointment.created", actor: "u", at: "", change });
+    app.onUpdate({ kind: "connection", state: "offline", detail: "" });
+    expect(app.connection, "the lock screen still shows the connection").toBe("offline");
+    expect(app.desk.day.appointments).toEqual([]);
+    await settle();
+    expect(calls).toEqual(["desk_state"]);
+    app.onUpdate({ kind: "unlocked" });
+    await settle();
+    expect(app.locked).toBeNull();
+    expect(calls).toEqual(["desk_state", "desk_state"]);
+    expect(app.desk.day.appointments.length).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it("keeps a read that lands after the lock out of the window", async () => {
+    let answer: (d: DeskState) => void = () => undefined;
+    mockIPC((cmd) => (cmd === "desk_state" ? new Promise<DeskState>((r) => (answer = r)) : null));
+    const app = new App();
+    app.shownDay = "2026-12-01";
+    const reading = app.refresh();
+    app.onUpdate({ kind: "locked", reason: "asked" });
+    answer(desk("2026-12-01", [apt("a1", "2026-12-01T09:00:00Z")]));
+    await reading;
+    expect(app.desk.day.appointments).toEqual([]);
   });
 });

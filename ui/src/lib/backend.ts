@@ -26,6 +26,10 @@ export const backend = {
   startup: () => call<Startup>("startup"),
   signIn: (form: SignIn) => call<void>("sign_in", { form }),
   logout: () => call<void>("logout"),
+  /** Locks the desk (nothing of patients on screen or in notifications until unlocked). */
+  lock: () => call<void>("lock"),
+  /** Unlocks with the signed-in user's password (checked on this PC: works offline). */
+  unlock: (password: string) => call<void>("unlock", { password }),
   /** The desk with `day` (`YYYY-MM-DD`, the clinic's) on screen: read once, then kept by updates. */
   state: (day: string) => call<DeskState>("desk_state", { day }),
   /** Another day on screen (one outside the sync window is fetched and kept live: `day_fetched`). */

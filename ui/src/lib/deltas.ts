@@ -5,7 +5,7 @@
 // Pure (no Svelte, no Tauri): tested in deltas.test.ts.
 
 import { byId, byInstant } from "./desk";
-import type { Appointment, AppointmentType, Change, DeskState, Patient, Presence, ProviderHours, QueueEntry, Update } from "../types";
+import type { Appointment, AppointmentType, Change, DeskState, Patient, Presence, ProviderHours, QueueEntry, Tenant, Update } from "../types";
 
 /** What to read again after an update, besides applying it. */
 export type FollowUp =
@@ -111,6 +111,9 @@ export function applyChange(desk: DeskState, change: Change): void {
     case "appointment_type":
       upsert(desk.appointment_types, record<AppointmentType>(change), (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       break;
+    case "clinic":
+      desk.tenant = record<Tenant>(change);
+      break;
     case "notification":
     case "nothing":
       break;
@@ -152,6 +155,8 @@ export function applyUpdate(desk: DeskState, u: Update): FollowUp {
     case "typing":
     case "notified":
     case "warning":
+    case "locked":
+    case "unlocked":
       return { read: "nothing" };
   }
 }

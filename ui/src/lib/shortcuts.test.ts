@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { shortcutFor } from "./shortcuts";
+import { isLockKey, shortcutFor } from "./shortcuts";
 
 const key = (k: string, mods: Partial<{ altKey: boolean; ctrlKey: boolean; metaKey: boolean }> = {}, target: EventTarget | null = null) =>
   ({ key: k, altKey: false, ctrlKey: false, metaKey: false, target, ...mods });
@@ -18,6 +18,13 @@ describe("shortcuts", () => {
     expect(shortcutFor(key("b", { altKey: true }))).toBe("book");
     expect(shortcutFor(key("F", { altKey: true }))).toBe("find_patient");
     expect(shortcutFor(key("v", { altKey: true }))).toBe("week");
+  });
+
+  it("locks with Alt+L wherever the focus is", () => {
+    expect(isLockKey(key("l", { altKey: true }))).toBe(true);
+    expect(isLockKey(key("L", { altKey: true }))).toBe(true);
+    expect(isLockKey(key("l"))).toBe(false);
+    expect(isLockKey(key("l", { altKey: true, ctrlKey: true }))).toBe(false);
   });
 
   it("stays out of the way while typing or with Ctrl/Cmd", () => {

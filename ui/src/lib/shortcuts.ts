@@ -40,6 +40,11 @@ export function shortcutFor(e: { key: string; altKey: boolean; ctrlKey: boolean;
   return null;
 }
 
+/** Alt+L locks the desk, from anywhere (a field with a half-typed name included). */
+export function isLockKey(e: { key: string; altKey: boolean; ctrlKey: boolean; metaKey: boolean }): boolean {
+  return e.altKey && !e.ctrlKey && !e.metaKey && e.key.toLowerCase() === "l";
+}
+
 /** The list shown by the shortcut help. */
 export const SHORTCUT_HELP: [string, string][] = [
   ["Alt+N", "call the next patient (selected provider)"],
@@ -52,4 +57,5 @@ export const SHORTCUT_HELP: [string, string][] = [
   ["J / K", "move the selection down / up"],
   ["Alt+← / Alt+→", "the previous / next day"],
   ["Alt+T", "back to today"],
+  ["Alt+L", "lock the desk (your password opens it)"],
 ];

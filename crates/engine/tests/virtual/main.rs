@@ -915,7 +915,7 @@ fn an_idle_desk_locks_after_five_minutes_hides_what_notifications_say_and_stays_
     );
 
     // Locked on demand, at once.
-    p.with_desk(|d, _| d.lock_screen());
+    p.with_desk(|d, _| d.lock_screen(LockReason::Asked));
     p.run_for(SECOND);
     assert!(matches!(p.desk.locked(), Some(LockReason::Asked)));
     assert_eq!(locks(&p).len(), 2);
