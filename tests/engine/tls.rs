@@ -1,5 +1,6 @@
 //! `https://` and `wss://` to a clinic server with its own certificate
-//! authority: refused without the clinic's CA file, live with it.
+//! authority: refused without the clinic's CA file, live with it; behind a
+//! TLS front, and served by the clinic server itself from its settings.
 
 use frontdesk_e2e::*;
 use frontdesk_engine::cache::Kind;
@@ -8,12 +9,13 @@ use frontdesk_engine::notify::Silent;
 use frontdesk_engine::secrets::{MemoryStore, SecretStore};
 use frontdesk_engine::supervisor::ConnState;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// A clinic CA and a server certificate for 127.0.0.1 signed by it.
-fn clinic_pki() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
+/// A clinic CA and a server certificate for 127.0.0.1 signed by it, all PEM:
+/// (CA, certificate, key).
+fn clinic_pki_pem() -> (String, String, String) {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
@@ -25,10 +27,17 @@ fn clinic_pki() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
         .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let key = KeyPair::generate().unwrap();
     let cert = server.signed_by(&key, &ca).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// The same as DER, for a TLS front: (CA PEM, certificate, key).
+fn clinic_pki() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
+    use rustls::pki_types::pem::PemObject;
+    let (ca, cert, key) = clinic_pki_pem();
     (
-        ca.pem(),
-        cert.der().clone(),
-        PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        ca,
+        CertificateDer::from_pem_slice(cert.as_bytes()).unwrap(),
+        PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
     )
 }
 
@@ -72,11 +81,19 @@ async fn wss_with_the_clinics_own_ca_file() {
     let (ca_pem, cert, key) = clinic_pki();
     let front = tls_front(clinic.addr, cert, key).await;
     let base = format!("https://{front}");
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    live_over_tls(&base, &clinic.clinic.threads[1], ca_pem, &admin).await;
+}
+
+/// Signs a desk in at `base` (TLS): refused without `ca_pem`, live and
+/// synced with it, and a message `admin` posts arrives over the encrypted
+/// socket.
+async fn live_over_tls(base: &str, thread: &str, ca_pem: String, admin: &Desk) {
     let data = tempfile::tempdir().unwrap();
     let secrets: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
 
     // Without the clinic's CA the certificate is not trusted.
-    let mut config = EngineConfig::new(&base, "demo", "reception", data.path().to_path_buf());
+    let mut config = EngineConfig::new(base, "demo", "reception", data.path().to_path_buf());
     let err = engine::sign_in(&config, "demo", secrets.as_ref())
         .await
         .unwrap_err();
@@ -107,11 +124,9 @@ async fn wss_with_the_clinics_own_ca_file() {
         24
     );
     // A change made elsewhere arrives over the encrypted socket.
-    let desk = Desk::login(&clinic.url(), "admin").await;
-    let team = clinic.clinic.threads[1].clone();
-    let (s, _) = desk
+    let (s, _) = admin
         .post(
-            &format!("/api/threads/{team}/messages"),
+            &format!("/api/threads/{thread}/messages"),
             serde_json::json!({"client_id": "tls", "body": "over wss"}),
         )
         .await;
@@ -124,4 +139,58 @@ async fn wss_with_the_clinics_own_ca_file() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn the_clinic_server_serves_https_and_wss_itself() {
+    use clinic_server::config::ServerConfig;
+    use clinic_server::db::{Db, DbLocation};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, cert_pem, key_pem) = clinic_pki_pem();
+    let (cert, key) = (dir.path().join("clinic.crt"), dir.path().join("clinic.key"));
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cfg = ServerConfig::for_tests();
+    cfg.db = DbLocation::File(dir.path().join("clinic.db"));
+    cfg.mutations_per_second = 100_000;
+    cfg.mutation_burst = 100_000;
+    let db = Db::open(&cfg.db).unwrap();
+    let seeded = db
+        .write_now(|c| clinic_server::demo::seed(c, "demo", "Demo Family Clinic"))
+        .unwrap()
+        .unwrap();
+
+    // A certificate without its key, or a key others can read, is refused.
+    cfg.tls_certificate = Some(cert.clone());
+    let half = clinic_server::start_with_db(cfg.clone(), Db::open(&cfg.db).unwrap()).await;
+    assert!(half.err().unwrap().to_string().contains("both"));
+    cfg.tls_key = Some(key.clone());
+    let loose = clinic_server::start_with_db(cfg.clone(), Db::open(&cfg.db).unwrap()).await;
+    let why = loose.err().unwrap().to_string();
+    assert!(why.contains("readable by others"), "{why}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let server = clinic_server::start_with_db(cfg, db).await.unwrap();
+    let base = server.url();
+    assert!(base.starts_with("https://"), "{base}");
+    // Plain http to it gets no answer.
+    let plain = format!("http://{}/api/health", server.addr);
+    assert!(
+        reqwest::get(&plain).await.is_err(),
+        "plain http is not served"
+    );
+    // An engine that trusts the clinic's CA is live over wss; the admin
+    // posts over https too (the test's client trusts the CA as well).
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let health = http.get(format!("{base}/api/health")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    let admin = Desk::login_with(http, &base, "admin").await;
+    live_over_tls(&base, &seeded.threads[1], ca_pem, &admin).await;
+    server.shutdown().await;
 }

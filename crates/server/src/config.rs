@@ -4,7 +4,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::db::DbLocation;
 use crate::error::ApiError;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +74,10 @@ pub struct ServerConfig {
     pub default_lock_after_seconds: u32,
     pub default_window_days_back: u32,
     pub default_window_days_ahead: u32,
+    /// Serve `https://` and `wss://` with this certificate chain and key
+    /// (PEM files); both or neither.
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Where the server reads the time (the machine's; tests set their own).
     pub clock: Arc<dyn Clock>,
 }
@@ -115,6 +119,8 @@ impl ServerConfig {
             default_lock_after_seconds: 300,
             default_window_days_back: 7,
             default_window_days_ahead: 30,
+            tls_certificate: None,
+            tls_key: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -142,6 +148,11 @@ impl ServerConfig {
                 self.default_time_zone
             )));
         }
+        if self.tls_certificate.is_some() != self.tls_key.is_some() {
+            return Err(ApiError::internal(
+                "TLS needs both tls_certificate and tls_key (PEM files), or neither",
+            ));
+        }
         if self.event_retention == 0 || self.max_page == 0 {
             return Err(ApiError::internal(
                 "event_retention and max_page must be positive",
@@ -162,7 +173,10 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ApiError> {
         }
         return Ok(s.into_bytes());
     }
-    check_private(path)?;
+    check_private(
+        path,
+        "forge sign-in tokens (replacing it signs every user out)",
+    )?;
     match std::fs::read(path) {
         Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
         Ok(_) => {
@@ -185,9 +199,10 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ApiError> {
     Ok(secret.to_vec())
 }
 
-/// Refuses a secret file that others can read: anyone who read it can sign
-/// in as anyone. (It is not tightened silently: it may have leaked already.)
-fn check_private(path: &Path) -> Result<(), ApiError> {
+/// Refuses a secret file that others can read: anyone who read it can
+/// `what` (sign in as anyone; pose as the server). It is not tightened
+/// silently: it may have leaked already.
+pub(crate) fn check_private(path: &Path, what: &str) -> Result<(), ApiError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -195,9 +210,8 @@ fn check_private(path: &Path) -> Result<(), ApiError> {
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
                 return Err(ApiError::internal(format!(
-                    "{} is readable by others (mode {mode:o}): anyone who read it can forge \
-                     tokens. Replace the secret (delete the file and restart: every user signs \
-                     in again), or if it cannot have leaked: chmod 600 {}",
+                    "{} is readable by others (mode {mode:o}): anyone who read it can {what}. \
+                     Replace it, or if it cannot have leaked: chmod 600 {}",
                     path.display(),
                     path.display()
                 )));

@@ -33,6 +33,7 @@ pub mod realtime;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use config::ServerConfig;
 pub use db::{Db, DbLocation};
@@ -50,6 +51,8 @@ use tokio::task::JoinHandle;
 pub struct RunningServer {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
+    /// Whether it serves `https://` and `wss://` itself.
+    pub tls: bool,
     /// Shared state, for tests that inspect or seed the database.
     pub state: AppState,
     io: SocketIo,
@@ -58,9 +61,10 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// `http://addr`, the base URL for REST and Socket.IO.
+    /// `http://addr` (or `https://` with TLS), the base URL for REST and Socket.IO.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Closes every socket, stops accepting, lets in-flight requests finish
@@ -97,6 +101,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ApiError> {
 /// Like [`start`], with a database the caller has already opened (and seeded).
 pub async fn start_with_db(config: ServerConfig, db: Db) -> Result<RunningServer, ApiError> {
     config.validate()?;
+    let tls = match (&config.tls_certificate, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = AppState::new(config.clone(), db, tx);
 
@@ -138,7 +146,8 @@ pub async fn start_with_db(config: ServerConfig, db: Db) -> Result<RunningServer
         total: config.max_connections,
         header_timeout: config.header_timeout,
     };
-    let serve = tokio::spawn(listen::serve(listener, app, limits, async {
+    let serves_tls = tls.is_some();
+    let serve = tokio::spawn(listen::serve(listener, app, limits, tls, async {
         // A dropped sender is a stop too.
         stopped.await.ok();
     }));
@@ -146,9 +155,11 @@ pub async fn start_with_db(config: ServerConfig, db: Db) -> Result<RunningServer
     let presence = tokio::spawn(realtime::expire_presence(io.clone(), state.clone()));
     let upkeep = tokio::spawn(maintenance(state.clone()));
     let checkpoints = tokio::spawn(checkpoint_wal(state.clone()));
-    tracing::info!("clinic server listening on http://{addr}");
+    let scheme = if serves_tls { "https" } else { "http" };
+    tracing::info!("clinic server listening on {scheme}://{addr}");
     Ok(RunningServer {
         addr,
+        tls: serves_tls,
         state,
         io,
         stop: Some(stop),

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// What one listener allows.
@@ -74,6 +75,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let per_address = Arc::new(PerAddress::default());
@@ -109,12 +111,33 @@ pub async fn serve(
                 app.clone().oneshot(req.map(axum::body::Body::new))
             },
         ));
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let Some(acceptor) = tls.clone() else {
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+                drop(held);
+            });
+            continue;
+        };
+        // The handshake counts against the header time: a peer that
+        // never finishes it is cut off like one that never sends headers.
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let handshake_within = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = match tokio::time::timeout(handshake_within, acceptor.accept(stream)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake took too long"),
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
             drop(held);

@@ -58,6 +58,20 @@ fn in_range(v: &str, range: &std::ops::RangeInclusive<u32>) -> Result<u32, Strin
     }
 }
 
+fn file_path(v: &str) -> Result<std::path::PathBuf, String> {
+    match v.trim() {
+        "" => Err("give a file name".into()),
+        p => Ok(p.into()),
+    }
+}
+
+fn path_or_none(p: Option<&Path>) -> String {
+    p.map_or_else(
+        || "none (plain http)".to_owned(),
+        |p| p.display().to_string(),
+    )
+}
+
 fn seconds(v: &str) -> Result<Duration, String> {
     positive::<u64>(v).map(Duration::from_secs)
 }
@@ -290,6 +304,24 @@ pub const SETTINGS: &[Setting] = &[
         show: |c| c.body_timeout.as_secs().to_string(),
         set: |c, v| {
             c.body_timeout = seconds(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "tls_certificate",
+        help: "serve https and wss with this certificate chain (PEM); with tls_key",
+        show: |c| path_or_none(c.tls_certificate.as_deref()),
+        set: |c, v| {
+            c.tls_certificate = Some(file_path(v)?);
+            Ok(())
+        },
+    },
+    Setting {
+        name: "tls_key",
+        help: "the certificate's private key (PEM), readable by the server's user only",
+        show: |c| path_or_none(c.tls_key.as_deref()),
+        set: |c, v| {
+            c.tls_key = Some(file_path(v)?);
             Ok(())
         },
     },
