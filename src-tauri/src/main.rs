@@ -12,6 +12,7 @@
 //! board window, no desk; with `--demo`, set up on the demo clinic).
 //! The tray menu opens a board window beside the desk too.
 
+mod admin;
 mod commands;
 mod demo;
 mod display;
@@ -100,6 +101,17 @@ fn main() {
             commands::sign_in,
             commands::logout,
             commands::lock,
+            admin::admin_staff,
+            admin::admin_add_staff,
+            admin::admin_set_active,
+            admin::admin_reset_password,
+            admin::admin_boards,
+            admin::admin_rename_board,
+            admin::admin_revoke_board,
+            admin::admin_clinic,
+            admin::admin_change_clinic,
+            admin::access_report,
+            admin::export_access_report,
             commands::unlock,
             commands::desk_state,
             commands::display_status,

@@ -872,3 +872,164 @@ async fn a_locked_desk_shows_no_patient_and_opens_with_the_password_while_the_se
     app.screenshot("switched-user").await;
     app.close().await;
 }
+
+/// The status of a password sign-in as `username`.
+async fn sign_in_status(base: &str, username: &str, password: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"tenant": "demo", "username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn an_admin_manages_staff_boards_and_the_clinic_and_reads_a_patients_access_report() {
+    let clinic = Clinic::start(|_| {}).await;
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    let (s, _) = admin
+        .post(
+            "/api/displays",
+            json!({"name": "Lobby", "provider_ids": []}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // Reception opens a patient's record: the access report will say so.
+    let reception = Desk::login(&clinic.url(), "reception").await;
+    let apt = todays_appointments(&reception).await[0].clone();
+    let (pid, pname) = (
+        apt["patient"]["id"].as_str().unwrap().to_owned(),
+        apt["patient"]["name"].as_str().unwrap().to_owned(),
+    );
+    reception.get(&format!("/api/patients/{pid}")).await;
+
+    let app = Desktop::start(&[]).await;
+    app.sign_in(&clinic.url(), "admin").await;
+    app.find("[data-testid=open-admin]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=staff-row]", "the staff", |rows| {
+        rows.iter().any(|r| r.contains("Rosa Delgado"))
+    })
+    .await;
+
+    // A new account, which can sign in; deactivated, it cannot.
+    app.fill("staff-username", "temp.desk").await;
+    app.fill("staff-name", "Tempo Rary").await;
+    app.fill("staff-password", "long enough pw").await;
+    app.find("[data-testid=add-staff] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let row = "[data-testid=staff-row][data-username=\"temp.desk\"]";
+    app.find(row).await;
+    assert_eq!(
+        sign_in_status(&clinic.url(), "temp.desk", "long enough pw").await,
+        200
+    );
+    app.find(&format!("{row} [data-testid=deactivate]"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts(row, "deactivated", |t| {
+        t.iter().any(|s| s.contains("deactivated"))
+    })
+    .await;
+    assert_ne!(
+        sign_in_status(&clinic.url(), "temp.desk", "long enough pw").await,
+        200
+    );
+    app.screenshot("admin-staff").await;
+
+    // The board, renamed.
+    app.find("[data-testid=admin-tab-boards]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=board-row]", "the board", |r| {
+        r.iter().any(|s| s.contains("the whole clinic"))
+    })
+    .await;
+    app.fill("board-name", "Front lobby").await;
+    app.find("[data-testid=rename-board]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while admin.get("/api/displays").await[0]["name"] != "Front lobby" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the board was not renamed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Desks lock after two minutes from now on.
+    app.find("[data-testid=admin-tab-clinic]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.fill("lock-minutes", "2").await;
+    app.find("[data-testid=clinic-settings] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.find("[data-testid=clinic-saved]").await;
+    assert_eq!(
+        admin.get("/api/admin/clinic").await["lock_after_seconds"],
+        120
+    );
+
+    // Who reached the patient: reception's download and opening the record.
+    app.find("[data-testid=admin-tab-access]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let surname = pname.split_whitespace().last().unwrap().to_owned();
+    app.fill("access-patient", &surname).await;
+    let pick = app
+        .web
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::XPath(&format!(
+            "//button[@data-testid='access-patient'][contains(., '{pname}')]"
+        )))
+        .await
+        .expect("the patient in the search");
+    pick.click().await.unwrap();
+    app.wait_texts("[data-testid=access-row]", "reception's accesses", |rows| {
+        rows.iter()
+            .any(|r| r.contains("Rosa Delgado") && r.contains("record opened"))
+            && rows.iter().any(|r| r.contains("in a desk's download"))
+    })
+    .await;
+    app.screenshot("admin-access-report").await;
+    app.find("[data-testid=export-csv]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts("[data-testid=exported]", "the saved file", |t| {
+        t.iter().any(|s| s.contains(".csv"))
+    })
+    .await;
+    let said = app.texts("[data-testid=exported]").await.join("");
+    let path = said.trim().trim_start_matches("Saved to ").trim();
+    let csv = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(csv.contains(&pid) && csv.contains("record_opened"), "{csv}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the export is the user's only");
+    app.close().await;
+}

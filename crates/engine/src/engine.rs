@@ -320,6 +320,36 @@ impl EngineHandle {
         self.ask(|core, now| core.lookup_token(now)).await
     }
 
+    /// An administration request (see [`Api::admin`]) as the signed-in user;
+    /// it needs the clinic server (there is no offline administration).
+    pub async fn admin<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<serde_json::Value>,
+    ) -> Result<T> {
+        let token = self.admin_token().await?;
+        self.api
+            .admin(&token, method, path, query, body.as_ref())
+            .await
+    }
+
+    /// An administration read as text (the audit trail's CSV).
+    pub async fn admin_text(&self, path: &str, query: &[(&str, String)]) -> Result<String> {
+        let token = self.admin_token().await?;
+        self.api.get_text(&token, path, query).await
+    }
+
+    async fn admin_token(&self) -> Result<String> {
+        self.live_token().await?.ok_or_else(|| {
+            EngineError::Network(
+                "administration needs the clinic server, and this desk is not connected to it"
+                    .into(),
+            )
+        })
+    }
+
     /// Patients answering `q` (what was typed), best first, from `offset`:
     /// the server's whole register when live, this desk's cached patients
     /// otherwise (`source` says which).

@@ -247,6 +247,57 @@ impl Api {
         Self::json(resp).await
     }
 
+    /// An administration request: `method path?query` with `body` as JSON
+    /// (changes carry a fresh idempotency key), its answer as `T` (`204`
+    /// reads as `null`).
+    pub async fn admin<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<T> {
+        let mut req = self
+            .http
+            .request(method.clone(), self.url(path))
+            .query(query)
+            .bearer_auth(token);
+        if method != reqwest::Method::GET {
+            req = req.header(IDEMPOTENCY_KEY_HEADER, uuid::Uuid::new_v4().to_string());
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(Self::net)?;
+        if resp.status() == StatusCode::NO_CONTENT {
+            return serde_json::from_value(Value::Null)
+                .map_err(|e| EngineError::Invalid(format!("server answer: {e}")));
+        }
+        Self::json(resp).await
+    }
+
+    /// `GET path?query` with the access token, as text (a CSV export).
+    pub async fn get_text(
+        &self,
+        token: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<String> {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .query(query)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(Self::net)?;
+        if !resp.status().is_success() {
+            return Err(EngineError::Server(Box::new(Self::problem(resp).await)));
+        }
+        resp.text().await.map_err(Self::net)
+    }
+
     /// `GET /api/patients?q=…&offset=…`: patients, best match first.
     pub async fn search_patients(&self, token: &str, q: &str, offset: u32) -> Result<PatientsPage> {
         let query = [("q", q.to_owned()), ("offset", offset.to_string())];

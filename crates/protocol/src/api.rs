@@ -379,6 +379,24 @@ pub struct MarkRead {
     pub message_id: String,
 }
 
+/// One row of the audit trail of access to patient data (`GET /api/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct AuditRow {
+    #[ts(type = "number")]
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub user_id: String,
+    pub login_id: Option<String>,
+    /// The client's address, when known.
+    pub address: Option<String>,
+    /// `snapshot`, `day_fetch`, `record_opened`, `on_screen` or `changed`.
+    pub access: String,
+    pub patient_ids: Vec<String>,
+    /// What was asked (`GET /api/snapshot`, `PATCH /api/patients/pat_…`).
+    pub detail: String,
+}
+
 /// A staff account as an admin manages it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]

@@ -3,8 +3,9 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
-  BoardUpdate, CommandError, DayView, DeskAction, DeskState, DisplaySetup, DisplayStatus, FreeSlots, Message, NewPatient,
-  OutboxEntry, PatientMatches, PatientRecord, Registered, SignIn, Startup, UpdateBatch,
+  AuditRow, BoardUpdate, CommandError, DayView, DeskAction, DeskState, Display, DisplaySetup, DisplayStatus, FreeSlots, Message,
+  NewPatient, NewStaff, OutboxEntry, PatientMatches, PatientRecord, Registered, SignIn, StaffAccount, Startup, Tenant,
+  UpdateBatch, UpdateClinic,
 } from "../types";
 
 export type { DeskAction, DisplaySettings, DisplaySetup, DisplayStatus, SignIn, Startup } from "../types";
@@ -64,6 +65,21 @@ export const backend = {
   loadOlder: (thread: string) => call<void>("load_older", { thread }),
   /** Tells the shell the schedule is on screen (it logs the start-up time). */
   startupPainted: () => call<void>("startup_painted"),
+  /** Administration (admins; online only): staff, boards, the clinic's settings, access reports. */
+  admin: {
+    staff: () => call<StaffAccount[]>("admin_staff"),
+    addStaff: (staff: NewStaff) => call<StaffAccount>("admin_add_staff", { staff }),
+    setActive: (id: string, active: boolean) => call<StaffAccount>("admin_set_active", { id, active }),
+    resetPassword: (id: string, password: string) => call<void>("admin_reset_password", { id, password }),
+    boards: () => call<Display[]>("admin_boards"),
+    renameBoard: (id: string, name: string) => call<Display>("admin_rename_board", { id, name }),
+    revokeBoard: (id: string) => call<void>("admin_revoke_board", { id }),
+    clinic: () => call<Tenant>("admin_clinic"),
+    changeClinic: (change: UpdateClinic) => call<Tenant>("admin_change_clinic", { change }),
+    accessReport: (patient: string) => call<AuditRow[]>("access_report", { patient }),
+    /** Saves the report as CSV in the downloads folder; answers where. */
+    exportAccessReport: (patient: string) => call<string>("export_access_report", { patient }),
+  },
   displayStatus: () => call<DisplayStatus>("display_status"),
   displaySetup: (form: DisplaySetup) => call<void>("display_setup", { form }),
   /** Streams board updates to `onUpdate` until the window closes. */

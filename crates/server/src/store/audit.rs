@@ -9,7 +9,6 @@ use super::{fmt_ts, parse_ts};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// How patient data was reached.
@@ -48,19 +47,7 @@ pub struct Who<'a> {
     pub address: Option<std::net::IpAddr>,
 }
 
-/// One row, as an admin reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditRow {
-    pub seq: i64,
-    pub at: DateTime<Utc>,
-    pub user_id: String,
-    pub login_id: Option<String>,
-    pub address: Option<String>,
-    pub access: String,
-    pub patient_ids: Vec<String>,
-    /// What was asked (`GET /api/snapshot`, `PATCH /api/patients/pat_…`).
-    pub detail: String,
-}
+pub use frontdesk_protocol::api::AuditRow;
 
 /// The hash that starts the chain.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
