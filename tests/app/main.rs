@@ -807,7 +807,21 @@ async fn a_locked_desk_shows_no_patient_and_opens_with_the_password_while_the_se
         )
         .await;
     assert_eq!(s, 201);
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // A colleague's message naming a patient: the notification says only
+    // that a message came.
+    let doctor = Desk::login(&clinic.url(), "doctor").await;
+    let thread = &clinic.clinic.threads[0];
+    let (s, _) = doctor
+        .post(
+            &format!("/api/threads/{thread}/messages"),
+            json!({"client_id": "e2e-locked-1", "body": "Quentin Lockwatch is here for his results"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let shown = app.wait_notification("Frontdesk is locked").await;
+    assert!(!shown.to_string().contains("Lockwatch"), "{shown}");
+    let history = app.dunstctl(&["history"]);
+    assert!(!history.contains("Lockwatch"), "{history}");
     assert!(!app.web.source().await.unwrap().contains("Lockwatch"));
 
     // The server goes down; a wrong password is refused, the right one opens it.
