@@ -1012,16 +1012,23 @@ async fn an_admin_manages_staff_boards_and_the_clinic_and_reads_a_patients_acces
         .unwrap();
     let surname = pname.split_whitespace().last().unwrap().to_owned();
     app.fill("access-patient", &surname).await;
-    let pick = app
+    app.wait_texts(
+        "[data-testid=access-patient]",
+        "the patient in the search",
+        |t| t.iter().any(|s| s.contains(&pname)),
+    )
+    .await;
+    for button in app
         .web
-        .wait()
-        .at_most(std::time::Duration::from_secs(10))
-        .for_element(Locator::XPath(&format!(
-            "//button[@data-testid='access-patient'][contains(., '{pname}')]"
-        )))
+        .find_all(Locator::Css("[data-testid=access-patient]"))
         .await
-        .expect("the patient in the search");
-    pick.click().await.unwrap();
+        .unwrap()
+    {
+        if button.text().await.unwrap().contains(&pname) {
+            button.click().await.unwrap();
+            break;
+        }
+    }
     app.wait_texts("[data-testid=access-row]", "reception's accesses", |rows| {
         rows.iter()
             .any(|r| r.contains("Rosa Delgado") && r.contains("record opened"))

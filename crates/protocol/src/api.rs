@@ -407,6 +407,9 @@ pub struct StaffAccount {
     pub role: Role,
     /// A deactivated account cannot sign in; its sessions ended when it was.
     pub active: bool,
+    /// The provider (diary and queue) this account works as, if any.
+    #[serde(default)]
+    pub provider_id: Option<String>,
 }
 
 /// `POST /api/admin/users` (admin): a new staff account.
@@ -418,6 +421,11 @@ pub struct NewStaff {
     pub role: Role,
     /// At least 10 characters.
     pub password: String,
+    /// The provider this account works as (a doctor's own queue and
+    /// schedule): one of the clinic's providers no account works as yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub provider_id: Option<String>,
 }
 
 /// `PATCH /api/admin/users/{id}` (admin): deactivate or reactivate.

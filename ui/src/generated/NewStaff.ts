@@ -8,4 +8,9 @@ export type NewStaff = { username: string, name: string, role: Role,
 /**
  * At least 10 characters.
  */
-password: string, };
+password: string, 
+/**
+ * The provider this account works as (a doctor's own queue and
+ * schedule): one of the clinic's providers no account works as yet.
+ */
+provider_id?: string, };

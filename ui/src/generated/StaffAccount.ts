@@ -8,4 +8,8 @@ export type StaffAccount = { id: string, username: string, name: string, role: R
 /**
  * A deactivated account cannot sign in; its sessions ended when it was.
  */
-active: boolean, };
+active: boolean, 
+/**
+ * The provider (diary and queue) this account works as, if any.
+ */
+provider_id: string | null, };

@@ -19,19 +19,20 @@ use axum::response::Response;
 use frontdesk_protocol::api::{
     ChangePassword, ChangeStaff, NewStaff, ResetPassword, StaffAccount, UpdateClinic,
 };
-use frontdesk_protocol::records::{Role, Tenant, User};
+use frontdesk_protocol::records::{Role, Tenant};
 use frontdesk_protocol::text::{self, Lines};
 
 /// Shortest password an account may be given.
 pub const PASSWORD_MIN_CHARS: usize = 10;
 
-fn account((u, active): (User, bool)) -> StaffAccount {
+fn account(a: directory::Account) -> StaffAccount {
     StaffAccount {
-        id: u.id,
-        username: u.username,
-        name: u.name,
-        role: u.role,
-        active,
+        id: a.user.id,
+        username: a.user.username,
+        name: a.user.name,
+        role: a.user.role,
+        active: a.active,
+        provider_id: a.provider_id,
     }
 }
 
@@ -130,7 +131,7 @@ pub async fn add(
     }
     check_password(&req.password)?;
     let hash = hashed(req.password).await?;
-    let role = req.role;
+    let (role, provider_id) = (req.role, req.provider_id);
     let made = st
         .db
         .write(move |c| {
@@ -138,18 +139,25 @@ pub async fn add(
             if directory::credentials(&tx, &caller.tenant, &username)?.is_some()
                 || directory::accounts(&tx, &caller.tenant)?
                     .iter()
-                    .any(|(u, _)| u.username == username)
+                    .any(|a| a.user.username == username)
             {
                 return Err(ApiError::invalid(format!(
                     "the username {username} is taken"
                 )));
             }
-            let u = directory::create_user(&tx, &caller.tenant, &username, &name, role, &hash)?;
+            let user = directory::create_user(&tx, &caller.tenant, &username, &name, role, &hash)?;
+            if let Some(p) = &provider_id {
+                directory::link_provider(&tx, &caller.tenant, p, &user.id)?;
+            }
             tx.commit()?;
-            Ok(u)
+            Ok(directory::Account {
+                user,
+                active: true,
+                provider_id,
+            })
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(account((made, true)))))
+    Ok((StatusCode::CREATED, Json(account(made))))
 }
 
 /// `PATCH /api/admin/users/{id}`: deactivating ends the account's sessions
@@ -177,7 +185,7 @@ pub async fn change(
     let (t, u) = (caller.tenant.clone(), id.clone());
     let all = st.db.read(move |c| directory::accounts(c, &t)).await?;
     all.into_iter()
-        .find(|(a, _)| a.id == u)
+        .find(|a| a.user.id == u)
         .map(|a| Json(account(a)))
         .ok_or_else(|| ApiError::NotFound(format!("user {id}")))
 }

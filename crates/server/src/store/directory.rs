@@ -152,12 +152,59 @@ pub fn users(conn: &Connection, tenant: &str) -> Result<Vec<User>, ApiError> {
 }
 
 /// Every staff account of a tenant with whether it is active (the admin's list).
-pub fn accounts(conn: &Connection, tenant: &str) -> Result<Vec<(User, bool)>, ApiError> {
+pub fn accounts(conn: &Connection, tenant: &str) -> Result<Vec<Account>, ApiError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, username, name, role, active FROM users WHERE tenant = ?1 ORDER BY name, id",
+        "SELECT u.id, u.username, u.name, u.role, u.active, p.id FROM users u
+         LEFT JOIN providers p ON p.user_id = u.id AND p.tenant = u.tenant
+         WHERE u.tenant = ?1 ORDER BY u.name, u.id",
     )?;
-    let rows = stmt.query_map([tenant], |r| Ok((user_row(r)?, r.get::<_, bool>(4)?)))?;
+    let rows = stmt.query_map([tenant], |r| {
+        Ok(Account {
+            user: user_row(r)?,
+            active: r.get(4)?,
+            provider_id: r.get(5)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Makes `user` the account provider `provider` works as; refused if the
+/// provider is not the tenant's or another account works as it already.
+pub fn link_provider(
+    conn: &Connection,
+    tenant: &str,
+    provider: &str,
+    user: &str,
+) -> Result<(), ApiError> {
+    let holder: Option<Option<String>> = super::one(
+        conn,
+        "SELECT user_id FROM providers WHERE tenant = ?1 AND id = ?2",
+        params![tenant, provider],
+        |r| r.get(0),
+    )
+    .optional()?;
+    match holder {
+        None => Err(ApiError::NotFound(format!("provider {provider}"))),
+        Some(Some(other)) => Err(ApiError::invalid(format!(
+            "provider {provider} already works as account {other}"
+        ))),
+        Some(None) => {
+            super::exec(
+                conn,
+                "UPDATE providers SET user_id = ?3 WHERE tenant = ?1 AND id = ?2",
+                params![tenant, provider, user],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// A staff account as an admin sees it.
+pub struct Account {
+    pub user: User,
+    pub active: bool,
+    /// The provider this account works as.
+    pub provider_id: Option<String>,
 }
 
 /// Deactivates (or reactivates) a staff account; `NotFound` if there is none.

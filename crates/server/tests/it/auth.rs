@@ -619,3 +619,80 @@ async fn an_admin_changes_the_clinics_lock_time_and_window_and_desks_are_told() 
         "no event for a change that changes nothing"
     );
 }
+
+#[tokio::test]
+async fn a_new_doctor_account_is_linked_to_the_provider_they_work_as() {
+    let d = demo_server(|_| {}).await;
+    let admin = d.login("admin").await.access_token;
+    let (_, snap) = d.get(&admin, "/api/snapshot").await;
+    let taken = snap["providers"][0]["id"].as_str().unwrap().to_owned();
+    // A provider no account works as yet (a locum's diary).
+    let free = d
+        .server
+        .state
+        .db
+        .write_now(|c| {
+            clinic_server::store::directory::create_provider(
+                c,
+                "demo",
+                &clinic_server::store::directory::NewProvider {
+                    name: "Dr. Locum",
+                    user_id: None,
+                    ticket_prefix: "L",
+                    default_room_id: None,
+                    weekly: &[],
+                },
+            )
+        })
+        .unwrap()
+        .id;
+    let free = free.as_str();
+    let new = |provider: &str, username: &str| json!({"username": username, "name": "Dr. Locum", "role": "doctor", "password": "long enough pw", "provider_id": provider});
+    let (s, body) = d
+        .post(&admin, "/api/admin/users", new(&taken, "locum1"))
+        .await;
+    assert_eq!(s, 400, "a provider another account works as: {body}");
+    let (s, _) = d
+        .post(&admin, "/api/admin/users", new("prov_nowhere", "locum1"))
+        .await;
+    assert_eq!(s, 404);
+    let (_, list) = d.get(&admin, "/api/admin/users").await;
+    assert!(
+        !list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["username"] == "locum1"),
+        "a refused link adds no account"
+    );
+    let (s, made) = d
+        .post(&admin, "/api/admin/users", new(free, "locum1"))
+        .await;
+    assert_eq!(
+        (s, made["provider_id"].as_str()),
+        (201, Some(free)),
+        "{made}"
+    );
+    let (_, list) = d.get(&admin, "/api/admin/users").await;
+    let doctor = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["username"] == "doctor")
+        .unwrap();
+    assert_eq!(doctor["provider_id"], taken, "existing links are listed");
+    // The new doctor's desk knows which provider is theirs.
+    let (s, t) = sign_in(&d, "locum1", "long enough pw").await;
+    assert_eq!(s, 200);
+    let (st, snap) = d
+        .get(t["access_token"].as_str().unwrap(), "/api/snapshot")
+        .await;
+    assert_eq!(st, 200, "{snap}");
+    let mine = snap["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == free)
+        .unwrap();
+    assert_eq!(mine["user_id"], made["id"]);
+}
