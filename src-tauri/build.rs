@@ -6,6 +6,7 @@ fn main() {
         "sign_in",
         "logout",
         "lock",
+        "change_password",
         "admin_staff",
         "admin_add_staff",
         "admin_set_active",

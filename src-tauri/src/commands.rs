@@ -78,6 +78,20 @@ pub async fn lock(shell: State<'_, Shell>) -> CmdResult<()> {
     Ok(shell.engine().await?.lock()?)
 }
 
+/// Changes the signed-in user's password with the old one (online only).
+#[tauri::command]
+pub async fn change_password(
+    old_password: String,
+    new_password: String,
+    shell: State<'_, Shell>,
+) -> CmdResult<()> {
+    Ok(shell
+        .unlocked_engine()
+        .await?
+        .change_password(&old_password, &new_password)
+        .await?)
+}
+
 /// Unlocks the desk with the signed-in user's password (offline too).
 #[tauri::command]
 pub async fn unlock(password: String, shell: State<'_, Shell>) -> CmdResult<()> {

@@ -101,6 +101,7 @@ fn main() {
             commands::sign_in,
             commands::logout,
             commands::lock,
+            commands::change_password,
             admin::admin_staff,
             admin::admin_add_staff,
             admin::admin_set_active,

@@ -1052,5 +1052,53 @@ async fn an_admin_manages_staff_boards_and_the_clinic_and_reads_a_patients_acces
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the export is the user's only");
+
+    // The admin changes their own password; the lock screen takes the new one.
+    app.find("[data-testid=open-password]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let submit = "[data-testid=change-password] button[type=submit]";
+    app.fill("old-password", "not it").await;
+    app.fill("new-password", "a much longer pw").await;
+    app.fill("new-password-again", "a much longer pw").await;
+    app.find(submit).await.click().await.unwrap();
+    app.wait_texts(
+        "[data-testid=change-password] [role=alert]",
+        "a refusal",
+        |t| !t.is_empty(),
+    )
+    .await;
+    app.fill("old-password", "demo").await;
+    app.fill("new-password", "a much longer pw").await;
+    app.fill("new-password-again", "a much longer pw").await;
+    app.find(submit).await.click().await.unwrap();
+    app.find("[data-testid=password-changed]").await;
+    assert_ne!(sign_in_status(&clinic.url(), "admin", "demo").await, 200);
+    assert_eq!(
+        sign_in_status(&clinic.url(), "admin", "a much longer pw").await,
+        200
+    );
+    app.find("[data-testid=lock]").await.click().await.unwrap();
+    app.fill("unlock-password", "demo").await;
+    app.find("[data-testid=lock-screen] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts(
+        "[data-testid=lock-screen] [role=alert]",
+        "the old password refused",
+        |t| t.iter().any(|s| s.contains("not the password")),
+    )
+    .await;
+    app.fill("unlock-password", "a much longer pw").await;
+    app.find("[data-testid=lock-screen] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.find("[data-testid=open-admin]").await;
     app.close().await;
 }

@@ -341,6 +341,26 @@ impl EngineHandle {
         self.api.get_text(&token, path, query).await
     }
 
+    /// Changes the user's own password with the old one (online only); the
+    /// account's other sessions end, this one goes on, and the lock screen
+    /// takes the new password from now on.
+    pub async fn change_password(&self, old: &str, new: &str) -> Result<()> {
+        let body = serde_json::to_value(frontdesk_protocol::api::ChangePassword {
+            old_password: old.to_owned(),
+            new_password: new.to_owned(),
+        })?;
+        let _: serde_json::Value = self
+            .admin(reqwest::Method::POST, "/api/auth/password", &[], Some(body))
+            .await?;
+        let owned = new.to_owned();
+        let verifier = tokio::task::spawn_blocking(move || unlock::verifier(&owned))
+            .await
+            .map_err(|e| EngineError::Invalid(format!("unlock verifier: {e}")))??;
+        self.credentials
+            .secrets
+            .set(&self.config.unlock_secret(), &verifier)
+    }
+
     async fn admin_token(&self) -> Result<String> {
         self.live_token().await?.ok_or_else(|| {
             EngineError::Network(

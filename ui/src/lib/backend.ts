@@ -65,6 +65,8 @@ export const backend = {
   loadOlder: (thread: string) => call<void>("load_older", { thread }),
   /** Tells the shell the schedule is on screen (it logs the start-up time). */
   startupPainted: () => call<void>("startup_painted"),
+  /** Changes one's own password with the old one (online only); the lock screen takes the new one. */
+  changePassword: (oldPassword: string, newPassword: string) => call<void>("change_password", { oldPassword, newPassword }),
   /** Administration (admins; online only): staff, boards, the clinic's settings, access reports. */
   admin: {
     staff: () => call<StaffAccount[]>("admin_staff"),
