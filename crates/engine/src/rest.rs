@@ -236,15 +236,23 @@ impl Api {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T> {
-        let resp = self
-            .http
+        Self::json(self.get(token, path, query).await?).await
+    }
+
+    /// `GET path?query` with the access token.
+    async fn get(
+        &self,
+        token: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response> {
+        self.http
             .get(self.url(path))
             .query(query)
             .bearer_auth(token)
             .send()
             .await
-            .map_err(Self::net)?;
-        Self::json(resp).await
+            .map_err(Self::net)
     }
 
     /// An administration request: `method path?query` with `body` as JSON
@@ -284,14 +292,7 @@ impl Api {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<String> {
-        let resp = self
-            .http
-            .get(self.url(path))
-            .query(query)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(Self::net)?;
+        let resp = self.get(token, path, query).await?;
         if !resp.status().is_success() {
             return Err(EngineError::Server(Box::new(Self::problem(resp).await)));
         }
