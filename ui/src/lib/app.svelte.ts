@@ -96,6 +96,11 @@ export class App {
     if (this.startup.signed_in && !this.locked) await this.refresh();
   }
 
+  /** The lock screen is on screen (the app started locked): reported once, for the start-up time. */
+  lockScreenShown(): void {
+    afterNextPaint(() => backend.startupPainted("lock").catch(() => undefined));
+  }
+
   /** Locks the desk now (Alt+L, the lock button). */
   lock(): Promise<void> {
     return backend.lock();

@@ -64,7 +64,7 @@ export const backend = {
   /** Reads a thread further back than the cache holds (an `older_messages` update follows). */
   loadOlder: (thread: string) => call<void>("load_older", { thread }),
   /** Tells the shell the schedule is on screen (it logs the start-up time). */
-  startupPainted: () => call<void>("startup_painted"),
+  startupPainted: (screen: "schedule" | "lock" = "schedule") => call<void>("startup_painted", { screen }),
   /** Changes one's own password with the old one (online only); the lock screen takes the new one. */
   changePassword: (oldPassword: string, newPassword: string) => call<void>("change_password", { oldPassword, newPassword }),
   /** Administration (admins; online only): staff, boards, the clinic's settings, access reports. */

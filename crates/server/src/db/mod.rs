@@ -12,7 +12,7 @@
 pub mod migrations;
 
 use crate::error::ApiError;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,6 +80,11 @@ impl Db {
             }
         };
         let mut writer = writer;
+        // A transaction that reads before it writes would otherwise ask for
+        // the write lock only at its first write, and SQLite answers a read
+        // transaction that finds the lock taken (by the WAL truncation, say)
+        // with "database is locked" at once, without waiting: take it first.
+        writer.set_transaction_behavior(TransactionBehavior::Immediate);
         migrations::migrate(&mut writer)?;
         let mut readers = readers;
         let auth_reader = readers
@@ -384,6 +389,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 200, "nothing lost");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_that_reads_first_waits_for_the_write_lock_instead_of_failing() {
+        let dir = tempfile_dir();
+        let path = dir.join("c.db");
+        let db = Db::open(&DbLocation::File(path.clone())).unwrap();
+        db.write_now(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .unwrap();
+        // Another connection holds the write lock for a moment, as the WAL
+        // truncation does while it waits for readers.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let n = db
+            .write(|c| {
+                let tx = c.transaction()?;
+                let n: i64 = tx.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+                tx.execute("INSERT INTO t VALUES (?1)", [n + 1])?;
+                tx.commit()?;
+                Ok(n + 1)
+            })
+            .await
+            .expect("the change waited for the lock");
+        assert_eq!(n, 1);
+        release.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
