@@ -4,7 +4,7 @@
 
 use super::{
     Cache, Kind, META_LAST_EVENT_ID, META_LAST_SEQ, META_SYNCED_AT, META_WINDOW_FROM,
-    META_WINDOW_TO, meta, set_meta, upsert,
+    META_WINDOW_TO, meta, row, run, set_meta, upsert,
 };
 use crate::error::Result;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -55,7 +55,8 @@ fn remember_patient(conn: &Connection, p: &PatientRef) -> Result<()> {
         phone: None,
         version: 0,
     };
-    conn.execute(
+    run(
+        conn,
         "INSERT OR IGNORE INTO records (kind, id, sort, data) VALUES (?1, ?2, ?3, ?4)",
         rusqlite::params![
             Kind::Patient.as_str(),
@@ -75,14 +76,15 @@ fn evict(conn: &Connection, evict: &Evict) -> Result<()> {
         "queue" => Kind::Queue,
         _ => return Ok(()), // a kind this build does not keep
     };
-    let held: Option<String> = conn
-        .query_row(
-            "SELECT data FROM records WHERE kind = ?1 AND id = ?2",
-            rusqlite::params![kind.as_str(), evict.id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    conn.execute(
+    let held: Option<String> = row(
+        conn,
+        "SELECT data FROM records WHERE kind = ?1 AND id = ?2",
+        rusqlite::params![kind.as_str(), evict.id],
+        |r| r.get(0),
+    )
+    .optional()?;
+    run(
+        conn,
         "DELETE FROM records WHERE kind = ?1 AND id = ?2",
         rusqlite::params![kind.as_str(), evict.id],
     )?;
@@ -90,7 +92,8 @@ fn evict(conn: &Connection, evict: &Evict) -> Result<()> {
         .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
         .and_then(|v| v["patient"]["id"].as_str().map(str::to_owned));
     if let Some(patient) = patient {
-        conn.execute(
+        run(
+            conn,
             "DELETE FROM records WHERE kind = ?1 AND id = ?2 AND NOT EXISTS (
                  SELECT 1 FROM records WHERE kind IN (?3, ?4)
                  AND json_extract(data, '$.patient.id') = ?2)",
@@ -155,7 +158,8 @@ fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
 /// A held patient's corrected details, in their record and in the
 /// references the appointments and tickets held carry.
 fn correct_patient(conn: &Connection, p: &Patient) -> Result<()> {
-    let held = conn.execute(
+    let held = run(
+        conn,
         "UPDATE records SET sort = ?3, data = ?4 WHERE kind = ?1 AND id = ?2",
         rusqlite::params![
             Kind::Patient.as_str(),
@@ -167,7 +171,8 @@ fn correct_patient(conn: &Connection, p: &Patient) -> Result<()> {
     if held == 0 {
         return Ok(());
     }
-    conn.execute(
+    run(
+        conn,
         "UPDATE records SET data = json_set(data, '$.patient.name', ?3, '$.patient.initials', ?4)
          WHERE kind IN (?1, ?2) AND json_extract(data, '$.patient.id') = ?5",
         rusqlite::params![
@@ -178,7 +183,8 @@ fn correct_patient(conn: &Connection, p: &Patient) -> Result<()> {
             p.id
         ],
     )?;
-    conn.execute(
+    run(
+        conn,
         "UPDATE records SET data = json_set(data, '$.initials', ?2)
          WHERE kind = ?1 AND json_extract(data, '$.patient.id') = ?3",
         rusqlite::params![Kind::Queue.as_str(), p.initials, p.id],
@@ -192,8 +198,8 @@ impl Cache {
     /// `at` is when it was fetched (shown as "as of" while offline).
     pub fn replace_with_snapshot(&mut self, snap: &Snapshot, at: DateTime<Utc>) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM records", [])?;
-        tx.execute("DELETE FROM fetched_days", [])?;
+        run(&tx, "DELETE FROM records", [])?;
+        run(&tx, "DELETE FROM fetched_days", [])?;
         for u in &snap.users {
             upsert(&tx, Kind::User, &u.id, &u.name, u)?;
         }
@@ -242,7 +248,7 @@ impl Cache {
         match &snap.last_event_id {
             Some(id) => set_meta(&tx, META_LAST_EVENT_ID, id)?,
             None => {
-                tx.execute("DELETE FROM meta WHERE key = ?1", [META_LAST_EVENT_ID])?;
+                run(&tx, "DELETE FROM meta WHERE key = ?1", [META_LAST_EVENT_ID])?;
             }
         }
         set_meta(&tx, META_SYNCED_AT, &ts(&at))?;
@@ -288,8 +294,11 @@ impl Cache {
     /// Forgets the applied position, so the next sync takes a snapshot. The
     /// records stay on screen until the snapshot replaces them.
     pub fn forget_position(&self) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM meta WHERE key = ?1", [META_LAST_SEQ])?;
+        run(
+            &self.conn,
+            "DELETE FROM meta WHERE key = ?1",
+            [META_LAST_SEQ],
+        )?;
         Ok(())
     }
 
@@ -309,7 +318,7 @@ impl Cache {
             )?;
         }
         // Days kept outside the window (fetched for the screen) stay.
-        let gone = self.conn.execute(
+        let gone = run(&self.conn,
             "DELETE FROM records WHERE kind = ?1 AND sort < ?2 AND NOT EXISTS (
                  SELECT 1 FROM fetched_days f WHERE records.sort >= f.start AND records.sort < f.end)",
             rusqlite::params![Kind::Appointment.as_str(), ts(&start)],
@@ -331,12 +340,14 @@ impl Cache {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         let ids = serde_json::to_string(ids)?;
-        tx.execute(
+        run(
+            &tx,
             "DELETE FROM records WHERE kind = ?1 AND sort >= ?2 AND sort < ?3
              AND id NOT IN (SELECT value FROM json_each(?4))",
             rusqlite::params![Kind::Appointment.as_str(), ts(&start), ts(&end), ids],
         )?;
-        tx.execute(
+        run(
+            &tx,
             "INSERT INTO fetched_days (day, start, end, fetched_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (day) DO UPDATE SET start = excluded.start, end = excluded.end,
              fetched_at = excluded.fetched_at",
@@ -351,7 +362,8 @@ impl Cache {
             })?
             .collect::<rusqlite::Result<_>>()?
         };
-        tx.execute(
+        run(
+            &tx,
             "DELETE FROM fetched_days WHERE day NOT IN (
                  SELECT day FROM fetched_days ORDER BY fetched_at DESC, day LIMIT ?1)",
             [FETCHED_DAYS_KEPT as i64],
@@ -363,7 +375,8 @@ impl Cache {
                 .zip(day.parse::<NaiveDate>().ok())
                 .is_some_and(|(w, d)| w.includes(d));
             if !inside {
-                tx.execute(
+                run(
+                    &tx,
                     "DELETE FROM records WHERE kind = ?1 AND sort >= ?2 AND sort < ?3",
                     rusqlite::params![Kind::Appointment.as_str(), from, to],
                 )?;
@@ -376,14 +389,13 @@ impl Cache {
 
     /// When `day` (outside the window) was last fetched, if the cache keeps it.
     pub fn fetched_at(&self, day: NaiveDate) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT fetched_at FROM fetched_days WHERE day = ?1",
-                [day.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let at: Option<String> = row(
+            &self.conn,
+            "SELECT fetched_at FROM fetched_days WHERE day = ?1",
+            [day.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
         Ok(at.and_then(|a| {
             DateTime::parse_from_rfc3339(&a)
                 .ok()
@@ -394,7 +406,8 @@ impl Cache {
 
 /// Deletes the patients no appointment or ticket names.
 fn delete_unreferenced_patients(conn: &Connection) -> Result<()> {
-    conn.execute(
+    run(
+        conn,
         "DELETE FROM records WHERE kind = ?1 AND id NOT IN (
                  SELECT json_extract(data, '$.patient.id') FROM records
                  WHERE kind IN (?2, ?3) AND json_extract(data, '$.patient.id') IS NOT NULL)",
@@ -411,7 +424,8 @@ impl Cache {
     /// Forgets everyone's presence: after a reconnect the server sends who is
     /// here now, and what was seen before the drop may be stale.
     pub fn clear_presence(&self) -> Result<()> {
-        self.conn.execute(
+        run(
+            &self.conn,
             "DELETE FROM records WHERE kind = ?1",
             [Kind::Presence.as_str()],
         )?;
@@ -429,13 +443,13 @@ impl Cache {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         for a in &page.appointments {
-            let held: Option<String> = tx
-                .query_row(
-                    "SELECT data FROM records WHERE kind = ?1 AND id = ?2",
-                    rusqlite::params![Kind::Appointment.as_str(), a.id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let held: Option<String> = row(
+                &tx,
+                "SELECT data FROM records WHERE kind = ?1 AND id = ?2",
+                rusqlite::params![Kind::Appointment.as_str(), a.id],
+                |r| r.get(0),
+            )
+            .optional()?;
             let newer_held = held
                 .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
                 .and_then(|v| v["version"].as_u64())
@@ -456,15 +470,14 @@ impl Cache {
 
     /// The oldest message of `thread` the cache holds.
     pub fn oldest_message(&self, thread: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id FROM records WHERE kind = ?1 AND json_extract(data, '$.thread_id') = ?2
+        Ok(row(
+            &self.conn,
+            "SELECT id FROM records WHERE kind = ?1 AND json_extract(data, '$.thread_id') = ?2
                  ORDER BY sort, id LIMIT 1",
-                rusqlite::params![Kind::Message.as_str(), thread],
-                |r| r.get(0),
-            )
-            .optional()?)
+            rusqlite::params![Kind::Message.as_str(), thread],
+            |r| r.get(0),
+        )
+        .optional()?)
     }
 
     /// Keeps messages read back from a thread (one transaction).

@@ -3,7 +3,7 @@
 //! answered. Pending work survives a crash; a conflict or refusal stays
 //! visible until the user deals with it.
 
-use super::Cache;
+use super::{Cache, row, run};
 use crate::error::{EngineError, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use frontdesk_protocol::api::{
@@ -287,7 +287,8 @@ impl Cache {
         let key = format!("fd-{}", uuid::Uuid::new_v4().simple());
         let (kind, id) = action.subject();
         let created = at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        self.conn.execute(
+        run(
+            &self.conn,
             "INSERT INTO outbox (key, action, subject_kind, subject_id, state, created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
             params![key, serde_json::to_string(action)?, kind, id, created],
         )?;
@@ -298,23 +299,25 @@ impl Cache {
 
     /// One entry.
     pub fn outbox_get(&self, n: i64) -> Result<Option<OutboxEntry>> {
-        let row = self
-            .conn
-            .query_row(&format!("{SELECT} WHERE n = ?1"), [n], entry_row)
-            .optional()?;
+        let row = row(
+            &self.conn,
+            &format!("{SELECT} WHERE n = ?1"),
+            [n],
+            entry_row,
+        )
+        .optional()?;
         row.transpose()
     }
 
     /// The oldest pending entry: the next to send.
     pub fn outbox_next(&self) -> Result<Option<OutboxEntry>> {
-        let row = self
-            .conn
-            .query_row(
-                &format!("{SELECT} WHERE state = 'pending' ORDER BY n LIMIT 1"),
-                [],
-                entry_row,
-            )
-            .optional()?;
+        let row = row(
+            &self.conn,
+            &format!("{SELECT} WHERE state = 'pending' ORDER BY n LIMIT 1"),
+            [],
+            entry_row,
+        )
+        .optional()?;
         row.transpose()
     }
 
@@ -338,7 +341,8 @@ impl Cache {
     /// How many entries are pending and how many are problems (conflicts,
     /// refusals), without reading them.
     pub fn outbox_counts(&self) -> Result<(usize, usize)> {
-        let (pending, all): (i64, i64) = self.conn.query_row(
+        let (pending, all): (i64, i64) = row(
+            &self.conn,
             "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FROM outbox",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -348,7 +352,8 @@ impl Cache {
 
     /// Counts one send attempt.
     pub fn outbox_attempted(&self, n: i64) -> Result<()> {
-        self.conn.execute(
+        run(
+            &self.conn,
             "UPDATE outbox SET attempts = attempts + 1 WHERE n = ?1",
             [n],
         )?;
@@ -357,7 +362,7 @@ impl Cache {
 
     /// The server applied it: it leaves the outbox.
     pub fn outbox_done(&self, n: i64) -> Result<()> {
-        self.conn.execute("DELETE FROM outbox WHERE n = ?1", [n])?;
+        run(&self.conn, "DELETE FROM outbox WHERE n = ?1", [n])?;
         Ok(())
     }
 
@@ -370,7 +375,8 @@ impl Cache {
         conflict: Option<&OutboxProblem>,
     ) -> Result<()> {
         let conflict = conflict.map(serde_json::to_string).transpose()?;
-        self.conn.execute(
+        run(
+            &self.conn,
             "UPDATE outbox SET state = ?2, error = ?3, conflict = ?4 WHERE n = ?1",
             params![n, state.as_str(), error, conflict],
         )?;
@@ -379,14 +385,15 @@ impl Cache {
 
     /// The user dismissed a conflict or refusal (or gave up on a pending action).
     pub fn outbox_dismiss(&self, n: i64) -> Result<bool> {
-        Ok(self.conn.execute("DELETE FROM outbox WHERE n = ?1", [n])? == 1)
+        Ok(run(&self.conn, "DELETE FROM outbox WHERE n = ?1", [n])? == 1)
     }
 
     /// The user resolved a conflict by re-sending with a new body (e.g. the
     /// current version): same place in the queue, a fresh idempotency key.
     pub fn outbox_resend(&self, n: i64, action: &DeskAction) -> Result<()> {
         let key = format!("fd-{}", uuid::Uuid::new_v4().simple());
-        self.conn.execute(
+        run(
+            &self.conn,
             "UPDATE outbox SET action = ?2, key = ?3, state = 'pending', error = NULL, conflict = NULL WHERE n = ?1",
             params![n, serde_json::to_string(action)?, key],
         )?;
