@@ -33,6 +33,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+/// Rounds of the message burst in the clinic-size comparison.
+const BURST_ROUNDS: usize = 3;
+
 const START: &str = "<!-- app-bench:start -->";
 const END: &str = "<!-- app-bench:end -->";
 
@@ -79,6 +82,8 @@ struct AppSize {
     /// CPU the same tree uses idle, per second (timers, WebKit), measured
     /// over 10 s before the burst.
     idle_cpu_ms_per_s: f64,
+    /// CPU per event of each round of the burst, lowest first.
+    rounds_ms_per_event: Vec<f64>,
     /// Notifications dunst shows, and queues to show, after the burst.
     displayed: u32,
     waiting: u32,
@@ -523,32 +528,47 @@ async fn app_size(
         let total = |v: &[(String, f64)]| v.iter().map(|(_, ms)| ms).sum::<f64>();
         let idle_from = tree_cpu_ms(pid);
         tokio::time::sleep(Duration::from_secs(10)).await;
-        let before = tree_cpu_ms(pid);
-        s.idle_cpu_ms_per_s = (total(&before) - total(&idle_from)) / 10.0;
-        let t0 = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        for i in 0..n {
-            tick.tick().await;
-            let (status, body) = doctor
-                .post(
-                    &format!("/api/threads/{thread}/messages"),
-                    json!({"client_id": format!("burst-{i}"), "body": format!("Burst message {i}")}),
-                )
-                .await;
-            if status != 201 {
-                bail!("posting a message answered {status}: {body}");
+        s.idle_cpu_ms_per_s = (total(&tree_cpu_ms(pid)) - total(&idle_from)) / 10.0;
+        // Rounds, so that one disturbed by the machine (the benchmark shares
+        // its two cores) does not decide the result: the median one counts.
+        let mut rounds = Vec::new();
+        for round in 0..BURST_ROUNDS {
+            let before = tree_cpu_ms(pid);
+            let t0 = Instant::now();
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            for i in 0..n {
+                tick.tick().await;
+                let (status, body) = doctor
+                    .post(
+                        &format!("/api/threads/{thread}/messages"),
+                        json!({"client_id": format!("burst-{round}-{i}"), "body": format!("Burst message {i}")}),
+                    )
+                    .await;
+                if status != 201 {
+                    bail!("posting a message answered {status}: {body}");
+                }
             }
-        }
-        let last = server_seq(&admin).await;
-        while window_seq(&desktop).await < last {
-            if t0.elapsed() > Duration::from_secs(120) {
-                bail!("the window never caught up with seq {last}");
+            let last = server_seq(&admin).await;
+            while window_seq(&desktop).await < last {
+                if t0.elapsed() > Duration::from_secs(120) {
+                    bail!("the window never caught up with seq {last}");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let by_process = cpu_between(&before, &tree_cpu_ms(pid));
+            let cpu: f64 = by_process.iter().map(|(_, ms)| ms).sum();
+            println!(
+                "  {label}, round {}: {:.2} ms CPU per event",
+                round + 1,
+                cpu / n as f64
+            );
+            rounds.push((cpu, by_process, t0.elapsed()));
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        s.burst_time = t0.elapsed();
-        s.cpu_split = cpu_between(&before, &tree_cpu_ms(pid));
-        s.cpu_ms = s.cpu_split.iter().map(|(_, ms)| ms).sum();
+        rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        s.rounds_ms_per_event = rounds.iter().map(|r| r.0 / n as f64).collect();
+        let (cpu, by_process, took) = rounds.swap_remove(rounds.len() / 2);
+        (s.cpu_ms, s.cpu_split, s.burst_time) = (cpu, by_process, took);
         s.burst = n;
         // The last notification has had time to replace the others.
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -598,6 +618,16 @@ fn split(s: &AppSize, events: usize) -> String {
         .map(|(name, ms)| format!("{name} {:.1} ms", ms / events.max(1) as f64))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Each round's CPU per event, as `4.1 / 4.3 / 5.0 ms`.
+fn all_rounds(s: &AppSize) -> String {
+    let each: Vec<String> = s
+        .rounds_ms_per_event
+        .iter()
+        .map(|ms| format!("{ms:.1}"))
+        .collect();
+    format!("rounds {} ms", each.join(" / "))
 }
 
 fn ms(d: Duration) -> String {
@@ -795,12 +825,15 @@ each second the benchmark reads the server's `latest_seq` and the window's appli
         );
         let _ = writeln!(
             md,
-            "| CPU of the app + WebKit per applied event, {} messages in one thread at 10/s (all applied after) | **{:.2} ms** ({}) | **{:.2} ms** ({}) | ≤ 5 ms at both: {} |",
+            "| CPU of the app + WebKit per applied event, {} messages in one thread at 10/s (all applied after), the median of {} rounds (all rounds) | **{:.2} ms** ({}; {}) | **{:.2} ms** ({}; {}) | ≤ 5 ms at both: {} |",
             day.burst,
+            BURST_ROUNDS,
             per_event(day),
             split(day, day.burst),
+            all_rounds(day),
             per_event(year),
             split(year, year.burst),
+            all_rounds(year),
             verdict(per_event(day) <= 5.0 && per_event(year) <= 5.0)
         );
         let _ = writeln!(
@@ -814,7 +847,9 @@ each second the benchmark reads the server's `latest_seq` and the window's appli
             md,
             "\nHow: for each clinic a fresh app signs in as `reception` (WebDriver), takes its snapshot and fills its sync window; \
 20 s later its tree's PSS is read. Then the doctor posts messages to a thread reception is in, one every 100 ms, over REST; \
-CPU = utime + stime of the app and every process under it from the first post until the window's applied seq (`data-seq`) reached the server's, divided by the messages. \
+CPU = utime + stime of the app and every process under it from the first post until the window's applied seq (`data-seq`) reached the server's, divided by the messages; \
+the burst is repeated (2 s apart) and the median round counts. \
+During a burst the app hands the window what arrived in the last 500 ms as one batch (a lone update goes at once), so the window repaints twice a second however fast messages come. \
 The year-old clinic is the demo with a year of history back and a month ahead (`Span::YEAR`) and 5,000 more messages in that thread.\n"
         );
     }
