@@ -437,13 +437,7 @@ async fn burst(
 fn tree_cpu_ms(root: u32) -> Vec<(String, f64)> {
     process_tree(root)
         .into_iter()
-        .map(|pid| {
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            (
-                name.trim().to_owned(),
-                frontdesk_bench::cpu::process_cpu_ms(pid),
-            )
-        })
+        .map(|pid| (process_name(pid), frontdesk_bench::cpu::process_cpu_ms(pid)))
         .collect()
 }
 
@@ -507,10 +501,9 @@ async fn app_size(
     let each: Vec<String> = process_tree(pid)
         .into_iter()
         .filter_map(|p| {
-            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
             Some(format!(
                 "{} {}",
-                name.trim(),
+                process_name(p),
                 mib(Memory::of(p).ok()?.pss_kib)
             ))
         })
@@ -593,16 +586,23 @@ async fn app_size(
     Ok(s)
 }
 
+/// A process's name as the kernel has it (`comm`), empty if it is gone.
+fn process_name(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// Copies the smaps of the app and every process under it into `dir`, as
 /// `<label>-<name>-<pid>.smaps`.
 fn copy_smaps(root: u32, label: &str, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     for pid in process_tree(root) {
-        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         let to = dir.join(format!(
             "{}-{}-{pid}.smaps",
             label.replace(' ', "-"),
-            name.trim()
+            process_name(pid)
         ));
         std::fs::copy(format!("/proc/{pid}/smaps"), &to)
             .with_context(|| format!("copying the smaps of {pid} to {}", to.display()))?;
