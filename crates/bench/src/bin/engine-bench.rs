@@ -183,13 +183,16 @@ impl Writer {
         Ok(())
     }
 
+    /// Books appointment `i`, a minute after the one before: they overlap
+    /// and run through the night, so they are booked as overbookings (the
+    /// booking rules are not what this measures).
     async fn appointment(&self, i: usize, provider: &str) -> anyhow::Result<()> {
         let start = chrono::Utc::now() + chrono::Duration::minutes(i as i64);
         let r = self
             .http
             .post(format!("{}/api/appointments", self.base))
             .bearer_auth(&self.token)
-            .json(&json!({"patient": {"name": format!("Patient {i}")}, "provider_id": provider, "start": start, "end": start + chrono::Duration::minutes(15), "reason": "bench"}))
+            .json(&json!({"patient": {"name": format!("Patient {i}")}, "provider_id": provider, "start": start, "end": start + chrono::Duration::minutes(15), "reason": "bench", "overbook": true, "overbook_reason": "benchmark load"}))
             .send()
             .await?;
         if r.status() != 201 {
