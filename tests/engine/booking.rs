@@ -2,6 +2,7 @@
 //! live and in the cache while not, and an offline booking that turns out
 //! to conflict kept with the next free slots and rebooked into one.
 
+use crate::{at, day};
 use frontdesk_e2e::*;
 use frontdesk_engine::cache::outbox::{DeskAction, OutboxState};
 use frontdesk_engine::cache::{Cache, DayHeld, Kind};
@@ -10,27 +11,6 @@ use frontdesk_engine::supervisor::ConnState;
 use frontdesk_protocol::api::{CreateAppointment, NewPatient};
 use frontdesk_protocol::records::{Appointment, Patient};
 use serde_json::json;
-
-/// The demo clinic's zone (this machine's).
-fn zone() -> chrono_tz::Tz {
-    clinic_server::demo::machine_zone().parse().unwrap()
-}
-
-/// The clinic day `days` from today.
-fn day(days: i64) -> chrono::NaiveDate {
-    chrono::Utc::now().with_timezone(&zone()).date_naive() + chrono::Duration::days(days)
-}
-
-/// `hh:mm` clinic time, `days` from today.
-fn at(days: i64, hh: u32, mm: u32) -> chrono::DateTime<chrono::Utc> {
-    day(days)
-        .and_hms_opt(hh, mm, 0)
-        .unwrap()
-        .and_local_timezone(zone())
-        .earliest()
-        .unwrap()
-        .with_timezone(&chrono::Utc)
-}
 
 fn appointments(c: &Cache) -> Vec<Appointment> {
     c.list::<Appointment>(Kind::Appointment).unwrap()
