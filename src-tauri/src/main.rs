@@ -5,6 +5,7 @@
 //! - [`shell`]: settings, secrets and the running engine.
 //! - [`notifier`]: OS notifications via notify-rust.
 //! - [`tray`]: the tray icon.
+//! - [`graphics`]: no GL driver in the app's own process.
 //! - [`demo`]: `--demo`, the clinic server in-process with a simulator.
 //!
 //! Flags: `--demo` (embedded demo clinic, signed in as reception),
@@ -18,6 +19,7 @@ mod demo;
 mod display;
 mod error;
 mod forward;
+mod graphics;
 mod notifier;
 mod shell;
 mod tray;
@@ -40,6 +42,8 @@ pub fn since_launch(step: &str) {
 
 fn main() {
     LAUNCHED.get_or_init(std::time::Instant::now);
+    // Before GTK starts and before any other thread exists.
+    graphics::configure();
     tracing_subscriber::fmt()
         .with_env_filter(frontdesk_engine::log_filter())
         .with_writer(std::io::stderr)
