@@ -200,18 +200,11 @@ pub async fn day_view(day: NaiveDate, shell: State<'_, Shell>) -> CmdResult<DayV
 }
 
 /// Most days the week view reads at once.
-const WEEK_DAYS: u64 = 7;
-
-/// Seven days from `from` as the cache holds them (the week view; a day
-/// outside the sync window says it is not held until it is opened).
+/// Seven days from `from` for the week view: as the cache holds them, and
+/// the days it does not hold as the clinic has them while live.
 #[tauri::command]
 pub async fn week_view(from: NaiveDate, shell: State<'_, Shell>) -> CmdResult<Vec<DayView>> {
-    let cache = shell.unlocked_engine().await?.reader()?;
-    let mut days = Vec::new();
-    for day in from.iter_days().take(WEEK_DAYS as usize) {
-        days.push(cache.day(day)?);
-    }
-    Ok(days)
+    Ok(shell.unlocked_engine().await?.week(from).await?)
 }
 
 /// Patients answering what was typed (the server's register when live,

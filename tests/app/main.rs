@@ -387,20 +387,53 @@ async fn reschedules_an_appointment_and_sends_a_walk_in_to_a_room() {
         t.iter().any(|s| s.contains("Choose the new slot"))
     })
     .await;
-    let tomorrow = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    // To tomorrow, with the other provider, through the same slot picker.
+    let today = chrono::Utc::now().date_naive();
+    let todays = admin
+        .get(&format!("/api/appointments?from={today}&to={today}"))
+        .await;
+    let was = todays["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id.as_str())
+        .expect("the appointment is today")["provider_id"]
+        .clone();
+    let other = clinic
+        .clinic
+        .providers
+        .iter()
+        .find(|p| json!(p) != was)
+        .unwrap()
+        .clone();
+    let tomorrow = today + chrono::Duration::days(1);
     set_input(
         &app,
         "[data-testid=reschedule-form] [data-testid=picker-day]",
         &tomorrow.to_string(),
     )
     .await;
+    set_input(
+        &app,
+        "[data-testid=reschedule-form] [data-testid=picker-provider]",
+        &other,
+    )
+    .await;
     let slot = format!(
-        "[data-testid=reschedule-form] [data-testid=free-slot][data-start^=\"{tomorrow}T09:00\"]"
+        "[data-testid=reschedule-form] [data-testid=free-slot][data-provider=\"{other}\"][data-start^=\"{tomorrow}T\"]"
     );
-    app.find(&slot).await.click().await.unwrap();
-    app.wait_texts("[data-testid=chosen-slot]", "the slot chosen", |t| {
-        t.iter().any(|s| s.contains("09:00"))
-    })
+    let button = app.find(&slot).await;
+    let start = button
+        .attr("data-start")
+        .await
+        .unwrap()
+        .expect("a slot start");
+    button.click().await.unwrap();
+    app.wait_texts(
+        "[data-testid=move-provider]",
+        "the move names the new provider",
+        |t| t.iter().any(|s| s.starts_with("With ")),
+    )
     .await;
     app.screenshot("reschedule").await;
     app.find("[data-testid=reschedule-form] [data-testid=move]")
@@ -408,7 +441,7 @@ async fn reschedules_an_appointment_and_sends_a_walk_in_to_a_room() {
         .click()
         .await
         .unwrap();
-    // It leaves today's schedule, and the server has it tomorrow at 09:00.
+    // It leaves today's schedule, and the server has it tomorrow, with them.
     let gone = format!("[data-testid=appointment][data-id=\"{id}\"]");
     app.wait_texts(&gone, "the appointment moved off today", |t| t.is_empty())
         .await;
@@ -422,12 +455,16 @@ async fn reschedules_an_appointment_and_sends_a_walk_in_to_a_room() {
         .find(|a| a["id"] == id.as_str())
         .expect("the appointment is tomorrow now")
         .clone();
-    assert!(
-        ours["start"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("{tomorrow}T09:00:00")),
-        "the server moved it: {ours}"
+    let moved_to: chrono::DateTime<chrono::Utc> = ours["start"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        moved_to,
+        start.parse::<chrono::DateTime<chrono::Utc>>().unwrap(),
+        "{ours}"
+    );
+    assert_eq!(
+        ours["provider_id"],
+        json!(other),
+        "the server moved it to them: {ours}"
     );
 
     // A walk-in is sent to Room 3 from its ticket: called there.
@@ -518,6 +555,27 @@ async fn a_doctor_sees_their_own_queue_their_patients_and_who_is_around() {
         t.iter()
             .any(|s| s.contains("Walter Firstcome") && s.contains("called"))
     })
+    .await;
+
+    // "My week": seven days of their own appointments, no one else's to pick.
+    let toggle = app.find("[data-testid=week-toggle]").await;
+    assert_eq!(toggle.text().await.unwrap(), "My week");
+    toggle.click().await.unwrap();
+    app.wait_texts("[data-testid=week-day] h3", "seven days of the week", |t| {
+        t.len() == 7
+    })
+    .await;
+    app.wait_texts(
+        "[data-testid=week-provider] option",
+        "only the doctor's own provider",
+        |t| t == ["Dr. Elena Morales"],
+    )
+    .await;
+    app.wait_texts(
+        "[data-testid=week-appointment]",
+        "their appointments",
+        |t| !t.is_empty(),
+    )
     .await;
     app.close().await;
 }
@@ -731,6 +789,32 @@ async fn finds_a_patient_and_books_a_free_slot_on_another_day_that_another_desk_
     )
     .await;
     app.screenshot("week").await;
+    // Their record lists it among the upcoming appointments, the past apart.
+    app.find("[data-testid=find-patient]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.fill("patient-query", "fernan").await;
+    app.wait_texts("[data-testid=patient-result]", "the patient found", |t| {
+        t.iter().any(|s| s.contains("Luis Fernández"))
+    })
+    .await;
+    app.find("[data-testid=patient-result]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_texts(
+        "[data-testid=upcoming] li",
+        "the booking among the upcoming",
+        |t| t.iter().any(|s| s.contains("Knee pain")),
+    )
+    .await;
+    app.wait_texts("[data-testid=past] li", "the past listed apart", |t| {
+        !t.is_empty() && !t.iter().any(|s| s.contains("Knee pain"))
+    })
+    .await;
     app.close().await;
 }
 

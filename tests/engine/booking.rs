@@ -220,3 +220,68 @@ async fn an_offline_booking_that_meets_a_taken_slot_is_kept_with_three_free_slot
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_week_outside_the_window_is_read_from_the_clinic_while_live_and_not_kept() {
+    let clinic = Clinic::start(|_| {}).await;
+    let proxy = FaultyProxy::start(clinic.addr).await;
+    let mut me = Client::sign_in(&proxy.url(), "reception").await;
+    me.wait_state(ConnState::Live).await;
+    let last_of_window = day(30);
+    me.wait_cache("the window filled", |c| {
+        c.day(last_of_window).unwrap().held == DayHeld::Window
+    })
+    .await;
+    // Another desk books two days past the window's end, for a new patient.
+    let admin = Desk::login(&clinic.url(), "admin").await;
+    let (s, far) = admin
+        .post(
+            "/api/appointments",
+            json!({
+                "patient": {"name": "Farrah Week", "phone": "+1 555 0177"},
+                "provider_id": clinic.clinic.providers[0],
+                "start": at(32, 10, 0),
+                "end": at(32, 10, 20),
+                "reason": "Review",
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{far}");
+
+    // A week from the window's last day: that day from the cache, the rest asked.
+    let week = me.handle.week(last_of_window).await.unwrap();
+    assert_eq!(week.len(), 7);
+    assert_eq!(week[0].held, DayHeld::Window);
+    assert!(
+        week[1..]
+            .iter()
+            .all(|d| matches!(d.held, DayHeld::Asked { .. })),
+        "{:?}",
+        week.iter().map(|d| &d.held).collect::<Vec<_>>()
+    );
+    let shown: Vec<&str> = week[2].appointments.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(
+        shown,
+        [far["id"].as_str().unwrap()],
+        "the day of the booking"
+    );
+    assert!(week[1].appointments.iter().all(|a| a.start < week[1].end));
+    // …and not kept: neither the appointment nor its patient is on this PC.
+    let cache = me.handle.reader().unwrap();
+    assert!(!appointments(&cache).iter().any(|a| a.id == far["id"]));
+    assert!(
+        !cache
+            .list::<Patient>(Kind::Patient)
+            .unwrap()
+            .iter()
+            .any(|p| p.name == "Farrah Week")
+    );
+
+    // Offline those days are not available, and say so.
+    proxy.set_blocked(true);
+    me.wait_state(ConnState::Reconnecting).await;
+    let week = me.handle.week(last_of_window).await.unwrap();
+    assert_eq!(week[0].held, DayHeld::Window);
+    assert!(week[1..].iter().all(|d| d.held == DayHeld::NotHeld));
+    assert!(week[2].appointments.is_empty());
+}

@@ -7,8 +7,9 @@
 //! [`Api`], tokens from the keyring ([`RefreshCredentials`]), updates to the
 //! broadcast channel, notifications to the [`Notifier`].
 
+use crate::cache::day;
 use crate::cache::outbox::{DeskAction, OutboxEntry};
-use crate::cache::{Cache, CacheKey};
+use crate::cache::{Cache, CacheKey, DayView};
 use crate::clock::{Clock, SystemClock};
 use crate::connection::Tls;
 use crate::desk::{CallError, DeskAnswer, DeskCall, DeskCore, DeskOut};
@@ -403,6 +404,41 @@ impl EngineHandle {
         }
         let now = self.config.clock.now().utc();
         self.reader()?.patient_record(id, now)
+    }
+
+    /// A week from `first` for the week view: the days this desk holds from
+    /// its cache; while live, the others as the clinic has them now
+    /// ([`crate::cache::DayHeld::Asked`], not kept); offline they stay not
+    /// held.
+    pub async fn week(&self, first: NaiveDate) -> Result<Vec<DayView>> {
+        let mut days = self.reader()?.week(first)?;
+        let Some((from, to)) = day::not_held(&days) else {
+            return Ok(days);
+        };
+        let Some(token) = self.live_token().await? else {
+            return Ok(days);
+        };
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let asked = self
+                .api
+                .appointments(&token, from, to, cursor.as_deref())
+                .await;
+            match Asked::from_result(asked) {
+                Asked::Answer(page) => {
+                    found.extend(page.appointments);
+                    match page.next {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                Asked::Refused(e) => return Err(e),
+                Asked::Unavailable => return Ok(days),
+            }
+        }
+        day::fill_not_held(&mut days, &found, self.config.clock.now().utc());
+        Ok(days)
     }
 
     /// Free slots of `minutes` on clinic days `first..=last` for one provider

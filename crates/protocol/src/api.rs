@@ -289,8 +289,9 @@ pub struct CreateAppointment {
     pub overbook_reason: Option<String>,
 }
 
-/// `PATCH /api/appointments/{id}`: reschedule (`start`/`end`), change status
-/// (cancel, no-show, confirm…) or room. `version` must be the current one.
+/// `PATCH /api/appointments/{id}`: reschedule (`start`/`end`, `provider_id`),
+/// change status (cancel, no-show, confirm…) or room. `version` must be the
+/// current one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct UpdateAppointment {
@@ -302,6 +303,10 @@ pub struct UpdateAppointment {
     pub start: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<DateTime<Utc>>,
+    /// Move it to another provider (a reschedule: that provider's hours and
+    /// appointments decide, as when booking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

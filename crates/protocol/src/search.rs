@@ -73,23 +73,35 @@ pub struct Query {
 
 impl Query {
     /// Reads what was typed. `None` when it holds nothing to search by
-    /// (empty, only punctuation, or fewer than three digits alone).
+    /// (empty, only punctuation, or fewer than three digits alone). A birth
+    /// date may stand anywhere among the words, written as desks write them
+    /// (see [`numeric_date`] and [`named_month_date`]); the first one counts.
     pub fn parse(input: &str) -> Option<Query> {
-        let input = input.trim();
-        if let Some(dates) = written_date(input) {
-            return Some(Query {
-                birth: dates,
-                ..Query::default()
-            });
-        }
+        let tokens: Vec<&str> = input
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .collect();
         let mut q = Query::default();
         let mut digits = String::new();
-        for token in input.split_whitespace() {
-            if q.birth.is_empty()
-                && let Some(dates) = numeric_date(token)
-            {
-                q.birth = dates;
-            } else if token.chars().any(|c| c.is_ascii_digit())
+        let mut i = 0;
+        while i < tokens.len() {
+            if q.birth.is_empty() {
+                let three = tokens.get(i..i + 3);
+                if let Some(d) = three.and_then(|w| named_month_date(w[0], w[1], w[2])) {
+                    q.birth = vec![d];
+                    i += 3;
+                    continue;
+                }
+                if let Some(dates) = numeric_date(tokens[i])
+                    .or_else(|| named_month_token(tokens[i]).map(|d| vec![d]))
+                {
+                    q.birth = dates;
+                    i += 1;
+                    continue;
+                }
+            }
+            let token = tokens[i];
+            if token.chars().any(|c| c.is_ascii_digit())
                 && token
                     .chars()
                     .all(|c| c.is_ascii_digit() || "+-().".contains(c))
@@ -98,6 +110,7 @@ impl Query {
             } else {
                 q.words.extend(name_words(token));
             }
+            i += 1;
         }
         q.words.truncate(WORDS_MAX);
         if digits.len() >= 3 {
@@ -243,27 +256,42 @@ fn numeric_date(token: &str) -> Option<Vec<NaiveDate>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// A whole query that is one date: numeric, or with the month named
-/// (`12 March 1980`, `March 12, 1980`, `12 mar 1980`).
-fn written_date(input: &str) -> Option<Vec<NaiveDate>> {
-    if let Some(d) = numeric_date(input) {
-        return Some(d);
-    }
-    let words: Vec<&str> = input
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-        .collect();
-    let [a, b, c] = words.as_slice() else {
+/// A day of the month as written: `12`, `12.`, `12th`, `1st`, `2nd`, `3rd`.
+fn day_written(word: &str) -> Option<u32> {
+    let w = word.trim_end_matches('.');
+    let number = w.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let suffix = fold(&w[number.len()..]);
+    let ordinal = ["", "st", "nd", "rd", "th"].contains(&suffix.as_str());
+    if !ordinal || number.is_empty() || number.len() > 2 {
         return None;
-    };
-    let year: i32 = c.parse().ok().filter(|_| c.len() == 4)?;
-    let day_of = |w: &str| w.trim_end_matches('.').parse::<u32>().ok();
-    let (day, month) = match (day_of(a), month_named(a)) {
+    }
+    number.parse().ok()
+}
+
+/// A date with its month named, as three words in either order:
+/// `12 March 1980`, `March 12 1980` (the comma is dropped before),
+/// `12th mar 1980`, `Sept. 3 1980`. Four-digit years only.
+fn named_month_date(a: &str, b: &str, c: &str) -> Option<NaiveDate> {
+    let year: i32 = c
+        .parse()
+        .ok()
+        .filter(|_| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))?;
+    let (day, month) = match (day_written(a), month_named(a)) {
         (Some(day), _) => (day, month_named(b)?),
-        (None, Some(month)) => (day_of(b)?, month),
+        (None, Some(month)) => (day_written(b)?, month),
         (None, None) => return None,
     };
-    date(year, month, day).map(|d| vec![d])
+    date(year, month, day)
+}
+
+/// One word that is a date with its month named: `12-Mar-1980`,
+/// `12/mar/1980`, `12.Mar.1980`.
+fn named_month_token(token: &str) -> Option<NaiveDate> {
+    let parts: Vec<&str> = token.split(['-', '/', '.']).collect();
+    let [a, b, c] = parts.as_slice() else {
+        return None;
+    };
+    named_month_date(a, b, c)
 }
 
 #[cfg(test)]
@@ -337,6 +365,37 @@ mod tests {
             (both.words.as_slice(), both.birth.as_slice()),
             (&["okafor".to_owned()][..], &[d("1980-03-25")][..])
         );
+        // A named month among the words, in the other forms desks type.
+        for (typed, words) in [
+            ("okafor 12 March 1980", &["okafor"][..]),
+            ("sam 12 mar 1980 okafor", &["sam", "okafor"][..]),
+            ("March 12, 1980 okafor", &["okafor"][..]),
+            ("okafor 12th March 1980", &["okafor"][..]),
+            ("12-Mar-1980", &[][..]),
+            ("okafor 12/mar/1980", &["okafor"][..]),
+            ("1st Mar. 1980", &[][..]),
+        ] {
+            let q = Query::parse(typed).unwrap();
+            let want = if typed.starts_with("1st") {
+                "1980-03-01"
+            } else {
+                "1980-03-12"
+            };
+            assert_eq!(q.birth, [d(want)], "{typed}");
+            assert_eq!(q.words, words, "{typed}");
+            assert_eq!(
+                q.phone, None,
+                "{typed}: the day and year are not a phone number"
+            );
+        }
+        // A month-like name with no date beside it stays a name.
+        assert_eq!(
+            Query::parse("theresa may").unwrap().words,
+            ["theresa", "may"]
+        );
+        assert_eq!(Query::parse("may 1980").unwrap().birth, []);
+        assert_eq!(Query::parse("12 mayfair 1980").unwrap().birth, []);
+        assert_eq!(Query::parse("12xx March 1980").unwrap().birth, []);
         // Not dates: impossible days, two-digit years, far years.
         assert!(Query::parse("31/02/1980").unwrap().birth.is_empty());
         assert!(Query::parse("12/03/80").unwrap().birth.is_empty());

@@ -3,4 +3,4 @@
 /**
  * How the cache came to hold a day.
  */
-export type DayHeld = { "kind": "window" } | { "kind": "fetched", at: string, } | { "kind": "not_held" };
+export type DayHeld = { "kind": "window" } | { "kind": "fetched", at: string, } | { "kind": "not_held" } | { "kind": "asked", at: string, };

@@ -2,10 +2,16 @@
 import type { AppointmentStatus } from "./AppointmentStatus";
 
 /**
- * `PATCH /api/appointments/{id}`: reschedule (`start`/`end`), change status
- * (cancel, no-show, confirm…) or room. `version` must be the current one.
+ * `PATCH /api/appointments/{id}`: reschedule (`start`/`end`, `provider_id`),
+ * change status (cancel, no-show, confirm…) or room. `version` must be the
+ * current one.
  */
-export type UpdateAppointment = { version: number, status?: AppointmentStatus | null, start?: string | null, end?: string | null, room_id?: string | null, reason?: string | null, 
+export type UpdateAppointment = { version: number, status?: AppointmentStatus | null, start?: string | null, end?: string | null, 
+/**
+ * Move it to another provider (a reschedule: that provider's hours and
+ * appointments decide, as when booking).
+ */
+provider_id?: string | null, room_id?: string | null, reason?: string | null, 
 /**
  * With a new `start`/`end`: move it even on top of another appointment
  * or outside hours (as when booking).

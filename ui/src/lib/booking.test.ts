@@ -119,6 +119,23 @@ describe("a booking the server would not make", () => {
       action: "update_appointment", id: "1", body: { version: 3, start: "2026-12-03T09:00:00.000Z", end: "2026-12-03T09:20:00.000Z" },
     });
   });
+
+  it("moves it to the provider of a slot picked from another provider", () => {
+    const a = apt("1", "a", "2026-12-02T09:00:00.000Z");
+    const other = slot("b", "2026-12-03T11:00:00.000Z");
+    const action = rescheduleInto(a, other);
+    expect(action).toEqual({
+      action: "update_appointment", id: "1",
+      body: { version: 3, provider_id: "b", start: "2026-12-03T11:00:00.000Z", end: "2026-12-03T11:20:00.000Z" },
+    });
+    // Refused there, it is resent into one of that provider's offered slots, still to that provider.
+    const refused: OutboxEntry = { ...taken, action };
+    const offered = slot("b", "2026-12-03T11:40:00.000Z");
+    expect(moveInto(refused, offered)).toEqual({
+      action: "update_appointment", id: "1",
+      body: { version: 3, provider_id: "b", start: "2026-12-03T11:40:00.000Z", end: "2026-12-03T12:00:00.000Z" },
+    });
+  });
 });
 
 describe("a time picked by hand", () => {

@@ -5,6 +5,7 @@
 import { byId, byInstant } from "./desk";
 import type {
   Appointment, AppointmentType, CreateAppointment, DeskAction, NewPatient, OutboxEntry, OutboxProblem, Slot, Source,
+  UpdateAppointment,
 } from "../types";
 
 /** Free time of one provider: back-to-back slots joined. */
@@ -145,15 +146,22 @@ export function overbookAnyway(p: BookingProblem, reason: string): DeskAction {
   return { action: "book", body: { ...p.body, overbook: true, overbook_reason: reason.trim() } };
 }
 
-/** A refused move (the slot was taken, or outside hours) sent again into `slot`; null for any other action. */
+/**
+ * A refused move (the slot was taken, or outside hours) sent again into `slot`; null for any other action.
+ * The offered slots are the move's own provider's, so a move to another provider stays with it.
+ */
 export function moveInto(e: OutboxEntry, slot: Slot): DeskAction | null {
   if (e.action.action !== "update_appointment") return null;
-  return { action: "update_appointment", id: e.action.id, body: { ...e.action.body, start: slot.start, end: slot.end } };
+  const body: UpdateAppointment = { ...e.action.body, start: slot.start, end: slot.end };
+  if (body.provider_id) body.provider_id = slot.provider_id;
+  return { action: "update_appointment", id: e.action.id, body };
 }
 
-/** A reschedule into `slot`, at the appointment's version. */
+/** A reschedule into `slot`, at the appointment's version: to the slot's provider when it is another one. */
 export function rescheduleInto(a: Appointment, slot: Slot): DeskAction {
-  return { action: "update_appointment", id: a.id, body: { version: a.version, start: slot.start, end: slot.end } };
+  const body: UpdateAppointment = { version: a.version, start: slot.start, end: slot.end };
+  if (slot.provider_id !== a.provider_id) body.provider_id = slot.provider_id;
+  return { action: "update_appointment", id: a.id, body };
 }
 
 /** What a lookup's answer covers, for the line under it (nothing when it is the server's). */

@@ -147,5 +147,8 @@ describe("date bar", () => {
     expect(dayNotice(fetched, "live", null), "live, but not yet fetched again").toBe("Not live: as of 09:42");
     expect(dayNotice(view({ kind: "not_held" }), "offline", null)).toBe("This day is not available offline");
     expect(dayNotice(view({ kind: "not_held" }), "live", null)).toBe("Loading this day…");
+    const asked = view({ kind: "asked", at: new Date(2026, 11, 1, 9, 42).toISOString() });
+    expect(dayNotice(asked, "live", null), "just read from the clinic").toBeNull();
+    expect(dayNotice(asked, "offline", null)).toBe("Not live: as of 09:42");
   });
 });

@@ -110,6 +110,9 @@ export function dayNotice(view: DayView, connection: ConnState, liveDay: string 
       return connection === "live" && liveDay === view.day ? null : `Not live: ${asOf(view.held.at)}`;
     case "not_held":
       return connection === "live" ? "Loading this day…" : "This day is not available offline";
+    case "asked":
+      // Read from the clinic for a view of several days, not kept.
+      return connection === "live" ? null : `Not live: ${asOf(view.held.at)}`;
   }
 }
 

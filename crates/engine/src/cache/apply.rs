@@ -144,9 +144,11 @@ fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
             upsert(conn, Kind::Notification, &n.id, &ts(&n.created_at), n)
         }
         EventData::ThreadCreated(t) => upsert(conn, Kind::Thread, &t.id, &ts(&t.created_at), t),
-        // A patient this desk has no record of stays off it (minimum PHI).
-        EventData::PatientCreated(_) => Ok(()),
-        EventData::PatientUpdated(p) => correct_patient(conn, p),
+        // Only a patient the desk holds is written: one registered with their
+        // booking or walk-in (whose event follows it) gets their whole record
+        // in place of the name it carried; anyone else stays off this desk
+        // (minimum PHI).
+        EventData::PatientCreated(p) | EventData::PatientUpdated(p) => correct_patient(conn, p),
         EventData::HoursUpdated(h) => upsert(conn, Kind::Hours, &h.provider_id, &h.provider_id, h),
         EventData::AppointmentTypeUpdated(t) => {
             upsert(conn, Kind::AppointmentType, &t.id, &t.name, t)

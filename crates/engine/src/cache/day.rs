@@ -21,6 +21,35 @@ pub enum DayHeld {
     Fetched { at: DateTime<Utc> },
     /// Outside the window and never fetched: not available offline.
     NotHeld,
+    /// Outside the window and not kept: read from the clinic at `at` for a
+    /// view of several days (the week view) while live, so the desk holds no
+    /// more PHI than it shows one day at a time.
+    Asked { at: DateTime<Utc> },
+}
+
+/// How many days a week view shows.
+pub const WEEK_DAYS: usize = 7;
+
+/// The first and last of the days in `days` the cache does not hold: what a
+/// week view asks the clinic for. `None` when it holds them all.
+pub fn not_held(days: &[DayView]) -> Option<(NaiveDate, NaiveDate)> {
+    let mut missing = days.iter().filter(|d| d.held == DayHeld::NotHeld);
+    let first = missing.next()?.day;
+    let last = missing.next_back().map_or(first, |d| d.day);
+    Some((first, last))
+}
+
+/// Fills the days the cache does not hold with the clinic's answer for them
+/// (`found`: the appointments of those days, by start), read at `at`.
+pub fn fill_not_held(days: &mut [DayView], found: &[Appointment], at: DateTime<Utc>) {
+    for d in days.iter_mut().filter(|d| d.held == DayHeld::NotHeld) {
+        d.held = DayHeld::Asked { at };
+        d.appointments = found
+            .iter()
+            .filter(|a| a.start >= d.start && a.start < d.end)
+            .cloned()
+            .collect();
+    }
 }
 
 /// One clinic day's schedule.
@@ -76,5 +105,14 @@ impl Cache {
             held,
             appointments: self.appointments_between(start, end)?,
         })
+    }
+
+    /// [`WEEK_DAYS`] days from `first`, as [`Cache::day`] reads each.
+    pub fn week(&self, first: NaiveDate) -> Result<Vec<DayView>> {
+        first
+            .iter_days()
+            .take(WEEK_DAYS)
+            .map(|d| self.day(d))
+            .collect()
     }
 }

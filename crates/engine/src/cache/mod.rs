@@ -8,7 +8,7 @@
 //! (a gap is reported, so the caller replays instead).
 
 mod apply;
-mod day;
+pub(crate) mod day;
 pub mod outbox;
 
 pub use apply::{Applied, FETCHED_DAYS_KEPT};

@@ -579,3 +579,93 @@ fn a_patient_correction_reaches_the_records_that_name_them_and_no_stranger_is_st
     );
     assert_eq!(cache.last_seq().unwrap(), Some(4));
 }
+
+#[test]
+fn a_patient_registered_with_their_booking_is_held_whole_not_as_the_name_it_carried() {
+    let (_dir, _path, _key, mut cache) = open_temp();
+    cache
+        .replace_with_snapshot(&snapshot(0), Utc::now())
+        .unwrap();
+    let booked = appointment("a", "2026-11-22T10:00:00Z");
+    let registered = Patient {
+        id: booked.patient.id.clone(),
+        name: booked.patient.name.clone(),
+        initials: booked.patient.initials.clone(),
+        birth_date: "1980-03-12".parse().ok(),
+        phone: Some("+44 20 7946 0958".into()),
+        version: 1,
+    };
+    // The server sends the booking first, then the patient it registered.
+    cache
+        .apply_events(&[env(1, EventData::AppointmentCreated(booked.clone()))])
+        .unwrap();
+    let stub: Patient = cache.get(Kind::Patient, &registered.id).unwrap().unwrap();
+    assert_eq!(
+        (stub.phone, stub.version),
+        (None, 0),
+        "only the name so far"
+    );
+    cache
+        .apply_events(&[env(2, EventData::PatientCreated(registered.clone()))])
+        .unwrap();
+    assert_eq!(
+        cache.get::<Patient>(Kind::Patient, &registered.id).unwrap(),
+        Some(registered)
+    );
+}
+
+#[test]
+fn a_week_asks_only_for_the_days_it_does_not_hold_and_files_each_answer_under_its_day() {
+    let view = |day: &str, held: DayHeld| DayView {
+        day: day.parse().unwrap(),
+        start: t(&format!("{day}T00:00:00Z")),
+        end: t(&format!("{day}T00:00:00Z")) + chrono::Duration::days(1),
+        held,
+        appointments: vec![],
+    };
+    let held = appointment("kept", "2026-12-30T09:00:00Z");
+    let mut days = vec![
+        view("2026-12-30", DayHeld::Window),
+        view("2026-12-31", DayHeld::NotHeld),
+        view(
+            "2027-01-01",
+            DayHeld::Fetched {
+                at: t("2026-12-01T09:42:00Z"),
+            },
+        ),
+        view("2027-01-02", DayHeld::NotHeld),
+    ];
+    days[0].appointments.push(held.clone());
+    assert_eq!(
+        day::not_held(&days),
+        Some(("2026-12-31".parse().unwrap(), "2027-01-02".parse().unwrap()))
+    );
+    let found = [
+        appointment("a", "2026-12-31T08:00:00Z"),
+        appointment("b", "2026-12-31T23:59:00Z"),
+        appointment("c", "2027-01-02T00:00:00Z"),
+    ];
+    let at = t("2026-12-01T10:00:00Z");
+    day::fill_not_held(&mut days, &found, at);
+    let ids = |d: &DayView| {
+        d.appointments
+            .iter()
+            .map(|a| a.id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&days[0]),
+        ["kept"],
+        "a held day keeps what the cache has"
+    );
+    assert_eq!(
+        (ids(&days[1]), &days[1].held),
+        (vec!["a".into(), "b".into()], &DayHeld::Asked { at })
+    );
+    assert!(
+        ids(&days[2]).is_empty(),
+        "a fetched day is the cache's, not asked again"
+    );
+    assert_eq!(ids(&days[3]), ["c"]);
+    assert_eq!(day::not_held(&days), None, "nothing left to ask");
+}

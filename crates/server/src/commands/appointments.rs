@@ -26,14 +26,19 @@ impl Command for Book {
         conn: &Connection,
         ctx: &Ctx<'_>,
     ) -> Result<(Appointment, Vec<Outgoing>), ApiError> {
-        let a = appointments::create(conn, &ctx.caller.tenant, &self.0, ctx.now)?;
+        let (a, registered) = appointments::create(conn, &ctx.caller.tenant, &self.0, ctx.now)?;
         ctx.audit_change(
             conn,
             &a.patient.id,
             &format!("POST /api/appointments ({})", a.id),
         )?;
-        let ev = ctx.event(conn, EventData::AppointmentCreated(a.clone()))?;
-        Ok((a, vec![ev]))
+        let mut evs = vec![ctx.event(conn, EventData::AppointmentCreated(a.clone()))?];
+        // After the appointment, so a desk that now holds the patient has
+        // their whole record, not only the name the appointment carries.
+        if let Some(p) = registered {
+            evs.push(ctx.event(conn, EventData::PatientCreated(p))?);
+        }
+        Ok((a, evs))
     }
 }
 
@@ -48,12 +53,14 @@ impl Command for ChangeAppointment {
     const ROLES: &'static [Role] = CLINICAL;
     const WHAT: &'static str = "change appointments";
 
-    /// A doctor may set status or room, not reschedule or cancel.
+    /// A doctor may set status or room, not reschedule (to another time or
+    /// provider) or cancel.
     fn check(&self, caller: &Caller) -> Result<(), ApiError> {
         let c = &self.change;
         if caller.role == Role::Doctor
             && (c.start.is_some()
                 || c.end.is_some()
+                || c.provider_id.is_some()
                 || c.reason.is_some()
                 || c.status == Some(AppointmentStatus::Cancelled))
         {

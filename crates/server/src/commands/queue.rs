@@ -24,24 +24,30 @@ impl Command for Enqueue {
 
     fn run(self, conn: &Connection, ctx: &Ctx<'_>) -> Result<(CheckedIn, Vec<Outgoing>), ApiError> {
         let tenant = &ctx.caller.tenant;
-        let change = match &self.0 {
+        let (change, registered) = match &self.0 {
             CreateQueueEntry::CheckIn {
                 appointment_id,
                 priority,
-            } => queue::check_in(conn, tenant, appointment_id, *priority, ctx.now)?,
+            } => (
+                queue::check_in(conn, tenant, appointment_id, *priority, ctx.now)?,
+                None,
+            ),
             CreateQueueEntry::WalkIn {
                 provider_id,
                 patient_id,
                 patient,
                 priority,
             } => {
-                let p = patients::existing_or_new(
+                let (p, registered) = patients::existing_or_new(
                     conn,
                     tenant,
                     patient_id.as_deref(),
                     patient.as_ref(),
                 )?;
-                queue::walk_in(conn, tenant, provider_id, p, *priority, ctx.now)?
+                (
+                    queue::walk_in(conn, tenant, provider_id, p, *priority, ctx.now)?,
+                    registered,
+                )
             }
         };
         if let Some(p) = &change.entry.patient {
@@ -52,6 +58,10 @@ impl Command for Enqueue {
             )?;
         }
         let mut evs = queue_events(conn, ctx, &change)?;
+        // After the ticket, which makes the desks hold the patient (as when booking).
+        if let Some(p) = registered {
+            evs.push(ctx.event(conn, EventData::PatientCreated(p))?);
+        }
         evs.extend(arrival_notification(conn, ctx, &change.entry)?);
         Ok((
             CheckedIn {

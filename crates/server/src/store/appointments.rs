@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use frontdesk_protocol::api::{CreateAppointment, UpdateAppointment};
-use frontdesk_protocol::records::{Appointment, PatientRef};
+use frontdesk_protocol::records::{Appointment, Patient, PatientRef};
 use frontdesk_protocol::status::AppointmentStatus;
 use frontdesk_protocol::window::clinic_day;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -130,21 +130,26 @@ fn check_slot(
     Ok(None)
 }
 
-/// Books a new appointment (status `booked`), by the booking rules.
+/// Books a new appointment (status `booked`), by the booking rules; with the
+/// patient's whole record when the booking registered them.
 pub fn create(
     conn: &Connection,
     tenant: &str,
     req: &CreateAppointment,
     now: DateTime<Utc>,
-) -> Result<Appointment, ApiError> {
+) -> Result<(Appointment, Option<Patient>), ApiError> {
     check_times(req.start, req.end)?;
     check_reason(&req.reason)?;
     directory::provider(conn, tenant, &req.provider_id)?;
     if let Some(room) = &req.room_id {
         directory::check_room(conn, tenant, room)?;
     }
-    if let Some(t) = &req.type_id {
-        hours::appointment_type(conn, tenant, t)?;
+    if let Some(t) = &req.type_id
+        && !hours::appointment_type(conn, tenant, t)?.active
+    {
+        return Err(ApiError::invalid(format!(
+            "appointment type {t} is retired: book with a type in use"
+        )));
     }
     let overbook = overbook_reason(req.overbook, req.overbook_reason.as_deref())?;
     let (start, end) = (super::to_millis(req.start), super::to_millis(req.end));
@@ -157,7 +162,7 @@ pub fn create(
         overbook,
         now,
     )?;
-    let patient = patients::existing_or_new(
+    let (patient, registered) = patients::existing_or_new(
         conn,
         tenant,
         req.patient_id.as_deref(),
@@ -178,7 +183,7 @@ pub fn create(
         updated_at: now,
     };
     insert(conn, tenant, &a)?;
-    Ok(a)
+    Ok((a, registered))
 }
 
 /// Stores an appointment record as given (seeding and `create`).
@@ -322,7 +327,7 @@ pub fn update(
         ));
     }
     let mut a = before.clone();
-    if req.start.is_some() || req.end.is_some() {
+    if req.start.is_some() || req.end.is_some() || req.provider_id.is_some() {
         if !a.status.can_reschedule() {
             return Err(ApiError::InvalidTransition(format!(
                 "a {} appointment cannot be rescheduled",
@@ -332,7 +337,13 @@ pub fn update(
         a.start = super::to_millis(req.start.unwrap_or(a.start));
         a.end = super::to_millis(req.end.unwrap_or(a.end));
         check_times(a.start, a.end)?;
-        if (a.start, a.end) != (before.start, before.end) {
+        if let Some(provider) = &req.provider_id
+            && *provider != a.provider_id
+        {
+            directory::provider(conn, tenant, provider)?;
+            a.provider_id = provider.clone();
+        }
+        if (a.start, a.end, &a.provider_id) != (before.start, before.end, &before.provider_id) {
             let overbook = overbook_reason(req.overbook, req.overbook_reason.as_deref())?;
             a.overbook_reason = check_slot(
                 conn,
@@ -388,7 +399,7 @@ pub fn save(
     a.updated_at = now;
     super::exec(conn,
         "UPDATE appointments SET room_id = ?3, start = ?4, \"end\" = ?5, status = ?6, reason = ?7, version = ?8, updated_at = ?9,
-             overbook_reason = ?10
+             overbook_reason = ?10, provider_id = ?11
          WHERE tenant = ?1 AND id = ?2",
         params![
             tenant,
@@ -400,7 +411,8 @@ pub fn save(
             a.reason,
             a.version,
             fmt_ts(&a.updated_at),
-            a.overbook_reason
+            a.overbook_reason,
+            a.provider_id
         ],
     )?;
     Ok(())

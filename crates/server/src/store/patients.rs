@@ -257,27 +257,30 @@ pub fn by_id(conn: &Connection, tenant: &str, ids: &[String]) -> Result<Vec<Pati
     Ok(out)
 }
 
-/// An existing patient by id, or a new one from `new`; exactly one must be given.
+/// An existing patient by id, or a new one from `new`; exactly one must be
+/// given. The whole record comes back too when it is new, for the
+/// `patient.created` event that announces it.
 pub fn existing_or_new(
     conn: &Connection,
     tenant: &str,
     id: Option<&str>,
     new: Option<&NewPatient>,
-) -> Result<PatientRef, ApiError> {
-    let p = match (id, new) {
-        (Some(id), None) => get(conn, tenant, id)?,
-        (None, Some(new)) => create(conn, tenant, new)?,
+) -> Result<(PatientRef, Option<Patient>), ApiError> {
+    let (p, created) = match (id, new) {
+        (Some(id), None) => (get(conn, tenant, id)?, false),
+        (None, Some(new)) => (create(conn, tenant, new)?, true),
         _ => {
             return Err(ApiError::invalid(
                 "give exactly one of patient_id and patient",
             ));
         }
     };
-    Ok(PatientRef {
-        id: p.id,
-        name: p.name,
-        initials: p.initials,
-    })
+    let reference = PatientRef {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        initials: p.initials.clone(),
+    };
+    Ok((reference, created.then_some(p)))
 }
 
 /// The upper end of a prefix range over terms.

@@ -178,6 +178,126 @@ async fn outside_the_providers_hours_is_refused_and_reschedules_obey_the_same_ru
 }
 
 #[tokio::test]
+async fn a_reschedule_to_another_provider_obeys_that_providers_hours_and_bookings() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let (haddad, other) = (&d.clinic.providers[1], &d.clinic.providers[0]);
+    let mut at_haddad = booking(&d, at(3, 10, 0), 20);
+    at_haddad["provider_id"] = json!(haddad);
+    let (_, in_the_way) = d.post(&r, "/api/appointments", at_haddad).await;
+    let (_, a) = d
+        .post(&r, "/api/appointments", booking(&d, at(3, 10, 0), 20))
+        .await;
+    assert_eq!(a["provider_id"].as_str(), Some(other.as_str()), "{a}");
+    let path = format!("/api/appointments/{}", a["id"].as_str().unwrap());
+    // The same time with Dr. Haddad is taken there.
+    let (s, p) = d
+        .patch(&r, &path, json!({"version": 1, "provider_id": haddad}))
+        .await;
+    assert_eq!((s, p["type"].as_str()), (409, Some("slot-taken")), "{p}");
+    assert_eq!(p["appointment"]["id"], in_the_way["id"]);
+    assert!(
+        p["next_slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["provider_id"].as_str() == Some(haddad.as_str())),
+        "{p}"
+    );
+    // Inside Dr. Haddad's break (16:00–16:30) is outside their hours.
+    let (s, p) = d
+        .patch(&r, &path, json!({"version": 1, "provider_id": haddad, "start": at(3, 16, 0), "end": at(3, 16, 20)}))
+        .await;
+    assert_eq!((s, p["type"].as_str()), (422, Some("outside-hours")), "{p}");
+    // A provider of no clinic is refused; a doctor may not move it.
+    let (s, _) = d
+        .patch(&r, &path, json!({"version": 1, "provider_id": "nobody"}))
+        .await;
+    assert_eq!(s, 404);
+    let doc = d.login("doctor").await.access_token;
+    let (s, p) = d
+        .patch(&doc, &path, json!({"version": 1, "provider_id": haddad}))
+        .await;
+    assert_eq!(s, 403, "{p}");
+    // Into Dr. Haddad's free time: moved, announced, and the old time is free.
+    let mut events = d.socket(&r).await;
+    let (s, moved) = d
+        .patch(&r, &path, json!({"version": 1, "provider_id": haddad, "start": at(3, 11, 0), "end": at(3, 11, 20)}))
+        .await;
+    assert_eq!(s, 200, "{moved}");
+    assert_eq!(moved["provider_id"].as_str(), Some(haddad.as_str()));
+    assert_eq!(moved["version"], 2);
+    let ev = events.expect("appointment.updated").await;
+    assert_eq!(
+        ev["data"]["provider_id"].as_str(),
+        Some(haddad.as_str()),
+        "{ev}"
+    );
+    let (s, _) = d
+        .post(&r, "/api/appointments", booking(&d, at(3, 10, 0), 20))
+        .await;
+    assert_eq!(s, 201, "the old time with the first provider is free again");
+}
+
+#[tokio::test]
+async fn a_patient_registered_with_a_booking_or_a_walk_in_follows_it_whole_to_the_desks() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let mut desk = d.socket(&r).await;
+    let mut b = booking(&d, at(2, 10, 0), 20);
+    b["patient"] =
+        json!({"name": "Oona Field", "phone": "+353 1 555 0101", "birth_date": "1975-06-01"});
+    let (s, a) = d.post(&r, "/api/appointments", b).await;
+    assert_eq!(s, 201, "{a}");
+    let booked = desk.expect("appointment.created").await;
+    let registered = desk.expect("patient.created").await;
+    assert_eq!(
+        registered["seq"].as_u64(),
+        booked["seq"].as_u64().map(|n| n + 1),
+        "right after the booking"
+    );
+    assert_ne!(registered["redacted"].as_bool(), Some(true), "{registered}");
+    assert_eq!(registered["data"]["id"], a["patient"]["id"]);
+    assert_eq!(registered["data"]["phone"], "+353 1 555 0101");
+    assert_eq!(registered["data"]["birth_date"], "1975-06-01");
+    // A walk-in registered at the desk: after their ticket.
+    let (s, w) = d
+        .post(
+            &r,
+            "/api/queue",
+            json!({"provider_id": d.clinic.providers[0], "patient": {"name": "Pia Walker", "phone": "+353 1 555 0202"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+    let ticket = desk.expect("queue.updated").await;
+    let registered = desk.expect("patient.created").await;
+    assert!(registered["seq"].as_u64() > ticket["seq"].as_u64());
+    assert_eq!(
+        registered["data"]["phone"], "+353 1 555 0202",
+        "{registered}"
+    );
+    // Booking or seating someone already registered announces no patient.
+    let mut again = booking(&d, at(2, 11, 0), 20);
+    again.as_object_mut().unwrap().remove("patient");
+    again["patient_id"] = a["patient"]["id"].clone();
+    assert_eq!(d.post(&r, "/api/appointments", again).await.0, 201);
+    let (s, _) = d
+        .post(
+            &r,
+            "/api/queue",
+            json!({"provider_id": d.clinic.providers[0], "patient_id": a["patient"]["id"]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("queue.updated") {
+        let (name, _) = desk.next_within(WAIT).await.expect("the walk-in's ticket");
+        seen.push(name);
+    }
+    assert!(!seen.iter().any(|n| n == "patient.created"), "{seen:?}");
+}
+
+#[tokio::test]
 async fn two_desks_booking_one_slot_at_the_same_moment_exactly_one_wins_a_thousand_times() {
     let d = demo_server(|_| {}).await;
     let reception = d.login("reception").await.access_token;
@@ -368,6 +488,17 @@ async fn free_slots_follow_bookings_hours_exceptions_and_types() {
             .all(|w| instant(&w[0]["start"]) <= instant(&w[1]["start"]))
     );
     assert!(instant(&next[0]["start"]) >= Utc::now() - Duration::minutes(1));
+    // Across all providers: both demo providers' free time is offered.
+    let (_, more) = d
+        .get(&r, &format!("/api/slots/next?type_id={tid}&limit=20"))
+        .await;
+    let providers: std::collections::BTreeSet<&str> = more["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["provider_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers.len(), 2, "{more}");
     let (s, retired) = d
         .patch(
             &admin,
@@ -376,6 +507,15 @@ async fn free_slots_follow_bookings_hours_exceptions_and_types() {
         )
         .await;
     assert_eq!((s, retired["active"].as_bool()), (200, Some(false)));
+    // A retired type is no longer booked.
+    let mut with_type = booking(&d, instant(&next[0]["start"]), 45);
+    with_type["provider_id"] = next[0]["provider_id"].clone();
+    with_type["type_id"] = json!(tid);
+    let (s, p) = d.post(&r, "/api/appointments", with_type).await;
+    assert!(
+        (s == 400 || s == 422) && p["detail"].as_str().unwrap().contains("retired"),
+        "{s} {p}"
+    );
     let (_, types) = d.get(&r, "/api/appointment-types").await;
     assert!(
         types
@@ -501,6 +641,25 @@ async fn patients_are_found_registered_once_and_corrected_at_their_version() {
     assert_eq!(d.get(&other, &path).await.0, 404);
     let (_, theirs) = d.get(&other, "/api/patients?q=zoe").await;
     assert_eq!(theirs["patients"].as_array().unwrap().len(), 0);
+    // At most 50 a page, whatever the desk asks for.
+    for i in 0..55 {
+        let (s, _) = d
+            .post(
+                &r,
+                "/api/patients",
+                json!({"name": format!("Quillon Vey{i}")}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let (s, page) = d.get(&r, "/api/patients?q=quillon&limit=100").await;
+    assert_eq!(s, 200);
+    assert_eq!(page["patients"].as_array().unwrap().len(), 50, "{page}");
+    assert_eq!(page["next_offset"], 50);
+    let (_, rest) = d
+        .get(&r, "/api/patients?q=quillon&limit=100&offset=50")
+        .await;
+    assert_eq!(rest["patients"].as_array().unwrap().len(), 5);
 }
 
 #[tokio::test]

@@ -212,11 +212,13 @@ async fn every_mutation_appends_one_gap_free_event_per_change() {
         kinds,
         [
             "appointment.created",
+            "patient.created", // registered with the booking
             "appointment.updated",
             "appointment.updated", // check-in: arrived
             "queue.updated",
             "notification.created",
-            "queue.updated", // walk-in
+            "queue.updated",   // walk-in
+            "patient.created", // registered with the walk-in
             "notification.created",
             "queue.called",
             "appointment.updated", // in_room
@@ -238,19 +240,19 @@ async fn every_mutation_appends_one_gap_free_event_per_change() {
         assert!(e["id"].as_str().unwrap().len() >= 32);
     }
     // The receptionist sees her own message, but not the doctors' notifications.
-    assert!(events[4]["redacted"].as_bool().unwrap() && events[4]["data"].is_null());
-    assert_eq!(events[12]["data"]["body"], "Mrs K. is here");
+    assert!(events[5]["redacted"].as_bool().unwrap() && events[5]["data"].is_null());
+    assert_eq!(events[14]["data"]["body"], "Mrs K. is here");
     // The doctor sees her own notification in full.
     let doc_events = events_after(&d, &doc, 0).await;
-    assert_eq!(doc_events[4]["data"]["kind"], "patient.arrived");
-    assert_eq!(doc_events[4]["data"]["urgency"], "normal");
-    assert_eq!(doc_events[4]["actor"], "system");
+    assert_eq!(doc_events[5]["data"]["kind"], "patient.arrived");
+    assert_eq!(doc_events[5]["data"]["urgency"], "normal");
+    assert_eq!(doc_events[5]["actor"], "system");
 
     // Snapshot reflects the same seq and the same records the events carry.
     let snap = d.snapshot(&r).await;
-    assert_eq!(snap["seq"], 15);
+    assert_eq!(snap["seq"], 17);
     assert_eq!(find(&snap, "appointments", "id", &id)["status"], "arrived");
-    let last = &events[14]["data"];
+    let last = &events[16]["data"];
     assert_eq!(
         find(&snap, "appointments", "id", last["id"].as_str().unwrap()),
         last
@@ -355,7 +357,8 @@ async fn idempotent_repeat_returns_the_first_answer_and_changes_nothing() {
         .await;
     assert_eq!((s1, s2), (201, 201));
     assert_eq!(a1, a2);
-    assert_eq!(events_after(&d, &r, 0).await.len(), 1);
+    // The booking and the patient it registered, once.
+    assert_eq!(events_after(&d, &r, 0).await.len(), 2);
     let replayed = d
         .http
         .post(d.url("/api/appointments"))
@@ -419,7 +422,8 @@ async fn idempotent_repeat_returns_the_first_answer_and_changes_nothing() {
         .post(&r, &format!("/api/threads/{thread}/messages"), m)
         .await;
     assert_eq!(m1["id"], m2["id"]);
-    assert_eq!(events_after(&d, &r, 0).await.len(), 3);
+    // Two bookings with their new patients, and the message once.
+    assert_eq!(events_after(&d, &r, 0).await.len(), 5);
 }
 
 #[tokio::test]
@@ -457,8 +461,9 @@ async fn stale_version_gets_409_with_the_current_record() {
         )
         .await;
     assert_eq!((s, p["current"]["id"].as_str()), (409, q["id"].as_str()));
-    // Nothing was appended for the refusals.
-    assert_eq!(events_after(&d, &r, 0).await.len(), 2);
+    // Nothing was appended for the refusals (the booking, its new patient
+    // and the confirmation are all there is).
+    assert_eq!(events_after(&d, &r, 0).await.len(), 3);
 }
 
 #[tokio::test]
@@ -748,6 +753,7 @@ async fn updates_that_change_nothing_append_nothing() {
         kinds,
         [
             "appointment.created",
+            "patient.created",
             "message.created",
             "message.created",
             "thread.read"
@@ -938,8 +944,9 @@ async fn events_about_appointments_outside_the_window_reach_desks_redacted() {
     let back = move_to(2).await;
     assert_eq!(back["data"]["patient"]["name"], "Ida Window");
 
-    // A replay says the same, by the window of the moment it is asked.
-    let seq = created["seq"].as_u64().unwrap();
+    // A replay says the same, by the window of the moment it is asked (from
+    // after the patient registered with the booking).
+    let seq = created["seq"].as_u64().unwrap() + 1;
     let (_, page) = d
         .get(&r, &format!("/api/events?after={}&limit=10", seq))
         .await;
@@ -998,7 +1005,7 @@ async fn any_day_is_read_on_demand_a_page_at_a_time_with_its_patients() {
             .await;
         assert_eq!(s, 200, "{page}");
         pages += 1;
-        assert_eq!(page["seq"], 6);
+        assert_eq!(page["seq"], 12, "six bookings, each with its new patient");
         for a in page["appointments"].as_array().unwrap() {
             seen.push(a["patient"]["name"].as_str().unwrap().to_owned());
         }
