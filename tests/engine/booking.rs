@@ -285,3 +285,52 @@ async fn a_week_outside_the_window_is_read_from_the_clinic_while_live_and_not_ke
     assert!(week[1..].iter().all(|d| d.held == DayHeld::NotHeld));
     assert!(week[2].appointments.is_empty());
 }
+
+#[tokio::test]
+async fn a_returning_patient_booked_at_another_desk_is_found_offline_by_phone_and_birth_date() {
+    let clinic = Clinic::start(|_| {}).await;
+    let proxy = FaultyProxy::start(clinic.addr).await;
+    let mut me = Client::sign_in(&proxy.url(), "reception").await;
+    me.wait_state(ConnState::Live).await;
+    let tomorrow = day(1);
+    me.wait_cache("the window filled", |c| {
+        c.day(tomorrow).unwrap().held == DayHeld::Window
+    })
+    .await;
+    // Registered long ago, held by no desk; today booked from another desk.
+    let other = Desk::login(&clinic.url(), "admin").await;
+    let (s, ruth) = other
+        .post(
+            "/api/patients",
+            json!({"name": "Ruth Returning", "phone": "+1 555 0199", "birth_date": "1950-02-03"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{ruth}");
+    let (s, a) = other
+        .post(
+            "/api/appointments",
+            json!({"patient_id": ruth["id"], "provider_id": clinic.clinic.providers[0],
+                   "start": at(2, 10, 0), "end": at(2, 10, 20), "reason": "Follow-up"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let id = ruth["id"].as_str().unwrap().to_owned();
+    me.wait_cache("the patient held whole", move |c| {
+        c.get::<Patient>(Kind::Patient, &id)
+            .unwrap()
+            .is_some_and(|p| p.phone.as_deref() == Some("+1 555 0199"))
+    })
+    .await;
+
+    // Offline, the desk still finds her by what callers give.
+    proxy.set_blocked(true);
+    me.wait_state(ConnState::Reconnecting).await;
+    for typed in ["0199", "03/02/1950", "returning 3 Feb 1950"] {
+        let found = me.handle.search_patients(typed, 0).await.unwrap();
+        assert_eq!(found.source, Source::Cache);
+        assert!(
+            found.patients.iter().any(|p| p.name == "Ruth Returning"),
+            "{typed}: {found:?}"
+        );
+    }
+}

@@ -200,6 +200,7 @@ mod tests {
             data: serde_json::to_value(e).unwrap(),
             redacted: false,
             evict: None,
+            patient: None,
         }
     }
 

@@ -381,6 +381,7 @@ mod tests {
             data: data.to_value(),
             redacted: false,
             evict: None,
+            patient: None,
         }
     }
 

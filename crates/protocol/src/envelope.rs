@@ -82,6 +82,12 @@ pub struct Envelope {
     /// client's sync window (§8.7), and the client deletes its copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evict: Option<Evict>,
+    /// On a whole event about an appointment or a ticket: the patient it
+    /// names, their whole record as it is now, so a desk that comes to hold
+    /// them through this event has their details (phone, birth date) and
+    /// not only the name the record carries. Never on a redacted event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<Patient>,
 }
 
 /// A record a client must delete from its cache: it moved out of the sync
@@ -209,6 +215,7 @@ impl Envelope {
             data: Value::Null,
             redacted: true,
             evict: None,
+            patient: None,
             ..self.clone()
         }
     }

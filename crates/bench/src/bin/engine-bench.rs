@@ -305,6 +305,7 @@ fn apply_throughput(n: usize) -> anyhow::Result<f64> {
                 data: data.to_value(),
                 redacted: false,
                 evict: None,
+                patient: None,
             }
         })
         .collect();

@@ -45,8 +45,25 @@ fn marker_id(m: &ReadMarker) -> String {
     format!("{}/{}", m.thread_id, m.user_id)
 }
 
-/// Adds a patient seen only as a reference (a walk-in) if the cache lacks it.
-fn remember_patient(conn: &Connection, p: &PatientRef) -> Result<()> {
+/// Holds the patient a record names: their whole record when the event
+/// brought it (`Envelope::patient`; an older copy is replaced, a newer one
+/// kept), otherwise only the reference, if the cache has nothing of them.
+fn remember_patient(conn: &Connection, p: &PatientRef, whole: Option<&Patient>) -> Result<()> {
+    if let Some(whole) = whole.filter(|w| w.id == p.id) {
+        run(
+            conn,
+            "INSERT INTO records (kind, id, sort, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (kind, id) DO UPDATE SET sort = excluded.sort, data = excluded.data
+             WHERE json_extract(records.data, '$.version') <= json_extract(excluded.data, '$.version')",
+            rusqlite::params![
+                Kind::Patient.as_str(),
+                whole.id,
+                whole.name,
+                serde_json::to_string(whole)?
+            ],
+        )?;
+        return Ok(());
+    }
     let patient = Patient {
         id: p.id.clone(),
         name: p.name.clone(),
@@ -129,12 +146,12 @@ fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
         EventData::AppointmentCreated(a)
         | EventData::AppointmentUpdated(a)
         | EventData::AppointmentCancelled(a) => {
-            remember_patient(conn, &a.patient)?;
+            remember_patient(conn, &a.patient, env.patient.as_ref())?;
             upsert(conn, Kind::Appointment, &a.id, &ts(&a.start), a)
         }
         EventData::QueueUpdated(q) | EventData::QueueCalled(q) => {
             if let Some(p) = &q.patient {
-                remember_patient(conn, p)?;
+                remember_patient(conn, p, env.patient.as_ref())?;
             }
             upsert(conn, Kind::Queue, &q.id, &ts(&q.arrived_at), q)
         }

@@ -89,6 +89,7 @@ fn env(seq: u64, data: EventData) -> Envelope {
         data: data.to_value(),
         redacted: false,
         evict: None,
+        patient: None,
     }
 }
 
@@ -668,4 +669,49 @@ fn a_week_asks_only_for_the_days_it_does_not_hold_and_files_each_answer_under_it
     );
     assert_eq!(ids(&days[3]), ["c"]);
     assert_eq!(day::not_held(&days), None, "nothing left to ask");
+}
+
+#[test]
+fn a_patient_first_held_through_an_event_is_held_whole_and_never_older() {
+    let (_dir, _path, _key, mut cache) = open_temp();
+    cache
+        .replace_with_snapshot(&snapshot(0), Utc::now())
+        .unwrap();
+    let booked = appointment("a", "2026-11-22T10:00:00Z");
+    let whole = |version: u64, phone: &str| Patient {
+        id: booked.patient.id.clone(),
+        name: booked.patient.name.clone(),
+        initials: booked.patient.initials.clone(),
+        birth_date: "1961-07-04".parse().ok(),
+        phone: Some(phone.into()),
+        version,
+    };
+    let with_patient = |seq: u64, data: EventData, p: Option<Patient>| Envelope {
+        patient: p,
+        ..env(seq, data)
+    };
+    // Booked at another desk for a returning patient this desk did not hold.
+    cache
+        .apply_events(&[with_patient(
+            1,
+            EventData::AppointmentCreated(booked.clone()),
+            Some(whole(3, "+1 555 0103")),
+        )])
+        .unwrap();
+    let held = |c: &Cache| c.get::<Patient>(Kind::Patient, &booked.patient.id).unwrap();
+    assert_eq!(held(&cache), Some(whole(3, "+1 555 0103")));
+    // A later event without the record, or with an older one, keeps it.
+    let mut moved = booked.clone();
+    moved.version = 2;
+    cache
+        .apply_events(&[
+            with_patient(2, EventData::AppointmentUpdated(moved.clone()), None),
+            with_patient(
+                3,
+                EventData::AppointmentUpdated(moved),
+                Some(whole(2, "+1 555 0102")),
+            ),
+        ])
+        .unwrap();
+    assert_eq!(held(&cache), Some(whole(3, "+1 555 0103")));
 }

@@ -239,6 +239,7 @@ impl FakeClinic {
             data: data.to_value(),
             redacted: false,
             evict: None,
+            patient: None,
         };
         self.events.insert(env.seq, env.clone());
         let frames = self.broadcast(&env.kind, json!(env));

@@ -109,6 +109,8 @@ fn for_board(env: &Envelope) -> Option<Envelope> {
     Some(Envelope {
         data,
         actor: "system".into(),
+        // A board shows no patient: not the ticket's, not the event's.
+        patient: None,
         ..env.clone()
     })
 }

@@ -2,10 +2,11 @@
 //! tenant's next `seq`, inside the transaction that made the change.
 
 use super::scope::{self, Reach, Scope};
-use super::{fmt_ts, parse_ts};
+use super::{fmt_ts, parse_ts, patients};
 use crate::error::ApiError;
 use chrono::{DateTime, NaiveDate, Utc};
 use frontdesk_protocol::envelope::{Envelope, EventData};
+use frontdesk_protocol::records::Patient;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A committed event and who may see its content.
@@ -68,7 +69,7 @@ pub fn append_moved(
         )
         .optional()?
         .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant}")))?;
-    let envelope = Envelope {
+    let mut envelope = Envelope {
         seq,
         id: uuid::Uuid::new_v4().to_string(),
         kind: data.kind().to_owned(),
@@ -78,6 +79,7 @@ pub fn append_moved(
         data: data.to_value(),
         redacted: false,
         evict: None,
+        patient: None,
     };
     let audience_json = audience.as_ref().map(serde_json::to_string).transpose()?;
     super::exec(
@@ -95,6 +97,8 @@ pub fn append_moved(
             moved_from.as_ref().map(fmt_ts)
         ],
     )?;
+    // Not stored: a replay attaches the patient's record as it is then.
+    envelope.patient = named_patient(conn, tenant, &envelope)?;
     let scope = Scope::of(conn, tenant, now)?;
     let (reach, watched_days) = reach_of(conn, &scope, &envelope, moved_from)?;
     Ok(Outgoing {
@@ -103,6 +107,21 @@ pub fn append_moved(
         reach,
         watched_days,
     })
+}
+
+/// The whole record of the patient an appointment or ticket event names
+/// ([`Envelope::patient`]); none for any other event. Redaction removes it
+/// with the data.
+fn named_patient(
+    conn: &Connection,
+    tenant: &str,
+    env: &Envelope,
+) -> Result<Option<Patient>, ApiError> {
+    let about_a_record = env.kind.starts_with("appointment.") || env.kind.starts_with("queue.");
+    match env.data["patient"]["id"].as_str() {
+        Some(id) if about_a_record => patients::find(conn, tenant, id),
+        _ => Ok(None),
+    }
 }
 
 /// How `env` reaches staff in `scope`, and the days whose watchers get it
@@ -205,6 +224,7 @@ pub fn page(
                 data: serde_json::Value::Null,
                 redacted: false,
                 evict: None,
+                patient: None,
             },
             data,
             audience,
@@ -224,7 +244,11 @@ pub fn page(
             reach,
             watched_days: Vec::new(),
         };
-        events.push(out.visible_to(viewer));
+        let mut shown = out.visible_to(viewer);
+        if !shown.redacted {
+            shown.patient = named_patient(&tx, tenant, &shown)?;
+        }
+        events.push(shown);
     }
     drop(stmt);
     tx.commit()?;

@@ -232,14 +232,18 @@ pub fn update(
 
 /// One patient of a tenant, or `NotFound`.
 pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<Patient, ApiError> {
-    super::one(
+    find(conn, tenant, id)?.ok_or_else(|| ApiError::NotFound(format!("patient {id}")))
+}
+
+/// A patient of a tenant, if there is one with this id.
+pub fn find(conn: &Connection, tenant: &str, id: &str) -> Result<Option<Patient>, ApiError> {
+    Ok(super::one(
         conn,
         &format!("SELECT {COLUMNS} FROM patients WHERE tenant = ?1 AND id = ?2"),
         params![tenant, id],
         row,
     )
-    .optional()?
-    .ok_or_else(|| ApiError::NotFound(format!("patient {id}")))
+    .optional()?)
 }
 
 /// The patients of a tenant with these ids (unknown ids are skipped), by name.

@@ -298,6 +298,60 @@ async fn a_patient_registered_with_a_booking_or_a_walk_in_follows_it_whole_to_th
 }
 
 #[tokio::test]
+async fn an_appointment_event_brings_the_whole_patient_to_the_desks_it_reaches_whole() {
+    let d = demo_server(|_| {}).await;
+    let r = d.login("reception").await.access_token;
+    let mut desk = d.socket(&r).await;
+    // A returning patient, registered long ago: no desk holds them.
+    let (s, p) = d
+        .post(
+            &r,
+            "/api/patients",
+            json!({"name": "Ruth Returning", "phone": "+1 555 0199", "birth_date": "1950-02-03"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let before = desk.expect("patient.created").await["seq"]
+        .as_u64()
+        .unwrap();
+    let book = |start| {
+        let mut b = booking(&d, start, 20);
+        b.as_object_mut().unwrap().remove("patient");
+        b["patient_id"] = p["id"].clone();
+        b
+    };
+    assert_eq!(
+        d.post(&r, "/api/appointments", book(at(2, 10, 0))).await.0,
+        201
+    );
+    let near = desk.expect("appointment.created").await;
+    assert_eq!(near["patient"]["id"], p["id"]);
+    assert_eq!(near["patient"]["phone"], "+1 555 0199");
+    assert_eq!(near["patient"]["birth_date"], "1950-02-03");
+    // Outside the window the event is redacted, and carries no patient.
+    assert_eq!(
+        d.post(&r, "/api/appointments", book(at(60, 10, 0))).await.0,
+        201
+    );
+    let far = desk.expect("appointment.created").await;
+    assert_eq!(far["redacted"], true);
+    assert!(far.get("patient").is_none(), "{far}");
+    // A replay brings the record as it is when replayed.
+    let path = format!("/api/patients/{}", p["id"].as_str().unwrap());
+    let (s, _) = d
+        .patch(&r, &path, json!({"version": 1, "phone": "+1 555 0200"}))
+        .await;
+    assert_eq!(s, 200);
+    let (_, page) = d
+        .get(&r, &format!("/api/events?after={before}&limit=10"))
+        .await;
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events[0]["patient"]["phone"], "+1 555 0200", "{page}");
+    assert_eq!(events[0]["patient"]["version"], 2);
+    assert!(events[1].get("patient").is_none(), "{page}");
+}
+
+#[tokio::test]
 async fn two_desks_booking_one_slot_at_the_same_moment_exactly_one_wins_a_thousand_times() {
     let d = demo_server(|_| {}).await;
     let reception = d.login("reception").await.access_token;
