@@ -580,6 +580,26 @@ async fn a_doctor_sees_their_own_queue_their_patients_and_who_is_around() {
     app.close().await;
 }
 
+/// Opens the patient search (its button), types `query` and opens the first
+/// result once `name` is among them.
+async fn open_patient(app: &Desktop, query: &str, name: &str) {
+    app.find("[data-testid=find-patient]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.fill("patient-query", query).await;
+    app.wait_texts("[data-testid=patient-result]", "the patient found", |t| {
+        t.iter().any(|s| s.contains(name))
+    })
+    .await;
+    app.find("[data-testid=patient-result]")
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Puts `day` (`YYYY-MM-DD`) in the date bar's picker, as a user choosing it.
 async fn pick_day(app: &Desktop, day: chrono::NaiveDate) {
     set_input(app, "[data-testid=day-picker]", &day.to_string()).await;
@@ -686,21 +706,7 @@ async fn finds_a_patient_and_books_a_free_slot_on_another_day_that_another_desk_
     app.find("[data-testid=appointment]").await;
 
     // Find the patient by part of their name, accents aside, and open their record.
-    app.find("[data-testid=find-patient]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    app.fill("patient-query", "fernan").await;
-    app.wait_texts("[data-testid=patient-result]", "the patient found", |t| {
-        t.iter().any(|s| s.contains("Luis Fernández"))
-    })
-    .await;
-    app.find("[data-testid=patient-result]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    open_patient(&app, "fernan", "Luis Fernández").await;
     app.wait_texts(
         "[data-testid=patient-card] h2",
         "the patient's record",
@@ -790,21 +796,7 @@ async fn finds_a_patient_and_books_a_free_slot_on_another_day_that_another_desk_
     .await;
     app.screenshot("week").await;
     // Their record lists it among the upcoming appointments, the past apart.
-    app.find("[data-testid=find-patient]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    app.fill("patient-query", "fernan").await;
-    app.wait_texts("[data-testid=patient-result]", "the patient found", |t| {
-        t.iter().any(|s| s.contains("Luis Fernández"))
-    })
-    .await;
-    app.find("[data-testid=patient-result]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    open_patient(&app, "fernan", "Luis Fernández").await;
     app.wait_texts(
         "[data-testid=upcoming] li",
         "the booking among the upcoming",

@@ -221,8 +221,9 @@ async fn an_offline_booking_that_meets_a_taken_slot_is_kept_with_three_free_slot
     .await;
 }
 
-#[tokio::test]
-async fn a_week_outside_the_window_is_read_from_the_clinic_while_live_and_not_kept() {
+/// The reception desk signed in through a proxy (to be cut off later), live,
+/// with its whole sync window filled (the demo's 30 days ahead).
+async fn desk_with_its_window() -> (Clinic, FaultyProxy, Client) {
     let clinic = Clinic::start(|_| {}).await;
     let proxy = FaultyProxy::start(clinic.addr).await;
     let mut me = Client::sign_in(&proxy.url(), "reception").await;
@@ -232,6 +233,13 @@ async fn a_week_outside_the_window_is_read_from_the_clinic_while_live_and_not_ke
         c.day(last_of_window).unwrap().held == DayHeld::Window
     })
     .await;
+    (clinic, proxy, me)
+}
+
+#[tokio::test]
+async fn a_week_outside_the_window_is_read_from_the_clinic_while_live_and_not_kept() {
+    let (clinic, proxy, mut me) = desk_with_its_window().await;
+    let last_of_window = day(30);
     // Another desk books two days past the window's end, for a new patient.
     let admin = Desk::login(&clinic.url(), "admin").await;
     let (s, far) = admin
@@ -288,15 +296,7 @@ async fn a_week_outside_the_window_is_read_from_the_clinic_while_live_and_not_ke
 
 #[tokio::test]
 async fn a_returning_patient_booked_at_another_desk_is_found_offline_by_phone_and_birth_date() {
-    let clinic = Clinic::start(|_| {}).await;
-    let proxy = FaultyProxy::start(clinic.addr).await;
-    let mut me = Client::sign_in(&proxy.url(), "reception").await;
-    me.wait_state(ConnState::Live).await;
-    let tomorrow = day(1);
-    me.wait_cache("the window filled", |c| {
-        c.day(tomorrow).unwrap().held == DayHeld::Window
-    })
-    .await;
+    let (clinic, proxy, mut me) = desk_with_its_window().await;
     // Registered long ago, held by no desk; today booked from another desk.
     let other = Desk::login(&clinic.url(), "admin").await;
     let (s, ruth) = other
