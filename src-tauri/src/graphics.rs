@@ -30,12 +30,13 @@ use std::path::{Path, PathBuf};
 /// not a GPU, so nothing opens a driver for it.
 const NO_RENDER_NODE: &str = "/dev/null";
 
-/// Whether GTK will run on Wayland: a Wayland display is there and GTK is
-/// not told to use X11.
+/// Whether GTK will run on Wayland: a Wayland session or display is there
+/// and GTK is not told to use X11.
 fn wayland(current: &impl Fn(&str) -> Option<OsString>) -> bool {
     let has = |k: &str| current(k).is_some_and(|v| !v.is_empty());
+    let session = current("XDG_SESSION_TYPE").is_some_and(|v| v == "wayland");
     let backend = current("GDK_BACKEND").unwrap_or_default();
-    has("WAYLAND_DISPLAY") && !backend.to_string_lossy().starts_with("x11")
+    (has("WAYLAND_DISPLAY") || session) && !backend.to_string_lossy().starts_with("x11")
 }
 
 /// The environment variables to set before GTK starts, given the ones already
@@ -168,6 +169,10 @@ mod tests {
         assert_eq!(value(&x11, "GDK_GL").unwrap(), "disable");
         let empty = environment(env(&[("WAYLAND_DISPLAY", "")]), &[]);
         assert_eq!(value(&empty, "GDK_GL").unwrap(), "disable");
+        // GTK finds the session's display even when the variable is missing.
+        assert!(environment(env(&[("XDG_SESSION_TYPE", "wayland")]), &[]).is_empty());
+        let x11_session = environment(env(&[("XDG_SESSION_TYPE", "x11")]), &[]);
+        assert_eq!(value(&x11_session, "GDK_GL").unwrap(), "disable");
     }
 
     #[test]

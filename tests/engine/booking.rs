@@ -274,6 +274,23 @@ async fn a_week_outside_the_window_is_read_from_the_clinic_while_live_and_not_ke
         "the day of the booking"
     );
     assert!(week[1].appointments.iter().all(|a| a.start < week[1].end));
+    // Read again at once (as the view does at every schedule change): the same
+    // answer, not another read of the clinic (one day fetch in the audit trail).
+    let again = me.handle.week(last_of_window).await.unwrap();
+    assert_eq!(again, week);
+    let report = admin
+        .get(&format!(
+            "/api/audit?patient_id={}",
+            far["patient"]["id"].as_str().unwrap()
+        ))
+        .await;
+    let fetches = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["access"] == "day_fetch")
+        .count();
+    assert_eq!(fetches, 1, "{report}");
     // …and not kept: neither the appointment nor its patient is on this PC.
     let cache = me.handle.reader().unwrap();
     assert!(!appointments(&cache).iter().any(|a| a.id == far["id"]));

@@ -25,6 +25,7 @@ use crate::supervisor::ConnState;
 use crate::unlock::{self, UnlockGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 use frontdesk_protocol::api::{NewPatient, TokenResponse};
+use frontdesk_protocol::records::Appointment;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
@@ -134,6 +135,8 @@ pub struct EngineHandle {
     startup_warnings: Arc<Vec<String>>,
     logged_out: Arc<AtomicBool>,
     unlock_guard: Arc<std::sync::Mutex<UnlockGuard>>,
+    /// The week view's last answer from the clinic (see [`day::ASKED_FRESH`]).
+    asked_week: Arc<std::sync::Mutex<Option<day::AskedWeek>>>,
 }
 
 /// The desk core as the app runs it: over the SQLCipher cache.
@@ -410,35 +413,70 @@ impl EngineHandle {
     /// its cache; while live, the others as the clinic has them now
     /// ([`crate::cache::DayHeld::Asked`], not kept); offline they stay not
     /// held.
+    /// An answer less than [`day::ASKED_FRESH`] old for the same days is
+    /// shown again; a clinic too busy to answer (429) leaves them not held.
     pub async fn week(&self, first: NaiveDate) -> Result<Vec<DayView>> {
         let mut days = self.reader()?.week(first)?;
-        let Some((from, to)) = day::not_held(&days) else {
+        let Some(range) = day::not_held(&days) else {
             return Ok(days);
         };
         let Some(token) = self.live_token().await? else {
             return Ok(days);
         };
+        let now = self.config.clock.now().utc();
+        let kept = self.asked_week.lock().ok().and_then(|mut k| {
+            k.take_if(|w| !w.serves(range, now));
+            k.clone()
+        });
+        let answer = match kept {
+            Some(answer) => answer,
+            None => {
+                let Some(found) = self.appointments_of(&token, range).await? else {
+                    return Ok(days);
+                };
+                let answer = day::AskedWeek {
+                    from: range.0,
+                    to: range.1,
+                    at: now,
+                    found,
+                };
+                if let Ok(mut k) = self.asked_week.lock() {
+                    *k = Some(answer.clone());
+                }
+                answer
+            }
+        };
+        day::fill_not_held(&mut days, &answer.found, answer.at);
+        Ok(days)
+    }
+
+    /// The clinic's appointments of the days `from..=to`, every page; `None`
+    /// when it cannot answer now (offline, a server error, too busy).
+    async fn appointments_of(
+        &self,
+        token: &str,
+        (from, to): (NaiveDate, NaiveDate),
+    ) -> Result<Option<Vec<Appointment>>> {
         let mut found = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let asked = self
                 .api
-                .appointments(&token, from, to, cursor.as_deref())
+                .appointments(token, from, to, cursor.as_deref())
                 .await;
             match Asked::from_result(asked) {
                 Asked::Answer(page) => {
                     found.extend(page.appointments);
                     match page.next {
                         Some(next) => cursor = Some(next),
-                        None => break,
+                        None => return Ok(Some(found)),
                     }
                 }
+                Asked::Refused(EngineError::Server(p)) if p.status == 429 => return Ok(None),
                 Asked::Refused(e) => return Err(e),
-                Asked::Unavailable => return Ok(days),
+                Asked::Unavailable => return Ok(None),
             }
         }
-        day::fill_not_held(&mut days, &found, self.config.clock.now().utc());
-        Ok(days)
     }
 
     /// Free slots of `minutes` on clinic days `first..=last` for one provider
@@ -684,6 +722,7 @@ pub async fn start(
         startup_warnings: Arc::new(warnings),
         logged_out: Arc::new(AtomicBool::new(false)),
         unlock_guard: Arc::default(),
+        asked_week: Arc::default(),
     })
 }
 

@@ -395,7 +395,8 @@ pub struct AuditRow {
     pub login_id: Option<String>,
     /// The client's address, when known.
     pub address: Option<String>,
-    /// `snapshot`, `day_fetch`, `record_opened`, `on_screen` or `changed`.
+    /// `snapshot`, `day_fetch`, `replay`, `record_opened`, `on_screen` or
+    /// `changed`.
     pub access: String,
     pub patient_ids: Vec<String>,
     /// What was asked (`GET /api/snapshot`, `PATCH /api/patients/pat_…`).

@@ -256,16 +256,24 @@ fn numeric_date(token: &str) -> Option<Vec<NaiveDate>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// A day of the month as written: `12`, `12.`, `12th`, `1st`, `2nd`, `3rd`.
+/// A day of the month as written: `12`, `12.`, `12th`, `1st`, `2nd`, `3rd`
+/// (the ending the number takes in English, nothing else).
 fn day_written(word: &str) -> Option<u32> {
     let w = word.trim_end_matches('.');
     let number = w.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let suffix = fold(&w[number.len()..]);
-    let ordinal = ["", "st", "nd", "rd", "th"].contains(&suffix.as_str());
-    if !ordinal || number.is_empty() || number.len() > 2 {
+    if number.is_empty() || number.len() > 2 || !number.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    number.parse().ok()
+    let day: u32 = number.parse().ok()?;
+    let ending = match (day % 10, day % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    let suffix = fold(&w[number.len()..]);
+    (suffix.is_empty() || suffix == ending).then_some(day)
 }
 
 /// A date with its month named, as three words in either order:
@@ -396,6 +404,12 @@ mod tests {
         assert_eq!(Query::parse("may 1980").unwrap().birth, []);
         assert_eq!(Query::parse("12 mayfair 1980").unwrap().birth, []);
         assert_eq!(Query::parse("12xx March 1980").unwrap().birth, []);
+        assert_eq!(Query::parse("2st March 1980").unwrap().birth, []);
+        assert_eq!(Query::parse("+1 March 1980").unwrap().birth, []);
+        assert_eq!(
+            Query::parse("11th march 1980, 22nd").unwrap().birth,
+            [d("1980-03-11")]
+        );
         // Not dates: impossible days, two-digit years, far years.
         assert!(Query::parse("31/02/1980").unwrap().birth.is_empty());
         assert!(Query::parse("12/03/80").unwrap().birth.is_empty());

@@ -9,7 +9,8 @@ export type AuditRow = { seq: number, at: string, user_id: string, login_id: str
  */
 address: string | null, 
 /**
- * `snapshot`, `day_fetch`, `record_opened`, `on_screen` or `changed`.
+ * `snapshot`, `day_fetch`, `replay`, `record_opened`, `on_screen` or
+ * `changed`.
  */
 access: string, patient_ids: Array<string>, 
 /**

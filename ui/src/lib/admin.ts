@@ -11,6 +11,7 @@ export const PASSWORD_MIN_CHARS = 10;
 const HOW: Record<string, string> = {
   snapshot: "in a desk's download",
   day_fetch: "in a day's schedule",
+  replay: "in a desk's catching up",
   record_opened: "record opened",
   on_screen: "on screen",
   changed: "changed",

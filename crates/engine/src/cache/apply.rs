@@ -177,14 +177,18 @@ fn write_event(conn: &Connection, env: &Envelope) -> Result<()> {
 /// A held patient's corrected details, in their record and in the
 /// references the appointments and tickets held carry.
 fn correct_patient(conn: &Connection, p: &Patient) -> Result<()> {
+    // Never over a newer copy (one an appointment's or ticket's event
+    // brought as it was when replayed).
     let held = run(
         conn,
-        "UPDATE records SET sort = ?3, data = ?4 WHERE kind = ?1 AND id = ?2",
+        "UPDATE records SET sort = ?3, data = ?4 WHERE kind = ?1 AND id = ?2
+           AND json_extract(data, '$.version') <= ?5",
         rusqlite::params![
             Kind::Patient.as_str(),
             p.id,
             p.name,
-            serde_json::to_string(p)?
+            serde_json::to_string(p)?,
+            p.version
         ],
     )?;
     if held == 0 {

@@ -30,6 +30,28 @@ pub enum DayHeld {
 /// How many days a week view shows.
 pub const WEEK_DAYS: usize = 7;
 
+/// How long a week view's answer from the clinic is shown again rather than
+/// asked for anew: the view reads again at every schedule change, and a far
+/// week changes rarely (each ask is also a read in the clinic's audit trail).
+pub const ASKED_FRESH: chrono::Duration = chrono::Duration::seconds(30);
+
+/// The clinic's last answer for the days a week view asked about, kept in
+/// memory only.
+#[derive(Debug, Clone)]
+pub struct AskedWeek {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub at: DateTime<Utc>,
+    pub found: Vec<Appointment>,
+}
+
+impl AskedWeek {
+    /// Whether this answer serves a view asking about `from..=to` at `now`.
+    pub fn serves(&self, (from, to): (NaiveDate, NaiveDate), now: DateTime<Utc>) -> bool {
+        (self.from, self.to) == (from, to) && now >= self.at && now - self.at < ASKED_FRESH
+    }
+}
+
 /// The first and last of the days in `days` the cache does not hold: what a
 /// week view asks the clinic for. `None` when it holds them all.
 pub fn not_held(days: &[DayView]) -> Option<(NaiveDate, NaiveDate)> {

@@ -715,3 +715,24 @@ fn a_patient_first_held_through_an_event_is_held_whole_and_never_older() {
         .unwrap();
     assert_eq!(held(&cache), Some(whole(3, "+1 555 0103")));
 }
+
+#[test]
+fn a_weeks_answer_is_shown_again_for_the_same_days_for_thirty_seconds() {
+    let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    let at = t("2026-12-01T10:00:00Z");
+    let answer = day::AskedWeek {
+        from: day("2027-01-04"),
+        to: day("2027-01-10"),
+        at,
+        found: vec![],
+    };
+    let same = (day("2027-01-04"), day("2027-01-10"));
+    assert!(answer.serves(same, at));
+    assert!(answer.serves(same, at + chrono::Duration::seconds(29)));
+    assert!(!answer.serves(same, at + day::ASKED_FRESH));
+    assert!(!answer.serves((day("2027-01-05"), day("2027-01-10")), at));
+    assert!(
+        !answer.serves(same, at - chrono::Duration::seconds(1)),
+        "a clock set back asks again"
+    );
+}

@@ -63,21 +63,23 @@ pub async fn get_events(
     let Query(q) = query.map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))?;
     let limit = q.limit.unwrap_or(500).clamp(1, st.config.max_page);
     let now = st.now();
+    let (after, c) = (q.after, caller.clone());
     let (events, latest_seq) = st
         .db
         .read(move |conn| {
             let after_id = q.after_id.as_deref().filter(|id| !id.is_empty());
-            events::page(
-                conn,
-                &caller.tenant,
-                &caller.id,
-                q.after,
-                after_id,
-                limit,
-                now,
-            )
+            events::page(conn, &c.tenant, &c.id, q.after, after_id, limit, now)
         })
         .await?;
+    // The patients whose whole record the page carries (§7.1 `patient`).
+    let mut patients: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.patient.as_ref().map(|p| p.id.clone()))
+        .collect();
+    patients.sort();
+    patients.dedup();
+    let detail = format!("GET /api/events (after {after})");
+    st.audit(&caller, Access::Replay, patients, detail).await?;
     Ok(Json(EventsPage { events, latest_seq }))
 }
 

@@ -327,6 +327,10 @@ pub fn update(
         ));
     }
     let mut a = before.clone();
+    let new_provider = match &req.provider_id {
+        Some(id) if *id != a.provider_id => Some(directory::provider(conn, tenant, id)?),
+        _ => None,
+    };
     if req.start.is_some() || req.end.is_some() || req.provider_id.is_some() {
         if !a.status.can_reschedule() {
             return Err(ApiError::InvalidTransition(format!(
@@ -337,11 +341,12 @@ pub fn update(
         a.start = super::to_millis(req.start.unwrap_or(a.start));
         a.end = super::to_millis(req.end.unwrap_or(a.end));
         check_times(a.start, a.end)?;
-        if let Some(provider) = &req.provider_id
-            && *provider != a.provider_id
-        {
-            directory::provider(conn, tenant, provider)?;
-            a.provider_id = provider.clone();
+        if let Some(provider) = new_provider {
+            // With another provider, in their room (unless a room is given).
+            a.provider_id = provider.id;
+            if provider.default_room_id.is_some() {
+                a.room_id = provider.default_room_id;
+            }
         }
         if (a.start, a.end, &a.provider_id) != (before.start, before.end, &before.provider_id) {
             let overbook = overbook_reason(req.overbook, req.overbook_reason.as_deref())?;

@@ -18,6 +18,8 @@ pub enum Access {
     Snapshot,
     /// Appointments of some days (`GET /api/appointments`), with their patients.
     DayFetch,
+    /// Events replayed (`GET /api/events`), with the patients whole in them.
+    Replay,
     /// A patient's record read (`GET /api/patients/{id}`).
     RecordOpened,
     /// A patient's record shown on screen (the `viewing` signal).
@@ -31,6 +33,7 @@ impl Access {
         match self {
             Self::Snapshot => "snapshot",
             Self::DayFetch => "day_fetch",
+            Self::Replay => "replay",
             Self::RecordOpened => "record_opened",
             Self::OnScreen => "on_screen",
             Self::Changed => "changed",

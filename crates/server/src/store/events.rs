@@ -97,9 +97,9 @@ pub fn append_moved(
             moved_from.as_ref().map(fmt_ts)
         ],
     )?;
-    // Not stored: a replay attaches the patient's record as it is then.
-    envelope.patient = named_patient(conn, tenant, &envelope)?;
     let scope = Scope::of(conn, tenant, now)?;
+    // Not stored: a replay attaches the patient's record as it is then.
+    envelope.patient = named_patient(conn, &scope, &envelope)?;
     let (reach, watched_days) = reach_of(conn, &scope, &envelope, moved_from)?;
     Ok(Outgoing {
         envelope,
@@ -110,17 +110,31 @@ pub fn append_moved(
 }
 
 /// The whole record of the patient an appointment or ticket event names
-/// ([`Envelope::patient`]); none for any other event. Redaction removes it
-/// with the data.
+/// ([`Envelope::patient`]), for the desks that hold the patient by it; none
+/// for any other event. An appointment reaches a desk whole only where it is
+/// held (redaction removes the patient with the data); a ticket reaches every
+/// desk whole, so its patient goes only while the desks hold them by the
+/// window's rule (a ticket of today or still active), not with a replay of
+/// an old ticket.
 fn named_patient(
     conn: &Connection,
-    tenant: &str,
+    scope: &Scope,
     env: &Envelope,
 ) -> Result<Option<Patient>, ApiError> {
-    let about_a_record = env.kind.starts_with("appointment.") || env.kind.starts_with("queue.");
-    match env.data["patient"]["id"].as_str() {
-        Some(id) if about_a_record => patients::find(conn, tenant, id),
-        _ => Ok(None),
+    let Some(id) = env.data["patient"]["id"].as_str() else {
+        return Ok(None);
+    };
+    let held = if env.kind.starts_with("appointment.") {
+        true
+    } else if env.kind.starts_with("queue.") {
+        matches!(scope.patient_reach(conn, &env.tenant, id)?.0, Reach::Full)
+    } else {
+        false
+    };
+    if held {
+        patients::find(conn, &env.tenant, id)
+    } else {
+        Ok(None)
     }
 }
 
@@ -246,7 +260,7 @@ pub fn page(
         };
         let mut shown = out.visible_to(viewer);
         if !shown.redacted {
-            shown.patient = named_patient(&tx, tenant, &shown)?;
+            shown.patient = named_patient(&tx, &scope, &shown)?;
         }
         events.push(shown);
     }
