@@ -389,14 +389,8 @@ async fn reschedules_an_appointment_and_sends_a_walk_in_to_a_room() {
     .await;
     // To tomorrow, with the other provider, through the same slot picker.
     let today = chrono::Utc::now().date_naive();
-    let todays = admin
-        .get(&format!("/api/appointments?from={today}&to={today}"))
-        .await;
-    let was = todays["appointments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == id.as_str())
+    let was = appointment_on(&admin, today, &id)
+        .await
         .expect("the appointment is today")["provider_id"]
         .clone();
     let other = clinic
@@ -445,16 +439,9 @@ async fn reschedules_an_appointment_and_sends_a_walk_in_to_a_room() {
     let gone = format!("[data-testid=appointment][data-id=\"{id}\"]");
     app.wait_texts(&gone, "the appointment moved off today", |t| t.is_empty())
         .await;
-    let snap = admin
-        .get(&format!("/api/appointments?from={tomorrow}&to={tomorrow}"))
-        .await;
-    let ours = snap["appointments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == id.as_str())
-        .expect("the appointment is tomorrow now")
-        .clone();
+    let ours = appointment_on(&admin, tomorrow, &id)
+        .await
+        .expect("the appointment is tomorrow now");
     let moved_to: chrono::DateTime<chrono::Utc> = ours["start"].as_str().unwrap().parse().unwrap();
     assert_eq!(
         moved_to,
@@ -578,6 +565,18 @@ async fn a_doctor_sees_their_own_queue_their_patients_and_who_is_around() {
     )
     .await;
     app.close().await;
+}
+
+/// Appointment `id` as the server has it on `day`, if it is on that day.
+async fn appointment_on(desk: &Desk, day: chrono::NaiveDate, id: &str) -> Option<Value> {
+    let page = desk
+        .get(&format!("/api/appointments?from={day}&to={day}"))
+        .await;
+    page["appointments"]
+        .as_array()?
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
 }
 
 /// Opens the patient search (its button), types `query` and opens the first

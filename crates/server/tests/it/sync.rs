@@ -117,11 +117,8 @@ async fn every_mutation_appends_one_gap_free_event_per_change() {
     let id = apt["id"].as_str().unwrap().to_owned();
 
     // Reschedule to 16:00 clinic time (where `apt_body(_, 0)` starts).
-    let new_start: chrono::DateTime<chrono::Utc> = apt_body(&d, 0)["start"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let new_start: chrono::DateTime<chrono::Utc> =
+        apt_body(&d, 0)["start"].as_str().unwrap().parse().unwrap();
     let (s, apt) = d
         .patch(&r, &format!("/api/appointments/{id}"), json!({"version": 1, "start": new_start, "end": new_start + chrono::Duration::minutes(30)}))
         .await;
