@@ -416,13 +416,7 @@ async fn reschedules_an_appointment_and_sends_a_walk_in_to_a_room() {
     let slot = format!(
         "[data-testid=reschedule-form] [data-testid=free-slot][data-provider=\"{other}\"][data-start^=\"{tomorrow}T\"]"
     );
-    let button = app.find(&slot).await;
-    let start = button
-        .attr("data-start")
-        .await
-        .unwrap()
-        .expect("a slot start");
-    button.click().await.unwrap();
+    let start = choose_slot(&app, &slot).await;
     app.wait_texts(
         "[data-testid=move-provider]",
         "the move names the new provider",
@@ -565,6 +559,18 @@ async fn a_doctor_sees_their_own_queue_their_patients_and_who_is_around() {
     )
     .await;
     app.close().await;
+}
+
+/// Clicks the free slot `css` finds in a slot picker; its start.
+async fn choose_slot(app: &Desktop, css: &str) -> String {
+    let button = app.find(css).await;
+    let start = button
+        .attr("data-start")
+        .await
+        .unwrap()
+        .expect("a slot start");
+    button.click().await.unwrap();
+    start
 }
 
 /// Appointment `id` as the server has it on `day`, if it is on that day.
@@ -729,13 +735,7 @@ async fn finds_a_patient_and_books_a_free_slot_on_another_day_that_another_desk_
     .await;
     let slot =
         format!("[data-testid=book-form] [data-testid=free-slot][data-start^=\"{day}T10:00\"]");
-    let button = app.find(&slot).await;
-    let start = button
-        .attr("data-start")
-        .await
-        .unwrap()
-        .expect("a slot start");
-    button.click().await.unwrap();
+    let start = choose_slot(&app, &slot).await;
     app.fill("book-reason", "Knee pain").await;
     app.screenshot("book").await;
     app.find("[data-testid=book-submit]")

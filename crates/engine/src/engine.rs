@@ -424,10 +424,11 @@ impl EngineHandle {
             return Ok(days);
         };
         let now = self.config.clock.now().utc();
-        let kept = self.asked_week.lock().ok().and_then(|mut k| {
-            k.take_if(|w| !w.serves(range, now));
-            k.clone()
-        });
+        let kept = self
+            .asked_week
+            .lock()
+            .ok()
+            .and_then(|k| k.clone().filter(|w| w.serves(range, now)));
         let answer = match kept {
             Some(answer) => answer,
             None => {
